@@ -1,0 +1,38 @@
+// main.cpp — the `cellcam` binary: one executable, one subcommand per job.
+//
+//   cellcam --version
+//   cellcam preprocess IMAGE|FOLDER... --spec SPEC.json --out DIR [--tile N --stride N]
+//
+// Each subcommand is backed by a settings struct whose defaults `--help` prints; this file only wires
+// CLI11 to them. Exit codes: 0 all inputs done, 1 usage or setup error, 2 some inputs failed (each has
+// its own error row; the others were still processed).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "cellcam/version.h"
+#include "preprocess_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"cellcam — screen microscopy images: decode, preprocess, train, export, explain"};
+  app.set_version_flag("--version", std::string("cellcam ") + cellcam::version_string());
+  app.require_subcommand(1);
+  app.get_formatter()->column_width(34);
+
+  cellcam::cli::PreprocessSettings preprocess;
+  cellcam::cli::add_preprocess_command(app, preprocess);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (app.got_subcommand("preprocess")) return cellcam::cli::run_preprocess(preprocess);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cellcam: internal error: %s\n", e.what());
+    return 1;
+  }
+  return 1;
+}

@@ -1,0 +1,92 @@
+// image_io.cpp — see image_io.h.
+#include "image_io.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tiff_decode.h"
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STBI_WRITE_NO_STDIO
+#include <stb/stb_image_write.h>
+
+namespace cellcam::native {
+namespace {
+
+Error io_error(const std::string& what, const std::string& path) {
+  return make_error(ErrorCode::kIo, what + " " + path + ": " + std::strerror(errno));
+}
+
+// Writes through `path + ".tmp"` and renames, so a reader never sees half a file.
+Result<bool> write_bytes_atomically(const std::string& path, const void* data, std::size_t size) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return io_error("cannot write", tmp);
+    out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+    if (!out) return io_error("cannot write", tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return make_error(ErrorCode::kIo, "cannot rename " + tmp + " to " + path + ": " + ec.message());
+  return true;
+}
+
+}  // namespace
+
+Result<std::vector<std::uint8_t>> read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return make_error(ErrorCode::kIo, path + " is a folder, not a file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return io_error("cannot open", path);
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return io_error("cannot read", path);
+  return bytes;
+}
+
+Result<Image> decode_any(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits) {
+  if (sniff_format(bytes, size) == ImageFormat::kTiff) return decode_tiff(bytes, size, limits);
+  return decode_image(bytes, size, limits);
+}
+
+Result<bool> write_npy(const std::string& path, const Tensor& t) {
+  std::ostringstream header;
+  header << "{'descr': '<f4', 'fortran_order': False, 'shape': (" << t.channels << ", " << t.height << ", " << t.width
+         << "), }";
+  std::string h = header.str();
+  // magic(6) + version(2) + header length(2) + header, padded with spaces to a multiple of 64, ending in \n.
+  const std::size_t unpadded = 10 + h.size() + 1;
+  h.append((64 - unpadded % 64) % 64, ' ');
+  h += '\n';
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(h.size() & 0xff);
+  bytes += static_cast<char>(h.size() >> 8);
+  bytes += h;
+  static_assert(sizeof(float) == 4, "float32");
+  const std::uint16_t probe = 1;
+  if (*reinterpret_cast<const std::uint8_t*>(&probe) != 1)
+    return make_error(ErrorCode::kInternal, ".npy writer assumes a little-endian host");
+  bytes.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
+  return write_bytes_atomically(path, bytes.data(), bytes.size());
+}
+
+Result<bool> write_png(const std::string& path, const Rgba8& image) {
+  std::vector<std::uint8_t> png;
+  auto sink = [](void* ctx, void* data, int size) {
+    auto* out = static_cast<std::vector<std::uint8_t>*>(ctx);
+    out->insert(out->end(), static_cast<std::uint8_t*>(data), static_cast<std::uint8_t*>(data) + size);
+  };
+  if (!stbi_write_png_to_func(sink, &png, image.width, image.height, 4, image.pixels.data(), image.width * 4))
+    return make_error(ErrorCode::kInternal, "PNG encoder failed for " + path);
+  return write_bytes_atomically(path, png.data(), png.size());
+}
+
+Result<bool> write_text_atomically(const std::string& path, const std::string& text) {
+  return write_bytes_atomically(path, text.data(), text.size());
+}
+
+}  // namespace cellcam::native

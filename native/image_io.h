@@ -1,0 +1,30 @@
+// image_io.h — files in and out for the native build: read bytes, decode any supported format
+// (TIFF through libtiff, the rest through shared/), write tensors as .npy and previews as PNG.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cellcam/decode.h"
+#include "cellcam/error.h"
+#include "cellcam/image.h"
+#include "cellcam/preprocess.h"
+
+namespace cellcam::native {
+
+Result<std::vector<std::uint8_t>> read_file(const std::string& path);
+
+// Bytes of any supported format -> Image. TIFF goes to libtiff, everything else to decode_image().
+Result<Image> decode_any(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits = {});
+
+// NumPy .npy v1.0, little-endian float32, C order, shape (C,H,W). Written to a temporary file, then renamed.
+Result<bool> write_npy(const std::string& path, const Tensor& tensor);
+
+// 8-bit RGBA PNG (stb_image_write). Written to a temporary file, then renamed.
+Result<bool> write_png(const std::string& path, const Rgba8& image);
+
+// Writes `text` to `path` through a temporary file and a rename.
+Result<bool> write_text_atomically(const std::string& path, const std::string& text);
+
+}  // namespace cellcam::native

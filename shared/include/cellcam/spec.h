@@ -1,0 +1,58 @@
+// spec.h — the `preprocess` block of a model's JSON spec, parsed and validated.
+//
+// One spec drives the trainer, the CLI and the page, so the image a model sees is described by data,
+// never by code. Example (every key optional; these are the defaults):
+//   "preprocess": {
+//     "width": 96, "height": 96,
+//     "resize_filter": "triangle",      // box | triangle | cubic_bspline | catmull_rom | mitchell
+//     "aspect": "stretch",              // stretch | pad (letterbox) | crop (centre crop)
+//     "pad_value": 0.0,                 // [0,1], fills the pad border, before normalisation
+//     "color": "rgb",                   // rgb | gray | hsv  (hsv: H/360, S, V, all in [0,1])
+//     "mean": [0.0, 0.0, 0.0],          // one per output channel, or one for all
+//     "std":  [1.0, 1.0, 1.0],
+//     "blur": null                      // or {"kernel": 5, "sigma": 0}: Gaussian, sigma 0 = OpenCV's rule
+//   }
+// Unknown keys are refused (a typo must not silently change what a model sees).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cellcam/error.h"
+
+namespace cellcam {
+
+enum class ResizeFilter { kBox, kTriangle, kCubicBSpline, kCatmullRom, kMitchell };
+enum class AspectMode { kStretch, kPad, kCrop };
+enum class ColorMode { kRgb, kGray, kHsv };
+
+struct BlurSpec {
+  int kernel = 0;      // odd, >= 3; 0 = no blur
+  double sigma = 0.0;  // 0 = 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8, as cv2.GaussianBlur
+};
+
+struct PreprocessSpec {
+  int width = 96;
+  int height = 96;
+  ResizeFilter filter = ResizeFilter::kTriangle;
+  AspectMode aspect = AspectMode::kStretch;
+  float pad_value = 0.0f;
+  ColorMode color = ColorMode::kRgb;
+  std::vector<float> mean{0.0f, 0.0f, 0.0f};
+  std::vector<float> std{1.0f, 1.0f, 1.0f};
+  BlurSpec blur;
+
+  int channels() const { return color == ColorMode::kGray ? 1 : 3; }
+};
+
+// Accepts either a whole model spec (an object with a "preprocess" key) or the block itself.
+Result<PreprocessSpec> parse_preprocess_spec(const std::string& json_text);
+
+// Canonical JSON of the block (all keys present), for model.json and for round-trip tests.
+std::string preprocess_spec_to_json(const PreprocessSpec& spec);
+
+const char* resize_filter_name(ResizeFilter f);
+const char* aspect_mode_name(AspectMode a);
+const char* color_mode_name(ColorMode c);
+
+}  // namespace cellcam

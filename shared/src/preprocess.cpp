@@ -1,0 +1,251 @@
+// preprocess.cpp — Image -> (C,H,W) float32 tensor; the order of operations is documented in preprocess.h.
+//
+// Determinism across g++/x86-64 and em++/wasm32 is a requirement, not a hope: this file and stb are
+// compiled with -ffp-contract=off and without fast-math, use no libm transcendental functions
+// (portable_exp below), and sum in a fixed order.
+#include "cellcam/preprocess.h"
+
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "stb_config.h"
+
+namespace cellcam {
+namespace {
+
+stbir_filter to_stbir(ResizeFilter f) {
+  switch (f) {
+    case ResizeFilter::kBox: return STBIR_FILTER_BOX;
+    case ResizeFilter::kTriangle: return STBIR_FILTER_TRIANGLE;
+    case ResizeFilter::kCubicBSpline: return STBIR_FILTER_CUBICBSPLINE;
+    case ResizeFilter::kCatmullRom: return STBIR_FILTER_CATMULLROM;
+    case ResizeFilter::kMitchell: return STBIR_FILTER_MITCHELL;
+  }
+  return STBIR_FILTER_TRIANGLE;
+}
+
+// Samples to [0,1], alpha dropped: (H,W,C) with C = 1 (gray) or 3 (RGB).
+std::vector<float> to_float(const Image& image) {
+  const int out_c = image.color_channels();
+  const std::size_t n = static_cast<std::size_t>(image.width) * image.height;
+  std::vector<float> out(n * out_c);
+  float lut[256];
+  for (int i = 0; i < 256; ++i) lut[i] = static_cast<float>(i) / 255.0f;
+  for (std::size_t p = 0; p < n; ++p) {
+    for (int c = 0; c < out_c; ++c) {
+      const std::size_t i = p * image.channels + c;
+      if (image.bits == 8) {
+        out[p * out_c + c] = lut[image.samples[i]];
+      } else {
+        std::uint16_t v;
+        std::memcpy(&v, &image.samples[2 * i], 2);
+        out[p * out_c + c] = static_cast<float>(v) / 65535.0f;
+      }
+    }
+  }
+  return out;
+}
+
+// Index into [0, n) with OpenCV's BORDER_REFLECT_101 (…2 1 | 0 1 2 … n-1 | n-2 …).
+int reflect101(int i, int n) {
+  if (n == 1) return 0;
+  while (i < 0 || i >= n) {
+    if (i < 0) i = -i;
+    if (i >= n) i = 2 * n - 2 - i;
+  }
+  return i;
+}
+
+// Separable Gaussian blur in place on (H,W,C).
+void blur(std::vector<float>& img, int width, int height, int channels, const std::vector<float>& taps) {
+  const int r = static_cast<int>(taps.size() / 2);
+  std::vector<float> tmp(img.size());
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      for (int c = 0; c < channels; ++c) {
+        float sum = 0.0f;
+        for (int k = 0; k < static_cast<int>(taps.size()); ++k)
+          sum += taps[k] * img[(static_cast<std::size_t>(y) * width + reflect101(x + k - r, width)) * channels + c];
+        tmp[(static_cast<std::size_t>(y) * width + x) * channels + c] = sum;
+      }
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      for (int c = 0; c < channels; ++c) {
+        float sum = 0.0f;
+        for (int k = 0; k < static_cast<int>(taps.size()); ++k)
+          sum += taps[k] * tmp[(static_cast<std::size_t>(reflect101(y + k - r, height)) * width + x) * channels + c];
+        img[(static_cast<std::size_t>(y) * width + x) * channels + c] = sum;
+      }
+}
+
+// OpenCV's float RGB->HSV with H scaled from degrees to [0,1].
+void rgb_to_hsv(float r, float g, float b, float* h, float* s, float* v) {
+  const float mx = r > g ? (r > b ? r : b) : (g > b ? g : b);
+  const float mn = r < g ? (r < b ? r : b) : (g < b ? g : b);
+  const float diff = mx - mn;
+  *v = mx;
+  *s = mx > 0.0f ? diff / mx : 0.0f;
+  float hue = 0.0f;
+  if (diff > 0.0f) {
+    if (mx == r) hue = 60.0f * (g - b) / diff;
+    else if (mx == g) hue = 120.0f + 60.0f * (b - r) / diff;
+    else hue = 240.0f + 60.0f * (r - g) / diff;
+    if (hue < 0.0f) hue += 360.0f;
+  }
+  *h = hue / 360.0f;
+}
+
+void hsv_to_rgb(float h, float s, float v, float* r, float* g, float* b) {
+  const float hh = (h >= 1.0f ? 0.0f : h) * 6.0f;
+  const int sector = static_cast<int>(std::floor(hh));
+  const float f = hh - static_cast<float>(sector);
+  const float p = v * (1.0f - s), q = v * (1.0f - s * f), t = v * (1.0f - s * (1.0f - f));
+  switch (sector) {
+    case 0: *r = v; *g = t; *b = p; break;
+    case 1: *r = q; *g = v; *b = p; break;
+    case 2: *r = p; *g = v; *b = t; break;
+    case 3: *r = p; *g = q; *b = v; break;
+    case 4: *r = t; *g = p; *b = v; break;
+    default: *r = v; *g = p; *b = q; break;
+  }
+}
+
+std::uint8_t to_byte(float x) {
+  if (!(x > 0.0f)) return 0;
+  if (x >= 1.0f) return 255;
+  return static_cast<std::uint8_t>(x * 255.0f + 0.5f);
+}
+
+}  // namespace
+
+double portable_exp(double x) {
+  if (x > 709.0) return HUGE_VAL;
+  if (x < -745.0) return 0.0;
+  // x = k ln2 + r, |r| <= ln2/2; ln2 split in two so k*ln2_hi is exact.
+  const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+  const double k = std::round(x / 0.69314718055994530942);
+  const double r = (x - k * ln2_hi) - k * ln2_lo;
+  double sum = 1.0, term = 1.0;
+  for (int n = 1; n <= 22; ++n) {
+    term = term * r / n;
+    sum = sum + term;
+  }
+  return std::ldexp(sum, static_cast<int>(k));
+}
+
+std::vector<float> gaussian_kernel(int kernel, double sigma) {
+  if (kernel < 1) return {1.0f};
+  if (sigma <= 0.0) sigma = 0.3 * ((kernel - 1) * 0.5 - 1.0) + 0.8;
+  const int r = kernel / 2;
+  std::vector<double> w(kernel);
+  double sum = 0.0;
+  for (int i = 0; i < kernel; ++i) {
+    const double d = static_cast<double>(i - r);
+    w[i] = portable_exp(-(d * d) / (2.0 * sigma * sigma));
+    sum += w[i];
+  }
+  std::vector<float> taps(kernel);
+  for (int i = 0; i < kernel; ++i) taps[i] = static_cast<float>(w[i] / sum);
+  return taps;
+}
+
+Result<Tensor> preprocess(const Image& image, const PreprocessSpec& spec) {
+  if (image.width <= 0 || image.height <= 0 || image.channels < 1 || image.channels > 4 ||
+      image.samples.size() != static_cast<std::size_t>(image.height) * image.row_bytes())
+    return make_error(ErrorCode::kInvalidArgument, "preprocess: image buffer does not match its declared layout");
+  if (spec.width < 1 || spec.height < 1 || spec.mean.size() != static_cast<std::size_t>(spec.channels()) ||
+      spec.std.size() != static_cast<std::size_t>(spec.channels()))
+    return make_error(ErrorCode::kInvalidSpec, "preprocess: spec is inconsistent (validate it with parse_preprocess_spec)");
+  try {
+    const int in_c = image.color_channels();
+    const int W = spec.width, H = spec.height;
+    const std::vector<float> src = to_float(image);  // (h,w,in_c)
+
+    // ---- resize into a (H,W,in_c) canvas
+    std::vector<float> canvas(static_cast<std::size_t>(W) * H * in_c, spec.pad_value);
+    int out_x = 0, out_y = 0, out_w = W, out_h = H;
+    float s0 = 0.0f, t0 = 0.0f, s1 = 1.0f, t1 = 1.0f;
+    const double sx = static_cast<double>(W) / image.width, sy = static_cast<double>(H) / image.height;
+    if (spec.aspect == AspectMode::kPad) {
+      const double scale = sx < sy ? sx : sy;
+      out_w = static_cast<int>(std::round(image.width * scale));
+      out_h = static_cast<int>(std::round(image.height * scale));
+      out_w = out_w < 1 ? 1 : (out_w > W ? W : out_w);
+      out_h = out_h < 1 ? 1 : (out_h > H ? H : out_h);
+      out_x = (W - out_w) / 2;
+      out_y = (H - out_h) / 2;
+    } else if (spec.aspect == AspectMode::kCrop) {
+      const double scale = sx > sy ? sx : sy;
+      const double keep_u = W / (scale * image.width), keep_v = H / (scale * image.height);  // <= 1
+      s0 = static_cast<float>((1.0 - keep_u) / 2.0);
+      s1 = static_cast<float>(1.0 - (1.0 - keep_u) / 2.0);
+      t0 = static_cast<float>((1.0 - keep_v) / 2.0);
+      t1 = static_cast<float>(1.0 - (1.0 - keep_v) / 2.0);
+    }
+    const int row_stride = W * in_c * static_cast<int>(sizeof(float));
+    const stbir_filter filter = to_stbir(spec.filter);
+    if (!stbir_resize_region(src.data(), image.width, image.height, 0,
+                             canvas.data() + (static_cast<std::size_t>(out_y) * W + out_x) * in_c, out_w, out_h, row_stride,
+                             STBIR_TYPE_FLOAT, in_c, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, filter,
+                             filter, STBIR_COLORSPACE_LINEAR, nullptr, s0, t0, s1, t1))
+      return make_error(ErrorCode::kOutOfMemory, "out of memory while resizing");
+
+    // ---- blur at model resolution
+    if (spec.blur.kernel > 0) blur(canvas, W, H, in_c, gaussian_kernel(spec.blur.kernel, spec.blur.sigma));
+
+    // ---- colour mode and normalisation, to (C,H,W)
+    Tensor t;
+    t.channels = spec.channels();
+    t.height = H;
+    t.width = W;
+    t.data.resize(static_cast<std::size_t>(t.channels) * H * W);
+    const std::size_t plane = static_cast<std::size_t>(H) * W;
+    for (std::size_t p = 0; p < plane; ++p) {
+      const float* px = &canvas[p * in_c];
+      const float r = px[0], g = in_c == 3 ? px[1] : px[0], b = in_c == 3 ? px[2] : px[0];
+      float out[3];
+      switch (spec.color) {
+        case ColorMode::kRgb: out[0] = r; out[1] = g; out[2] = b; break;
+        case ColorMode::kGray: out[0] = in_c == 3 ? 0.299f * r + 0.587f * g + 0.114f * b : r; break;
+        case ColorMode::kHsv: rgb_to_hsv(r, g, b, &out[0], &out[1], &out[2]); break;
+      }
+      for (int c = 0; c < t.channels; ++c) t.data[c * plane + p] = (out[c] - spec.mean[c]) / spec.std[c];
+    }
+    return t;
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorCode::kOutOfMemory, "out of memory while preprocessing a " + std::to_string(image.width) + "x" +
+                                                   std::to_string(image.height) + " image");
+  }
+}
+
+Rgba8 tensor_preview(const Tensor& t, const PreprocessSpec& spec) {
+  Rgba8 out;
+  out.width = t.width;
+  out.height = t.height;
+  out.pixels.assign(static_cast<std::size_t>(t.width) * t.height * 4, 255);
+  const std::size_t plane = static_cast<std::size_t>(t.width) * t.height;
+  for (std::size_t p = 0; p < plane; ++p) {
+    float v[3] = {0, 0, 0};
+    for (int c = 0; c < t.channels && c < 3; ++c) {
+      const float mean = c < static_cast<int>(spec.mean.size()) ? spec.mean[c] : 0.0f;
+      const float sd = c < static_cast<int>(spec.std.size()) ? spec.std[c] : 1.0f;
+      v[c] = t.data[c * plane + p] * sd + mean;
+    }
+    float rgb[3];
+    if (t.channels == 1) {
+      rgb[0] = rgb[1] = rgb[2] = v[0];
+    } else if (spec.color == ColorMode::kHsv) {
+      const float h = v[0] < 0.0f ? 0.0f : (v[0] > 1.0f ? 1.0f : v[0]);
+      const float s = v[1] < 0.0f ? 0.0f : (v[1] > 1.0f ? 1.0f : v[1]);
+      hsv_to_rgb(h, s, v[2], &rgb[0], &rgb[1], &rgb[2]);
+    } else {
+      rgb[0] = v[0]; rgb[1] = v[1]; rgb[2] = v[2];
+    }
+    for (int c = 0; c < 3; ++c) out.pixels[p * 4 + c] = to_byte(rgb[c]);
+  }
+  return out;
+}
+
+}  // namespace cellcam

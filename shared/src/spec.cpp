@@ -1,0 +1,162 @@
+// spec.cpp — parse and validate the `preprocess` block (see spec.h for the schema).
+#include "cellcam/spec.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+namespace cellcam {
+namespace {
+
+using nlohmann::json;
+
+Error spec_error(const std::string& message) { return make_error(ErrorCode::kInvalidSpec, "preprocess spec: " + message); }
+
+template <typename Enum, std::size_t N>
+bool parse_enum(const json& j, const char* key, const std::pair<const char*, Enum> (&names)[N], Enum* out, Error* error) {
+  if (!j.contains(key)) return true;
+  if (!j[key].is_string()) { *error = spec_error(std::string("'") + key + "' must be a string"); return false; }
+  const std::string value = j[key].get<std::string>();
+  std::string allowed;
+  for (const auto& [name, e] : names) {
+    if (value == name) { *out = e; return true; }
+    allowed += allowed.empty() ? name : std::string(", ") + name;
+  }
+  *error = spec_error(std::string("'") + key + "' is \"" + value + "\", expected one of " + allowed);
+  return false;
+}
+
+bool parse_int(const json& j, const char* key, int lo, int hi, int* out, Error* error) {
+  if (!j.contains(key)) return true;
+  if (!j[key].is_number_integer() || j[key].get<long long>() < lo || j[key].get<long long>() > hi) {
+    *error = spec_error(std::string("'") + key + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+    return false;
+  }
+  *out = j[key].get<int>();
+  return true;
+}
+
+bool parse_floats(const json& j, const char* key, std::vector<float>* out, Error* error) {
+  if (!j.contains(key)) return true;
+  const json& v = j[key];
+  std::vector<float> values;
+  if (v.is_number()) {
+    values.push_back(v.get<float>());
+  } else if (v.is_array() && !v.empty()) {
+    for (const json& x : v) {
+      if (!x.is_number()) { *error = spec_error(std::string("'") + key + "' must hold numbers"); return false; }
+      values.push_back(x.get<float>());
+    }
+  } else {
+    *error = spec_error(std::string("'") + key + "' must be a number or a non-empty array of numbers");
+    return false;
+  }
+  for (float x : values)
+    if (!std::isfinite(x)) { *error = spec_error(std::string("'") + key + "' must be finite"); return false; }
+  *out = values;
+  return true;
+}
+
+const std::pair<const char*, ResizeFilter> kFilters[] = {{"box", ResizeFilter::kBox},
+                                                         {"triangle", ResizeFilter::kTriangle},
+                                                         {"cubic_bspline", ResizeFilter::kCubicBSpline},
+                                                         {"catmull_rom", ResizeFilter::kCatmullRom},
+                                                         {"mitchell", ResizeFilter::kMitchell}};
+const std::pair<const char*, AspectMode> kAspects[] = {
+    {"stretch", AspectMode::kStretch}, {"pad", AspectMode::kPad}, {"crop", AspectMode::kCrop}};
+const std::pair<const char*, ColorMode> kColors[] = {{"rgb", ColorMode::kRgb}, {"gray", ColorMode::kGray}, {"hsv", ColorMode::kHsv}};
+
+Result<PreprocessSpec> parse_block(const json& j) {
+  if (!j.is_object()) return spec_error("the preprocess block must be a JSON object");
+  static const char* kKeys[] = {"width", "height", "resize_filter", "aspect", "pad_value", "color", "mean", "std", "blur"};
+  for (const auto& item : j.items()) {
+    bool known = false;
+    for (const char* k : kKeys) known = known || item.key() == k;
+    if (!known) return spec_error("unknown key '" + item.key() + "'");
+  }
+  PreprocessSpec spec;
+  Error error;
+  if (!parse_int(j, "width", 1, 4096, &spec.width, &error) || !parse_int(j, "height", 1, 4096, &spec.height, &error) ||
+      !parse_enum(j, "resize_filter", kFilters, &spec.filter, &error) ||
+      !parse_enum(j, "aspect", kAspects, &spec.aspect, &error) || !parse_enum(j, "color", kColors, &spec.color, &error))
+    return error;
+  if (j.contains("pad_value")) {
+    if (!j["pad_value"].is_number() || j["pad_value"].get<double>() < 0 || j["pad_value"].get<double>() > 1)
+      return spec_error("'pad_value' must be a number in [0, 1]");
+    spec.pad_value = j["pad_value"].get<float>();
+  }
+  const std::size_t channels = static_cast<std::size_t>(spec.channels());
+  spec.mean.assign(channels, 0.0f);
+  spec.std.assign(channels, 1.0f);
+  if (!parse_floats(j, "mean", &spec.mean, &error) || !parse_floats(j, "std", &spec.std, &error)) return error;
+  for (std::vector<float>* v : {&spec.mean, &spec.std}) {
+    if (v->size() == 1) v->assign(channels, (*v)[0]);
+    if (v->size() != channels)
+      return spec_error(std::string(v == &spec.mean ? "'mean'" : "'std'") + " has " + std::to_string(v->size()) +
+                        " values, colour mode " + color_mode_name(spec.color) + " has " + std::to_string(channels) + " channels");
+  }
+  for (float s : spec.std)
+    if (!(s > 0.0f)) return spec_error("'std' values must be positive");
+  if (j.contains("blur") && !j["blur"].is_null()) {
+    const json& b = j["blur"];
+    if (!b.is_object()) return spec_error("'blur' must be null or an object {\"kernel\": 5, \"sigma\": 0}");
+    for (const auto& item : b.items())
+      if (item.key() != "kernel" && item.key() != "sigma") return spec_error("unknown key 'blur." + item.key() + "'");
+    spec.blur.kernel = 5;
+    if (!parse_int(b, "kernel", 3, 31, &spec.blur.kernel, &error)) return error;
+    if (spec.blur.kernel % 2 == 0) return spec_error("'blur.kernel' must be odd");
+    if (b.contains("sigma")) {
+      if (!b["sigma"].is_number() || b["sigma"].get<double>() < 0 || b["sigma"].get<double>() > 100)
+        return spec_error("'blur.sigma' must be a number from 0 to 100");
+      spec.blur.sigma = b["sigma"].get<double>();
+    }
+  }
+  return spec;
+}
+
+}  // namespace
+
+const char* resize_filter_name(ResizeFilter f) {
+  for (const auto& [name, e] : kFilters)
+    if (e == f) return name;
+  return "?";
+}
+const char* aspect_mode_name(AspectMode a) {
+  for (const auto& [name, e] : kAspects)
+    if (e == a) return name;
+  return "?";
+}
+const char* color_mode_name(ColorMode c) {
+  for (const auto& [name, e] : kColors)
+    if (e == c) return name;
+  return "?";
+}
+
+Result<PreprocessSpec> parse_preprocess_spec(const std::string& json_text) {
+  const json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return make_error(ErrorCode::kInvalidSpec, "spec is not valid JSON");
+  try {
+    if (j.is_object() && j.contains("preprocess")) return parse_block(j["preprocess"]);
+    return parse_block(j);
+  } catch (const json::exception& e) {
+    return spec_error(e.what());
+  }
+}
+
+std::string preprocess_spec_to_json(const PreprocessSpec& spec) {
+  json j;
+  j["width"] = spec.width;
+  j["height"] = spec.height;
+  j["resize_filter"] = resize_filter_name(spec.filter);
+  j["aspect"] = aspect_mode_name(spec.aspect);
+  j["pad_value"] = spec.pad_value;
+  j["color"] = color_mode_name(spec.color);
+  j["mean"] = spec.mean;
+  j["std"] = spec.std;
+  if (spec.blur.kernel > 0)
+    j["blur"] = json{{"kernel", spec.blur.kernel}, {"sigma", spec.blur.sigma}};
+  else
+    j["blur"] = nullptr;
+  return j.dump(2);
+}
+
+}  // namespace cellcam
