@@ -36,7 +36,6 @@ ppmtobmp "$tmp/cell.ppm" > "$OUT/formats/cell_rgb24.bmp"
 pnmquant 256 "$tmp/cell.ppm" 2>/dev/null | pamtogif > "$OUT/formats/cell_palette.gif"
 ppmtotga -rgb -norle "$tmp/cell.ppm" > "$OUT/formats/cell_rgb.tga" 2>/dev/null
 ppmtotga -rgb "$tmp/cell.ppm" > "$OUT/formats/cell_rgb_rle.tga" 2>/dev/null
-pamdepth 65535 "$tmp/cell.ppm" | pnmtopng > "$OUT/formats/cell_rgb16.png"
 pnmtopng "$tmp/cell.pgm" > "$OUT/formats/cell_gray8.png"
 cjpeg -quality 90 -progressive "$tmp/cell.ppm" > "$OUT/formats/cell_progressive.jpg"
 cjpeg -quality 90 -grayscale "$tmp/cell.ppm" > "$OUT/formats/cell_gray.jpg"
@@ -45,32 +44,8 @@ cjpeg -quality 90 -grayscale "$tmp/cell.ppm" > "$OUT/formats/cell_gray.jpg"
 djpeg "$OUT/blood/neutrophil_BNE_106934.jpg" > "$tmp/blood.ppm"
 pnmtile 2048 1536 "$tmp/blood.ppm" | cjpeg -quality 75 > "$OUT/formats/large_2048x1536.jpg"
 
-# ---- TIFF variants, written by libtiff's tools
-T="$OUT/tiff"
-ppm2tiff -c none "$tmp/cell.ppm" "$T/rgb8_none.tif"
-tiffcp -c lzw "$T/rgb8_none.tif" "$T/rgb8_lzw.tif"
-tiffcp -c zip "$T/rgb8_none.tif" "$T/rgb8_deflate.tif"
-tiffcp -c packbits "$T/rgb8_none.tif" "$T/rgb8_packbits.tif"
-tiffcp -r 16 -c jpeg "$T/rgb8_none.tif" "$T/rgb8_jpeg_ycbcr.tif"
-tiffcp -r 16 -c jpeg:r "$T/rgb8_none.tif" "$T/rgb8_jpeg_rgb.tif"
-tiffcp -p separate -c lzw "$T/rgb8_none.tif" "$T/rgb8_planar_lzw.tif"
-tiffcp -t -w 32 -l 32 -c zip "$T/rgb8_none.tif" "$T/rgb8_tiled_deflate.tif"
-tiffcp -t -w 64 -l 64 -c jpeg "$T/rgb8_none.tif" "$T/rgb8_tiled_jpeg.tif"
-pamdepth 65535 "$tmp/cell.ppm" > "$tmp/cell16.ppm"
-ppm2tiff -c none "$tmp/cell16.ppm" "$T/rgb16_none.tif"
-tiffcp -c lzw "$T/rgb16_none.tif" "$T/rgb16_lzw.tif"
-tiffcp -B -c zip "$T/rgb16_none.tif" "$T/rgb16_bigendian_deflate.tif"
-ppm2tiff -c none "$tmp/cell.pgm" "$T/gray8_none.tif"
-tiffcp -c packbits "$T/gray8_none.tif" "$T/gray8_packbits.tif"
-pamdepth 65535 "$tmp/cell.pgm" > "$tmp/cell16.pgm"
-ppm2tiff -c none "$tmp/cell16.pgm" "$T/gray16_none.tif"
-tiffcp -t -w 48 -l 48 -c lzw "$T/gray16_none.tif" "$T/gray16_tiled_lzw.tif"
-tiffmedian "$T/rgb8_none.tif" "$T/palette8_none.tif"
-tiffcp -c lzw "$T/palette8_none.tif" "$T/palette8_lzw.tif"
-tiffcp "$T/rgb8_lzw.tif" "$T/gray8_packbits.tif" "$T/palette8_lzw.tif" "$T/multipage_3.tif"
-
-# Alpha and min-is-white have no converter among the tools: raw2tiff takes raw samples, tiffset marks
-# the extra sample as unassociated alpha (ExtraSamples = 2). Alpha is 0 on the smear's black background.
+# Raw samples for what no converter makes: alpha (0 on the smear's black background), inverted gray for
+# min-is-white, and true 16-bit data (8-bit value * 257 plus a low-order ramp, so the low byte matters).
 python3 - "$tmp" <<'PY'
 import sys
 tmp = sys.argv[1]
@@ -96,9 +71,45 @@ for i in range(w * h):
 open(f'{tmp}/cell.rgba', 'wb').write(rgba)
 open(f'{tmp}/cell.graya', 'wb').write(graya)
 open(f'{tmp}/cell.inverted', 'wb').write(bytes(255 - v for v in gray))
+import struct, zlib
+def ramp(i): return (i * 37) % 257
+rgb16 = [v * 257 + ramp(i) for i, v in enumerate(rgb)]
+rgb16 = [min(v, 65535) for v in rgb16]
+gray16 = [min(v * 257 + ramp(i), 65535) for i, v in enumerate(gray)]
+open(f'{tmp}/cell16.ppm', 'wb').write(f'P6\n{w} {h}\n65535\n'.encode() + struct.pack(f'>{len(rgb16)}H', *rgb16))
+open(f'{tmp}/cell16.pgm', 'wb').write(f'P5\n{w} {h}\n65535\n'.encode() + struct.pack(f'>{len(gray16)}H', *gray16))
+def chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+rows = b''.join(b'\x00' + struct.pack(f'>{3*w}H', *rgb16[3*w*y:3*w*(y+1)]) for y in range(h))
+png = (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 16, 2, 0, 0, 0)) +
+       chunk(b'IDAT', zlib.compress(rows, 9)) + chunk(b'IEND', b''))
+open(f'{tmp}/cell_rgb16.png', 'wb').write(png)
 open(f'{tmp}/size', 'w').write(f'{w} {h}\n')
 PY
+# ---- TIFF variants, written by libtiff's tools
+T="$OUT/tiff"
+ppm2tiff -c none "$tmp/cell.ppm" "$T/rgb8_none.tif"
+tiffcp -c lzw "$T/rgb8_none.tif" "$T/rgb8_lzw.tif"
+tiffcp -c zip "$T/rgb8_none.tif" "$T/rgb8_deflate.tif"
+tiffcp -c packbits "$T/rgb8_none.tif" "$T/rgb8_packbits.tif"
+tiffcp -r 16 -c jpeg "$T/rgb8_none.tif" "$T/rgb8_jpeg_ycbcr.tif"
+tiffcp -r 16 -c jpeg:r "$T/rgb8_none.tif" "$T/rgb8_jpeg_rgb.tif"
+tiffcp -p separate -c lzw "$T/rgb8_none.tif" "$T/rgb8_planar_lzw.tif"
+tiffcp -t -w 32 -l 32 -c zip "$T/rgb8_none.tif" "$T/rgb8_tiled_deflate.tif"
+tiffcp -t -w 64 -l 64 -c jpeg "$T/rgb8_none.tif" "$T/rgb8_tiled_jpeg.tif"
+ppm2tiff -c none "$tmp/cell16.ppm" "$T/rgb16_none.tif"
+tiffcp -c lzw "$T/rgb16_none.tif" "$T/rgb16_lzw.tif"
+tiffcp -B -c zip "$T/rgb16_none.tif" "$T/rgb16_bigendian_deflate.tif"
+ppm2tiff -c none "$tmp/cell.pgm" "$T/gray8_none.tif"
+tiffcp -c packbits "$T/gray8_none.tif" "$T/gray8_packbits.tif"
+ppm2tiff -c none "$tmp/cell16.pgm" "$T/gray16_none.tif"
+tiffcp -t -w 48 -l 48 -c lzw "$T/gray16_none.tif" "$T/gray16_tiled_lzw.tif"
+tiffmedian "$T/rgb8_none.tif" "$T/palette8_none.tif"
+tiffcp -c lzw "$T/palette8_none.tif" "$T/palette8_lzw.tif"
+tiffcp "$T/rgb8_lzw.tif" "$T/gray8_packbits.tif" "$T/palette8_lzw.tif" "$T/multipage_3.tif"
+
 read -r W H < "$tmp/size"
+cp "$tmp/cell_rgb16.png" "$OUT/formats/cell_rgb16.png"
 raw2tiff -w "$W" -l "$H" -b 4 -p rgb -c lzw "$tmp/cell.rgba" "$T/rgba8_lzw.tif"
 tiffset -s 338 1 2 "$T/rgba8_lzw.tif"
 raw2tiff -w "$W" -l "$H" -b 2 -p minisblack -c zip "$tmp/cell.graya" "$T/graya8_deflate.tif"
