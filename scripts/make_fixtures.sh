@@ -106,6 +106,8 @@ ppm2tiff -c none "$tmp/cell16.pgm" "$T/gray16_none.tif"
 tiffcp -t -w 48 -l 48 -c lzw "$T/gray16_none.tif" "$T/gray16_tiled_lzw.tif"
 tiffmedian "$T/rgb8_none.tif" "$T/palette8_none.tif"
 tiffcp -c lzw "$T/palette8_none.tif" "$T/palette8_lzw.tif"
+# libtiff's own palette expansion, the reference the decoders are checked against
+pal2rgb -c lzw "$T/palette8_none.tif" "$T/palette8_expanded_by_pal2rgb.tif"
 tiffcp "$T/rgb8_lzw.tif" "$T/gray8_packbits.tif" "$T/palette8_lzw.tif" "$T/multipage_3.tif"
 
 read -r W H < "$tmp/size"

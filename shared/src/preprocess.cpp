@@ -137,6 +137,17 @@ double portable_exp(double x) {
 
 std::vector<float> gaussian_kernel(int kernel, double sigma) {
   if (kernel < 1) return {1.0f};
+  // cv2.GaussianBlur(img, (k, k), 0) uses fixed binomial taps for k <= 7; match it, since the malaria
+  // notebook's models were trained on exactly that.
+  if (sigma <= 0.0 && kernel <= 7) {
+    switch (kernel) {
+      case 1: return {1.0f};
+      case 3: return {0.25f, 0.5f, 0.25f};
+      case 5: return {0.0625f, 0.25f, 0.375f, 0.25f, 0.0625f};
+      case 7: return {0.03125f, 0.109375f, 0.21875f, 0.28125f, 0.21875f, 0.109375f, 0.03125f};
+      default: break;
+    }
+  }
   if (sigma <= 0.0) sigma = 0.3 * ((kernel - 1) * 0.5 - 1.0) + 0.8;
   const int r = kernel / 2;
   std::vector<double> w(kernel);

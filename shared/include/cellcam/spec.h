@@ -28,7 +28,7 @@ enum class ColorMode { kRgb, kGray, kHsv };
 
 struct BlurSpec {
   int kernel = 0;      // odd, >= 3; 0 = no blur
-  double sigma = 0.0;  // 0 = 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8, as cv2.GaussianBlur
+  double sigma = 0.0;  // 0 = as cv2.GaussianBlur: binomial taps for kernel <= 7, else 0.3*((k-1)*0.5-1)+0.8
 };
 
 struct PreprocessSpec {
