@@ -40,7 +40,9 @@ function(cellcam_add_test name)
   if(EMSCRIPTEN)
     # NODERAWFS: tests read fixtures straight from the disk; exceptions must be catchable for gtest.
     target_link_options(${name} PRIVATE -sNODERAWFS=1 -sALLOW_MEMORY_GROWTH=1 -fexceptions -sEXIT_RUNTIME=1)
-    set_target_properties(${name} PROPERTIES CROSSCOMPILING_EMULATOR "${CELLCAM_NODE};--no-experimental-fetch")
+    # .cjs: the repository's package.json says "type": "module", and these runners are CommonJS.
+    set_target_properties(${name} PROPERTIES SUFFIX ".cjs"
+                          CROSSCOMPILING_EMULATOR "${CELLCAM_NODE};--no-experimental-fetch")
   endif()
   add_test(NAME ${name} COMMAND ${name})
   set(labels ${ARG_LABELS})

@@ -1,0 +1,250 @@
+// bindings.cpp — embind bindings for the page and the node tests. Marshalling only: every function
+// copies its inputs into C++ containers, calls cellcam_shared, and returns a plain JS object:
+//   { ok: true, ... }  or  { ok: false, code: "truncated", message: "truncated PNG (...)" }.
+// No exception reaches JavaScript (each entry point catches everything), and there is no global state.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "cellcam/decode.h"
+#include "cellcam/pixels.h"
+#include "cellcam/preprocess.h"
+#include "cellcam/spec.h"
+#include "cellcam/tiff_probe.h"
+#include "cellcam/tiling.h"
+#include "cellcam/version.h"
+
+namespace {
+
+using emscripten::val;
+using namespace cellcam;
+
+val error_value(ErrorCode code, const std::string& message) {
+  val out = val::object();
+  out.set("ok", false);
+  out.set("code", std::string(error_code_name(code)));
+  out.set("message", message);
+  return out;
+}
+val error_value(const Error& e) { return error_value(e.code, e.message); }
+
+// Runs `body`, turning anything thrown into an error value.
+template <typename F>
+val guarded(F&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return error_value(ErrorCode::kOutOfMemory, "out of memory");
+  } catch (const std::exception& e) {
+    return error_value(ErrorCode::kInternal, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return error_value(ErrorCode::kInternal, "internal error");
+  }
+}
+
+// Copies a JS typed array (any element type) into a byte vector.
+std::vector<std::uint8_t> to_bytes(const val& array) {
+  const val u8 = val::global("Uint8Array").new_(array["buffer"], array["byteOffset"], array["byteLength"]);
+  std::vector<std::uint8_t> out(u8["length"].as<std::size_t>());
+  val(emscripten::typed_memory_view(out.size(), out.data())).call<void>("set", u8);
+  return out;
+}
+
+template <typename T>
+val typed_copy(const char* type, const T* data, std::size_t n) {
+  return val::global(type).new_(val(emscripten::typed_memory_view(n, data)));
+}
+
+DecodeLimits limits_from(const val& options) {
+  DecodeLimits limits;
+  if (options.isUndefined() || options.isNull()) return limits;
+  if (options["maxSide"].isNumber()) limits.max_side = options["maxSide"].as<long long>();
+  if (options["maxMegapixels"].isNumber()) limits.max_pixels = options["maxMegapixels"].as<long long>() * 1000000;
+  return limits;
+}
+
+int thumbnail_size_from(const val& options) {
+  if (!options.isUndefined() && !options.isNull() && options["thumbnailSize"].isNumber())
+    return options["thumbnailSize"].as<int>();
+  return 256;
+}
+
+val rgba_value(const Rgba8& image) {
+  val out = val::object();
+  out.set("width", image.width);
+  out.set("height", image.height);
+  out.set("data", typed_copy("Uint8ClampedArray", image.pixels.data(), image.pixels.size()));
+  return out;
+}
+
+// Image -> { ok, source, tensor, shape, preview, thumbnail }.
+val preprocess_value(const Image& image, const std::string& spec_json, const val& options) {
+  Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
+  if (!spec) return error_value(spec.error());
+  Result<Tensor> tensor = preprocess(image, spec.value());
+  if (!tensor) return error_value(tensor.error());
+  Result<Rgba8> thumb = render_thumbnail(image, thumbnail_size_from(options));
+  if (!thumb) return error_value(thumb.error());
+  const Tensor& t = tensor.value();
+  val out = val::object();
+  out.set("ok", true);
+  val source = val::object();
+  source.set("width", image.width);
+  source.set("height", image.height);
+  source.set("channels", image.channels);
+  source.set("bits", image.bits);
+  out.set("source", source);
+  out.set("tensor", typed_copy("Float32Array", t.data.data(), t.data.size()));
+  val shape = val::array();
+  shape.call<void>("push", t.channels, t.height, t.width);
+  out.set("shape", shape);
+  out.set("preview", rgba_value(tensor_preview(t, spec.value())));
+  out.set("thumbnail", rgba_value(thumb.value()));
+  return out;
+}
+
+// ---- entry points
+
+std::string version() { return version_string(); }
+
+// probe(bytes, options?) -> { ok, format, width, height, channels, bits }
+val probe(val bytes, val options) {
+  return guarded([&] {
+    const std::vector<std::uint8_t> b = to_bytes(bytes);
+    Result<ImageInfo> info = probe_image(b.data(), b.size(), limits_from(options));
+    if (!info) return error_value(info.error());
+    val out = val::object();
+    out.set("ok", true);
+    out.set("format", std::string(format_name(info.value().format)));
+    out.set("width", info.value().width);
+    out.set("height", info.value().height);
+    out.set("channels", info.value().channels);
+    out.set("bits", info.value().bits);
+    return out;
+  });
+}
+
+// probeTiff(bytes, options?) -> the TIFF header as the page's TIFF reader needs it, or the refusal.
+val probe_tiff_value(val bytes, val options) {
+  return guarded([&] {
+    const std::vector<std::uint8_t> b = to_bytes(bytes);
+    Result<TiffInfo> info = probe_tiff(b.data(), b.size(), limits_from(options));
+    if (!info) return error_value(info.error());
+    const TiffInfo& t = info.value();
+    val out = val::object();
+    out.set("ok", true);
+    out.set("width", t.width);
+    out.set("height", t.height);
+    out.set("bitsPerSample", t.bits_per_sample);
+    out.set("samplesPerPixel", t.samples_per_pixel);
+    out.set("photometric", t.photometric);
+    out.set("compression", t.compression);
+    out.set("compressionName", tiff_compression_name(t.compression));
+    out.set("planar", t.planar_config == 2);
+    out.set("tiled", t.tiled);
+    out.set("bigEndian", t.big_endian);
+    out.set("pages", t.page_count);
+    out.set("outputChannels", tiff_output_channels(t));
+    out.set("colormap", typed_copy("Uint16Array", t.colormap.data(), t.colormap.size()));
+    return out;
+  });
+}
+
+// preprocess(bytes, specJson, options?) for PNG, JPEG, BMP, GIF, TGA.
+val preprocess_bytes(val bytes, std::string spec_json, val options) {
+  return guarded([&] {
+    const std::vector<std::uint8_t> b = to_bytes(bytes);
+    Result<Image> image = decode_image(b.data(), b.size(), limits_from(options));
+    if (!image) return error_value(image.error());
+    val out = preprocess_value(image.value(), spec_json, options);
+    if (out["ok"].as<bool>()) out.set("format", std::string(format_name(sniff_format(b.data(), b.size()))));
+    return out;
+  });
+}
+
+// preprocessPixels({width, height, channels, bits, data, layout?, colormap?}, specJson, options?)
+// layout: "direct" (default) | "min-is-white" | "palette"; data: Uint8Array (8-bit) or Uint16Array (16-bit).
+val preprocess_pixels(val pixels, std::string spec_json, val options) {
+  return guarded([&] {
+    if (pixels.isUndefined() || pixels.isNull() || pixels["data"].isUndefined())
+      return error_value(ErrorCode::kInvalidArgument, "pixels must be an object with width, height, channels, bits, data");
+    const std::vector<std::uint8_t> data = to_bytes(pixels["data"]);
+    std::vector<std::uint16_t> colormap;
+    PixelBuffer p;
+    p.width = pixels["width"].as<int>();
+    p.height = pixels["height"].as<int>();
+    p.channels = pixels["channels"].as<int>();
+    p.bits = pixels["bits"].as<int>();
+    p.data = data.data();
+    p.size_bytes = data.size();
+    const std::string layout = pixels["layout"].isString() ? pixels["layout"].as<std::string>() : "direct";
+    if (layout == "min-is-white") {
+      p.layout = PixelLayout::kMinIsWhite;
+    } else if (layout == "palette") {
+      p.layout = PixelLayout::kPalette;
+      if (!pixels["colormap"].isUndefined()) {
+        const std::vector<std::uint8_t> raw = to_bytes(pixels["colormap"]);
+        colormap.resize(raw.size() / 2);
+        std::memcpy(colormap.data(), raw.data(), colormap.size() * 2);
+      }
+      p.colormap = colormap.data();
+      p.colormap_entries = colormap.size();
+    } else if (layout != "direct") {
+      return error_value(ErrorCode::kInvalidArgument, "unknown pixel layout '" + layout + "'");
+    }
+    Result<Image> image = image_from_pixels(p, limits_from(options));
+    if (!image) return error_value(image.error());
+    return preprocess_value(image.value(), spec_json, options);
+  });
+}
+
+// parseSpec(json) -> { ok, spec: canonical JSON text } : lets the page validate a model.json early.
+val parse_spec(std::string spec_json) {
+  return guarded([&] {
+    Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
+    if (!spec) return error_value(spec.error());
+    val out = val::object();
+    out.set("ok", true);
+    out.set("spec", preprocess_spec_to_json(spec.value()));
+    return out;
+  });
+}
+
+// tileGrid(width, height, tile, stride) -> { ok, columns, rows, tiles: [{x, y, width, height}] }
+val tile_grid_value(int width, int height, int tile, int stride) {
+  return guarded([&] {
+    Result<TileGrid> grid = tile_grid(width, height, tile, stride);
+    if (!grid) return error_value(grid.error());
+    val out = val::object();
+    out.set("ok", true);
+    out.set("columns", grid.value().columns);
+    out.set("rows", grid.value().rows);
+    val tiles = val::array();
+    for (const Rect& r : grid.value().tiles) {
+      val t = val::object();
+      t.set("x", r.x);
+      t.set("y", r.y);
+      t.set("width", r.width);
+      t.set("height", r.height);
+      tiles.call<void>("push", t);
+    }
+    out.set("tiles", tiles);
+    return out;
+  });
+}
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(cellcam) {
+  emscripten::function("version", &version);
+  emscripten::function("probe", &probe);
+  emscripten::function("probeTiff", &probe_tiff_value);
+  emscripten::function("preprocess", &preprocess_bytes);
+  emscripten::function("preprocessPixels", &preprocess_pixels);
+  emscripten::function("parseSpec", &parse_spec);
+  emscripten::function("tileGrid", &tile_grid_value);
+}
