@@ -71,6 +71,13 @@ struct TiffCloser {
 Result<Image> decode_tiff(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits) {
   Result<TiffInfo> probed = probe_tiff(bytes, size, limits);
   if (!probed) return probed.error();
+  if (probed.value().compression == 7) return decode_jpeg_tiff(bytes, size, probed.value(), limits);
+  return decode_tiff_with_libtiff(bytes, size, limits);
+}
+
+Result<Image> decode_tiff_with_libtiff(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits) {
+  Result<TiffInfo> probed = probe_tiff(bytes, size, limits);
+  if (!probed) return probed.error();
   const TiffInfo& info = probed.value();
 
   MemoryFile file{bytes, static_cast<toff_t>(size), 0, {}};

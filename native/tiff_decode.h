@@ -16,6 +16,11 @@
 
 namespace cellcam::native {
 
+// JPEG-compressed files go to the shared decoder (cellcam::decode_jpeg_tiff), so their pixels are the
+// page's to the bit; everything else is read by libtiff.
 Result<Image> decode_tiff(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits = {});
+
+// Everything through libtiff, JPEG included (libjpeg-turbo): the reference the shared path is tested against.
+Result<Image> decode_tiff_with_libtiff(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits = {});
 
 }  // namespace cellcam::native

@@ -32,6 +32,8 @@ val error_value(ErrorCode code, const std::string& message) {
 }
 val error_value(const Error& e) { return error_value(e.code, e.message); }
 
+const char* const kNotBytes = "expected the file's bytes as a Uint8Array";
+
 // Runs `body`, turning anything thrown into an error value.
 template <typename F>
 val guarded(F&& body) {
@@ -46,7 +48,11 @@ val guarded(F&& body) {
   }
 }
 
-// Copies a JS typed array (any element type) into a byte vector.
+bool is_byte_view(const val& array) {
+  return !array.isUndefined() && !array.isNull() && val::global("ArrayBuffer").call<bool>("isView", array);
+}
+
+// Copies a JS typed array (any element type) into a byte vector; see is_byte_view().
 std::vector<std::uint8_t> to_bytes(const val& array) {
   const val u8 = val::global("Uint8Array").new_(array["buffer"], array["byteOffset"], array["byteLength"]);
   std::vector<std::uint8_t> out(u8["length"].as<std::size_t>());
@@ -62,14 +68,16 @@ val typed_copy(const char* type, const T* data, std::size_t n) {
 DecodeLimits limits_from(const val& options) {
   DecodeLimits limits;
   if (options.isUndefined() || options.isNull()) return limits;
-  if (options["maxSide"].isNumber()) limits.max_side = options["maxSide"].as<long long>();
-  if (options["maxMegapixels"].isNumber()) limits.max_pixels = options["maxMegapixels"].as<long long>() * 1000000;
+  // Numbers arrive as doubles (embind's long long wants a BigInt).
+  if (options["maxSide"].isNumber()) limits.max_side = static_cast<long long>(options["maxSide"].as<double>());
+  if (options["maxMegapixels"].isNumber())
+    limits.max_pixels = static_cast<long long>(options["maxMegapixels"].as<double>() * 1000000.0);
   return limits;
 }
 
 int thumbnail_size_from(const val& options) {
   if (!options.isUndefined() && !options.isNull() && options["thumbnailSize"].isNumber())
-    return options["thumbnailSize"].as<int>();
+    return static_cast<int>(options["thumbnailSize"].as<double>());
   return 256;
 }
 
@@ -114,6 +122,7 @@ std::string version() { return version_string(); }
 // probe(bytes, options?) -> { ok, format, width, height, channels, bits }
 val probe(val bytes, val options) {
   return guarded([&] {
+    if (!is_byte_view(bytes)) return error_value(ErrorCode::kInvalidArgument, kNotBytes);
     const std::vector<std::uint8_t> b = to_bytes(bytes);
     Result<ImageInfo> info = probe_image(b.data(), b.size(), limits_from(options));
     if (!info) return error_value(info.error());
@@ -131,6 +140,7 @@ val probe(val bytes, val options) {
 // probeTiff(bytes, options?) -> the TIFF header as the page's TIFF reader needs it, or the refusal.
 val probe_tiff_value(val bytes, val options) {
   return guarded([&] {
+    if (!is_byte_view(bytes)) return error_value(ErrorCode::kInvalidArgument, kNotBytes);
     const std::vector<std::uint8_t> b = to_bytes(bytes);
     Result<TiffInfo> info = probe_tiff(b.data(), b.size(), limits_from(options));
     if (!info) return error_value(info.error());
@@ -157,6 +167,7 @@ val probe_tiff_value(val bytes, val options) {
 // preprocess(bytes, specJson, options?) for PNG, JPEG, BMP, GIF, TGA.
 val preprocess_bytes(val bytes, std::string spec_json, val options) {
   return guarded([&] {
+    if (!is_byte_view(bytes)) return error_value(ErrorCode::kInvalidArgument, kNotBytes);
     const std::vector<std::uint8_t> b = to_bytes(bytes);
     Result<Image> image = decode_image(b.data(), b.size(), limits_from(options));
     if (!image) return error_value(image.error());
@@ -170,8 +181,10 @@ val preprocess_bytes(val bytes, std::string spec_json, val options) {
 // layout: "direct" (default) | "min-is-white" | "palette"; data: Uint8Array (8-bit) or Uint16Array (16-bit).
 val preprocess_pixels(val pixels, std::string spec_json, val options) {
   return guarded([&] {
-    if (pixels.isUndefined() || pixels.isNull() || pixels["data"].isUndefined())
-      return error_value(ErrorCode::kInvalidArgument, "pixels must be an object with width, height, channels, bits, data");
+    if (pixels.isUndefined() || pixels.isNull() || !is_byte_view(pixels["data"]) || !pixels["width"].isNumber() ||
+        !pixels["height"].isNumber() || !pixels["channels"].isNumber() || !pixels["bits"].isNumber())
+      return error_value(ErrorCode::kInvalidArgument,
+                         "pixels must be an object with numbers width, height, channels, bits and a typed array data");
     const std::vector<std::uint8_t> data = to_bytes(pixels["data"]);
     std::vector<std::uint16_t> colormap;
     PixelBuffer p;
@@ -186,7 +199,7 @@ val preprocess_pixels(val pixels, std::string spec_json, val options) {
       p.layout = PixelLayout::kMinIsWhite;
     } else if (layout == "palette") {
       p.layout = PixelLayout::kPalette;
-      if (!pixels["colormap"].isUndefined()) {
+      if (is_byte_view(pixels["colormap"])) {
         const std::vector<std::uint8_t> raw = to_bytes(pixels["colormap"]);
         colormap.resize(raw.size() / 2);
         std::memcpy(colormap.data(), raw.data(), colormap.size() * 2);

@@ -200,6 +200,12 @@ Result<TiffInfo> probe_tiff(const std::uint8_t* bytes, std::size_t size, const D
       case 323: tile_h = static_cast<long long>(v0); break;
       case 338: info.extra_samples = static_cast<int>(e.count); break;
       case 339: sample_format = static_cast<int>(v0); break;
+      case 347:
+        if (e.type == 7 || e.type == 1) {
+          info.jpeg_tables_offset = e.value_pos;
+          info.jpeg_tables_size = e.count;
+        }
+        break;
       default: break;
     }
   }
@@ -250,6 +256,10 @@ Result<TiffInfo> probe_tiff(const std::uint8_t* bytes, std::size_t size, const D
   }
   if (info.compression == 7 && info.bits_per_sample != 8)
     return make_error(ErrorCode::kUnsupportedLayout, "JPEG-compressed TIFF must have 8-bit samples");
+  if (info.compression == 7 && info.planar_config == 2)
+    return make_error(ErrorCode::kUnsupportedLayout, "JPEG-compressed TIFF with separate colour planes is not supported");
+  if (info.compression == 7 && info.photometric != 1 && info.photometric != 2 && info.photometric != 6)
+    return make_error(ErrorCode::kUnsupportedLayout, "JPEG-compressed TIFF must be gray, RGB or YCbCr");
   if (info.planar_config != 1 && info.planar_config != 2) return corrupt("unknown planar configuration");
 
   // Strip or tile geometry, then every chunk must lie inside the file.
@@ -272,11 +282,18 @@ Result<TiffInfo> probe_tiff(const std::uint8_t* bytes, std::size_t size, const D
   const int samples_per_chunk_pixel = info.planar_config == 2 ? 1 : info.samples_per_pixel;
   const unsigned long long chunk_bytes = chunk_w * chunk_h * samples_per_chunk_pixel * (info.bits_per_sample / 8);
   if (chunk_bytes > kMaxChunkBytes) return make_error(ErrorCode::kTooLarge, "TIFF strip or tile larger than 1 GB");
+  info.rows_per_strip = info.tiled ? 0 : static_cast<int>(rows_per_strip);
+  info.tile_width = static_cast<int>(tile_w);
+  info.tile_height = static_cast<int>(tile_h);
   const unsigned long long expected = chunks_across * chunks_down * planes;
   if (offsets.count < expected || counts.count < expected)
     return corrupt("has " + std::to_string(offsets.count) + " strip/tile offsets, needs " + std::to_string(expected));
+  info.chunk_offsets.resize(expected);
+  info.chunk_byte_counts.resize(expected);
   for (unsigned long long k = 0; k < expected; ++k) {
     const std::uint64_t at = r.value(offsets, k), len = r.value(counts, k);
+    info.chunk_offsets[k] = at;
+    info.chunk_byte_counts[k] = len;
     if (!r.has(at, len))
       return truncated(std::string(info.tiled ? "tile " : "strip ") + std::to_string(k) + " ends at byte " +
                        std::to_string(at + len) + ", the file has " + std::to_string(size));

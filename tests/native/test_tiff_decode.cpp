@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "cellcam/decode.h"
@@ -79,6 +80,29 @@ TEST(TiffDecode, LossyAndPaletteVariantsStayClose) {
     double total = 0;
     for (std::size_t i = 0; i < png.samples.size(); ++i) total += std::abs(t.samples[i] - png.samples[i]);
     EXPECT_LT(total / png.samples.size(), 6.0) << path;
+  }
+}
+
+// The shared JPEG-in-TIFF decoder (stb) against libtiff's (libjpeg-turbo): two IDCTs and two colour
+// conversions, so close but not equal. Prints the max difference like any reference check.
+TEST(TiffDecode, SharedJpegTiffDecoderMatchesLibtiff) {
+  for (const char* path : {"tiff/rgb8_jpeg_ycbcr.tif", "tiff/rgb8_jpeg_rgb.tif", "tiff/rgb8_tiled_jpeg.tif"}) {
+    const std::vector<std::uint8_t> bytes = read_fixture(path);
+    Result<Image> shared = native::decode_tiff(bytes.data(), bytes.size());
+    Result<Image> reference = native::decode_tiff_with_libtiff(bytes.data(), bytes.size());
+    ASSERT_TRUE(shared.ok() && reference.ok()) << path;
+    ASSERT_EQ(shared.value().samples.size(), reference.value().samples.size());
+    int maxdiff = 0;
+    double total = 0;
+    for (std::size_t i = 0; i < shared.value().samples.size(); ++i) {
+      const int d = std::abs(shared.value().samples[i] - reference.value().samples[i]);
+      maxdiff = std::max(maxdiff, d);
+      total += d;
+    }
+    const double mean = total / shared.value().samples.size();
+    std::printf("%s: maxdiff %d, mean %.3f (shared stb vs libtiff)\n", path, maxdiff, mean);
+    EXPECT_LE(maxdiff, 4) << path;
+    EXPECT_LT(mean, 0.1) << path;
   }
 }
 

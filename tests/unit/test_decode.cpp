@@ -176,5 +176,18 @@ TEST(Decode, TiffPixelsAreNotDecodedHere) {
   EXPECT_EQ(r.error().code, ErrorCode::kUnsupportedFormat);
 }
 
+// JPEG-in-TIFF is decoded by shared/ itself (stb), so both builds give the same pixels.
+TEST(Decode, JpegCompressedTiffIsDecodedHere) {
+  const Image png = decode_ok("malaria/parasitized_P61_cell_164.png");
+  for (const char* path : {"tiff/rgb8_jpeg_ycbcr.tif", "tiff/rgb8_jpeg_rgb.tif", "tiff/rgb8_tiled_jpeg.tif"}) {
+    const Image t = decode_ok(path);
+    ASSERT_EQ(t.channels, 3) << path;
+    ASSERT_EQ(t.samples.size(), png.samples.size()) << path;
+    double total = 0;
+    for (std::size_t i = 0; i < png.samples.size(); ++i) total += std::abs(t.samples[i] - png.samples[i]);
+    EXPECT_LT(total / png.samples.size(), 4.0) << path;
+  }
+}
+
 }  // namespace
 }  // namespace cellcam

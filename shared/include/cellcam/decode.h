@@ -8,8 +8,9 @@
 // against DecodeLimits before anything is allocated) and, where the format makes it cheap, whether the
 // file ends where its structure says (so a truncated PNG or JPEG is an error, not a half-grey image).
 // Pixels come from stb_image, compiled without SIMD so the native and WASM builds decode identically.
-// TIFF is recognised and probed here (tiff_probe.h) but its pixels come from libtiff in native/ or
-// utif2 in the page; decode_image() refuses it with kUnsupportedFormat.
+// TIFF is recognised and probed here (tiff_probe.h). JPEG-compressed TIFF is decoded here too (by stb,
+// for identical pixels in both builds); other TIFF pixels come from libtiff in native/ or utif2 in the
+// page, and decode_image() refuses them with kUnsupportedFormat.
 //
 // Thread-safety: all functions are reentrant; stb_image's failure reason is thread-local here.
 #pragma once

@@ -32,7 +32,16 @@ struct TiffInfo {
   int planar_config = 1;    // 1 contiguous, 2 separate
   bool tiled = false;
   int page_count = 1;       // IFDs reachable (stops at 64)
+  int rows_per_strip = 0;   // strips: rows in each strip but the last
+  int tile_width = 0;       // tiles only
+  int tile_height = 0;
   std::vector<std::uint16_t> colormap;  // 3 * 2^bits entries (R..., G..., B...) for palette images
+  // Where each strip or tile of the first page lies in the file (row-major, plane after plane).
+  std::vector<std::uint64_t> chunk_offsets;
+  std::vector<std::uint64_t> chunk_byte_counts;
+  // JPEG only: the shared quantisation and Huffman tables (tag 347), 0/0 when absent.
+  std::uint64_t jpeg_tables_offset = 0;
+  std::uint64_t jpeg_tables_size = 0;
 };
 
 // Name of a TIFF compression value, e.g. 50000 -> "ZSTD", 34927 -> "WebP", 7 -> "JPEG".
@@ -43,5 +52,12 @@ bool tiff_compression_supported(int compression);
 int tiff_output_channels(const TiffInfo& info);
 
 Result<TiffInfo> probe_tiff(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits = {});
+
+// JPEG-compressed TIFF (compression 7), decoded by the same stb JPEG decoder in both builds: each
+// strip or tile is a JPEG stream (prefixed with the shared tables) and goes through stb_image.
+// This is how the native and the browser build get identical pixels for JPEG-in-TIFF, which libtiff
+// (libjpeg-turbo) and utif2 (pdf.js's decoder) do not give; libtiff remains the reference in tests.
+Result<Image> decode_jpeg_tiff(const std::uint8_t* bytes, std::size_t size, const TiffInfo& info,
+                               const DecodeLimits& limits = {});
 
 }  // namespace cellcam
