@@ -4,15 +4,47 @@
 # Emscripten include path (it would pull glibc headers into a wasm build). Expose just their folders
 # through symlinks in the build tree: `#include <stb/stb_image.h>`, `#include <nlohmann/json.hpp>`.
 set(CELLCAM_SYSTEM_INCLUDE ${CMAKE_BINARY_DIR}/system_include)
-foreach(dir stb nlohmann)
-  if(NOT EXISTS /usr/include/${dir})
-    message(FATAL_ERROR "/usr/include/${dir} is missing: run scripts/setup.sh (it installs libstb-dev and nlohmann-json3-dev)")
-  endif()
-  if(NOT EXISTS ${CELLCAM_SYSTEM_INCLUDE}/${dir})
-    file(MAKE_DIRECTORY ${CELLCAM_SYSTEM_INCLUDE})
-    file(CREATE_LINK /usr/include/${dir} ${CELLCAM_SYSTEM_INCLUDE}/${dir} SYMBOLIC)
+foreach(header stb/stb_image.h stb/stb_image_resize.h stb/stb_image_write.h nlohmann/json.hpp)
+  if(NOT EXISTS /usr/include/${header})
+    message(FATAL_ERROR "/usr/include/${header} is missing: run scripts/setup.sh (it installs libstb-dev and nlohmann-json3-dev)")
   endif()
 endforeach()
+file(MAKE_DIRECTORY ${CELLCAM_SYSTEM_INCLUDE}/stb)
+if(NOT EXISTS ${CELLCAM_SYSTEM_INCLUDE}/nlohmann)
+  file(CREATE_LINK /usr/include/nlohmann ${CELLCAM_SYSTEM_INCLUDE}/nlohmann SYMBOLIC)
+endif()
+foreach(header stb_image_resize.h stb_image_write.h)
+  if(NOT EXISTS ${CELLCAM_SYSTEM_INCLUDE}/stb/${header})
+    file(CREATE_LINK /usr/include/stb/${header} ${CELLCAM_SYSTEM_INCLUDE}/stb/${header} SYMBOLIC)
+  endif()
+endforeach()
+
+# stb_image.h 2.27, as Debian 12 ships it, reads out of bounds in stbi__jpeg_huff_decode on crafted
+# progressive JPEGs (found by our fuzzer: tests/data/malformed/fuzz_jpeg_huffman_oob.jpg). Upstream
+# bounds the symbol index since 2.28. Until Debian ships that, the build uses Debian's header with
+# that one check added; a header that already has it is used as it is.
+file(READ /usr/include/stb/stb_image.h stb_image_text)
+set(stb_anchor "   c = ((j->code_buffer >> (32 - k)) & stbi__bmask[k]) + h->delta[k];\n")
+if(stb_image_text MATCHES "symbol id out of bounds")
+  set(stb_image_patched "${stb_image_text}")
+else()
+  string(REPLACE "${stb_anchor}"
+         "${stb_anchor}   if (c < 0 || c >= 256) return -1;  // cellcam: bound the symbol index (upstream 2.28)\n"
+         stb_image_patched "${stb_image_text}")
+  if(stb_image_patched STREQUAL stb_image_text)
+    message(FATAL_ERROR "stb_image.h: the Huffman decode line to bound was not found; check cmake/cellcam.cmake")
+  endif()
+endif()
+if(IS_SYMLINK ${CELLCAM_SYSTEM_INCLUDE}/stb OR IS_SYMLINK ${CELLCAM_SYSTEM_INCLUDE}/stb/stb_image.h)
+  file(REMOVE ${CELLCAM_SYSTEM_INCLUDE}/stb ${CELLCAM_SYSTEM_INCLUDE}/stb/stb_image.h)
+endif()
+set(stb_image_current "")
+if(EXISTS ${CELLCAM_SYSTEM_INCLUDE}/stb/stb_image.h)
+  file(READ ${CELLCAM_SYSTEM_INCLUDE}/stb/stb_image.h stb_image_current)
+endif()
+if(NOT stb_image_current STREQUAL stb_image_patched)  # rewrite only on change: no needless rebuilds
+  file(WRITE ${CELLCAM_SYSTEM_INCLUDE}/stb/stb_image.h "${stb_image_patched}")
+endif()
 
 # Compile flags every cellcam target gets. Strict floating point is what makes the native and the
 # wasm tensors bit-identical: no FMA contraction, no fast-math.

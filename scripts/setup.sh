@@ -16,8 +16,8 @@ APT_PACKAGES=(
   libtiff-dev libcli11-dev libtorch-dev libonnx-dev
   # tests and fuzzing
   googletest libgtest-dev clang libclang-rt-14-dev
-  # the WASM build (its tests run under node)
-  emscripten
+  # the WASM build (its tests run under node) and the page's browser test
+  emscripten chromium
 )
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -41,7 +41,7 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
   echo "setup: npm ci"
   # onnxruntime-node's postinstall would try to download CUDA files; its CPU binaries ship inside.
-  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
   touch node_modules
 else
   echo "setup: node_modules up to date"

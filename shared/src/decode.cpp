@@ -135,6 +135,20 @@ Result<ImageInfo> probe_jpeg(ByteSpan b, const DecodeLimits& limits) {
         return make_error(ErrorCode::kUnsupportedFormat, "lossless, hierarchical or arithmetic-coded JPEG is not supported");
       seen_sof = true;
     }
+    if (marker == 0xC4) {
+      // DHT: stb_image 2.27 writes past its tables when one declares more than 256 codes.
+      std::size_t p = pos + 2;
+      while (p < pos + length) {
+        if (!b.has(p, 17) || p + 17 > pos + length) return make_error(ErrorCode::kCorrupt, "corrupt JPEG (short Huffman table)");
+        const std::uint8_t id = b.u8(p);
+        if ((id >> 4) > 1 || (id & 15) > 3) return make_error(ErrorCode::kCorrupt, "corrupt JPEG (bad Huffman table id)");
+        std::size_t codes = 0;
+        for (int i = 1; i <= 16; ++i) codes += b.u8(p + i);
+        if (codes > 256) return make_error(ErrorCode::kCorrupt, "corrupt JPEG (Huffman table with more than 256 codes)");
+        p += 17 + codes;
+      }
+      if (p != pos + length) return make_error(ErrorCode::kCorrupt, "corrupt JPEG (Huffman table length mismatch)");
+    }
     pos += length;
     if (marker == 0xDA) {
       // Entropy-coded data: runs until 0xFF followed by neither 0x00 (stuffing) nor RSTn.
