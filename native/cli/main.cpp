@@ -13,10 +13,14 @@
 
 #include "cellcam/version.h"
 #include "preprocess_command.h"
+#include "runtime.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"cellcam — screen microscopy images: decode, preprocess, train, export, explain"};
-  app.set_version_flag("--version", std::string("cellcam ") + cellcam::version_string());
+  cellcam::native::configure_torch_threads();
+  app.set_version_flag("--version", [] {
+    return std::string("cellcam ") + cellcam::version_string() + "\n" + cellcam::native::runtime_report();
+  });
   app.require_subcommand(1);
   app.get_formatter()->column_width(34);
 

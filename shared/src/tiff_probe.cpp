@@ -141,6 +141,7 @@ Result<TiffInfo> probe_tiff(const std::uint8_t* bytes, std::size_t size, const D
   const TiffReader r(b, info.big_endian, info.bigtiff);
   std::uint64_t ifd = info.bigtiff ? r.u64(8) : r.u32(4);
 
+  if (ifd == 0) return corrupt("no image directory");
   // Count the pages first (with loop protection), then read the first one in detail.
   const std::uint64_t first_ifd = ifd;
   info.page_count = 0;

@@ -1,0 +1,16 @@
+// runtime.h — the native build's heavy dependencies, configured and reported in one place.
+// Keeps <torch/...> out of every other header (a LibTorch TU costs ~20 s to compile here).
+#pragma once
+
+#include <string>
+
+namespace cellcam::native {
+
+// LibTorch defaults to hardware_concurrency()/2 threads (1 on a 2-core machine): use every core,
+// unless OMP_NUM_THREADS says otherwise. Returns the thread count in effect.
+int configure_torch_threads();
+
+// "LibTorch 1.13.1 (CPU ...), N threads; ONNX 1.12.0; libtiff 4.5.0" for `cellcam --version`.
+std::string runtime_report();
+
+}  // namespace cellcam::native
