@@ -40,7 +40,7 @@ test-wasm:
 	ctest --test-dir $(BUILD)/wasm --output-on-failure
 
 test-node:
-	CELLCAM_CLI=$(CURDIR)/$(BUILD)/cellcam CELLCAM_WEB_DIR=$(CURDIR)/$(BUILD)/web node --test tests/node/
+	CELLCAM_CLI=$(CURDIR)/$(BUILD)/cellcam CELLCAM_WEB_DIR=$(CURDIR)/$(BUILD)/web node --test tests/node/ tests/browser/
 
 fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD)/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

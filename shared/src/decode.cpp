@@ -103,7 +103,8 @@ Result<ImageInfo> probe_png(ByteSpan b, const DecodeLimits& limits) {
 Result<ImageInfo> probe_jpeg(ByteSpan b, const DecodeLimits& limits) {
   ImageInfo info{ImageFormat::kJpeg, 0, 0, 0, 8};
   std::size_t pos = 2;
-  bool seen_sof = false;
+  bool seen_sof = false, progressive = false;
+  unsigned dc_tables = 0, ac_tables = 0;  // bit i: Huffman table i has been defined
   while (true) {
     // Find the next marker (0xFF followed by a non-fill byte).
     if (!b.has(pos, 2)) return truncated(ImageFormat::kJpeg, "no end-of-image marker");
@@ -134,6 +135,7 @@ Result<ImageInfo> probe_jpeg(ByteSpan b, const DecodeLimits& limits) {
       if (marker != 0xC0 && marker != 0xC1 && marker != 0xC2)
         return make_error(ErrorCode::kUnsupportedFormat, "lossless, hierarchical or arithmetic-coded JPEG is not supported");
       seen_sof = true;
+      progressive = marker == 0xC2;
     }
     if (marker == 0xC4) {
       // DHT: stb_image 2.27 writes past its tables when one declares more than 256 codes.
@@ -145,9 +147,27 @@ Result<ImageInfo> probe_jpeg(ByteSpan b, const DecodeLimits& limits) {
         std::size_t codes = 0;
         for (int i = 1; i <= 16; ++i) codes += b.u8(p + i);
         if (codes > 256) return make_error(ErrorCode::kCorrupt, "corrupt JPEG (Huffman table with more than 256 codes)");
+        ((id >> 4) == 0 ? dc_tables : ac_tables) |= 1u << (id & 15);
         p += 17 + codes;
       }
       if (p != pos + length) return make_error(ErrorCode::kCorrupt, "corrupt JPEG (Huffman table length mismatch)");
+    }
+    if (marker == 0xDA) {
+      // SOS: stb_image 2.27 decodes with whatever memory an undefined Huffman table holds, and reads
+      // out of bounds doing so. Every table a scan will use must have been defined before it.
+      if (!seen_sof) return make_error(ErrorCode::kCorrupt, "corrupt JPEG (scan before the frame header)");
+      const std::size_t components = b.u8(pos + 2);
+      if (components < 1 || components > 4 || length < 6 + 2 * components)
+        return make_error(ErrorCode::kCorrupt, "corrupt JPEG (bad scan header)");
+      const std::uint8_t ss = b.u8(pos + 3 + 2 * components), se = b.u8(pos + 4 + 2 * components);
+      const std::uint8_t ah = b.u8(pos + 5 + 2 * components) >> 4;
+      const bool uses_dc = !progressive || (ss == 0 && ah == 0);
+      const bool uses_ac = !progressive || ss > 0 || se > 0;
+      for (std::size_t k = 0; k < components; ++k) {
+        const std::uint8_t tables = b.u8(pos + 4 + 2 * k);
+        if ((uses_dc && !(dc_tables >> (tables >> 4) & 1u)) || (uses_ac && !(ac_tables >> (tables & 15) & 1u)))
+          return make_error(ErrorCode::kCorrupt, "corrupt JPEG (a scan uses a Huffman table that was never defined)");
+      }
     }
     pos += length;
     if (marker == 0xDA) {

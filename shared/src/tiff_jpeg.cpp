@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cellcam/decode.h"
 #include "cellcam/tiff_probe.h"
 #include "stb_config.h"
 
@@ -44,6 +45,11 @@ Result<Image> decode_jpeg_tiff(const std::uint8_t* bytes, std::size_t size, cons
     const int y0 = static_cast<int>(k / across) * chunk_h;
     const int cols = std::min(chunk_w, info.width - x0);
     const int rows = std::min(chunk_h, info.height - y0);
+    // The same structural checks as a stand-alone JPEG: stb must never see what they refuse.
+    const Result<ImageInfo> checked = probe_image(stream.data(), stream.size(), limits);
+    if (!checked)
+      return make_error(checked.error().code, "corrupt TIFF (JPEG " + std::string(info.tiled ? "tile " : "strip ") +
+                                                  std::to_string(k) + ": " + checked.error().message + ")");
     int w = 0, h = 0, c = 0;
     std::unique_ptr<std::uint8_t, void (*)(void*)> pixels(
         stbi_load_from_memory(stream.data(), static_cast<int>(stream.size()), &w, &h, &c, channels), stbi_image_free);

@@ -132,6 +132,8 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"malformed/compression_webp.tif", ErrorCode::kUnsupportedCompression, "TIFF compression WebP is not supported"},
         // Found by tests/fuzz: read out of bounds in Debian's stb_image 2.27 before cmake/cellcam.cmake bounded it.
         Malformed{"malformed/fuzz_jpeg_huffman_oob.jpg", ErrorCode::kCorrupt, "corrupt JPEG"},
+        Malformed{"malformed/fuzz_jpeg_undefined_huffman_table.jpg", ErrorCode::kCorrupt,
+                  "corrupt JPEG (a scan uses a Huffman table that was never defined)"},
         // Found by tests/fuzz: a TIFF whose first directory is at offset 0 made the probe read past the buffer.
         Malformed{"malformed/fuzz_tiff_no_directory.tif", ErrorCode::kCorrupt, "corrupt TIFF (no image directory)"}));
 
