@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : 1;  // --help and --version exit 0; usage errors 1, as documented
   }
   try {
     if (app.got_subcommand("preprocess")) return cellcam::cli::run_preprocess(preprocess);

@@ -43,3 +43,29 @@ foreach(i RANGE ${last})
   endif()
 endforeach()
 message(STATUS "cellcam preprocess: ${good} tensors, ${bad} error entries")
+
+# Tiles: a 2048x1536 photo in 512-px tiles every 384 px is 5 x 4 tiles, each with its tensor and rect.
+file(REMOVE_RECURSE ${OUT}_tiles)
+execute_process(COMMAND ${CELLCAM} preprocess ${DATA}/formats/large_2048x1536.jpg --spec ${DATA}/../specs/rgb_stretch.json
+                        --out ${OUT}_tiles --tile 512 --stride 384
+                RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "tiling run failed (${rc}): ${err}")
+endif()
+file(READ ${OUT}_tiles/manifest.json manifest)
+string(JSON columns GET "${manifest}" items 0 tiles columns)
+string(JSON rows GET "${manifest}" items 0 tiles rows)
+string(JSON count LENGTH "${manifest}" items 0 tiles items)
+string(JSON last_x GET "${manifest}" items 0 tiles items 19 rect 0)
+string(JSON last_y GET "${manifest}" items 0 tiles items 19 rect 1)
+string(JSON last_tensor GET "${manifest}" items 0 tiles items 19 tensor)
+if(NOT (columns EQUAL 5 AND rows EQUAL 4 AND count EQUAL 20 AND last_x EQUAL 1536 AND last_y EQUAL 1024)
+   OR NOT EXISTS ${OUT}_tiles/${last_tensor})
+  message(FATAL_ERROR "unexpected tile grid: ${columns}x${rows}, ${count} tiles, last at ${last_x},${last_y} (${last_tensor})")
+endif()
+
+# Usage errors exit 1.
+execute_process(COMMAND ${CELLCAM} preprocess ${DATA}/pcam --out ${OUT}_usage RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+if(NOT rc EQUAL 1)
+  message(FATAL_ERROR "a missing --spec should exit 1, got ${rc}")
+endif()
