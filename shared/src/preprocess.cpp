@@ -162,20 +162,32 @@ std::vector<float> gaussian_kernel(int kernel, double sigma) {
   return taps;
 }
 
-Result<Tensor> preprocess(const Image& image, const PreprocessSpec& spec) {
+namespace {
+
+bool spec_consistent(const PreprocessSpec& spec) {
+  return spec.width >= 1 && spec.height >= 1 && spec.mean.size() == static_cast<std::size_t>(spec.channels()) &&
+         spec.std.size() == static_cast<std::size_t>(spec.channels());
+}
+
+Error inconsistent_spec() {
+  return make_error(ErrorCode::kInvalidSpec, "preprocess: spec is inconsistent (validate it with parse_preprocess_spec)");
+}
+
+}  // namespace
+
+Result<Canvas> resize_to_canvas(const Image& image, const PreprocessSpec& spec) {
   if (image.width <= 0 || image.height <= 0 || image.channels < 1 || image.channels > 4 ||
       image.samples.size() != static_cast<std::size_t>(image.height) * image.row_bytes())
     return make_error(ErrorCode::kInvalidArgument, "preprocess: image buffer does not match its declared layout");
-  if (spec.width < 1 || spec.height < 1 || spec.mean.size() != static_cast<std::size_t>(spec.channels()) ||
-      spec.std.size() != static_cast<std::size_t>(spec.channels()))
-    return make_error(ErrorCode::kInvalidSpec, "preprocess: spec is inconsistent (validate it with parse_preprocess_spec)");
+  if (!spec_consistent(spec)) return inconsistent_spec();
   try {
-    const int in_c = image.color_channels();
-    const int W = spec.width, H = spec.height;
+    Canvas canvas;
+    canvas.channels = image.color_channels();
+    canvas.width = spec.width;
+    canvas.height = spec.height;
+    const int in_c = canvas.channels, W = spec.width, H = spec.height;
     const std::vector<float> src = to_float(image);  // (h,w,in_c)
-
-    // ---- resize into a (H,W,in_c) canvas
-    std::vector<float> canvas(static_cast<std::size_t>(W) * H * in_c, spec.pad_value);
+    canvas.data.assign(static_cast<std::size_t>(W) * H * in_c, spec.pad_value);
     int out_x = 0, out_y = 0, out_w = W, out_h = H;
     float s0 = 0.0f, t0 = 0.0f, s1 = 1.0f, t1 = 1.0f;
     const double sx = static_cast<double>(W) / image.width, sy = static_cast<double>(H) / image.height;
@@ -198,13 +210,25 @@ Result<Tensor> preprocess(const Image& image, const PreprocessSpec& spec) {
     const int row_stride = W * in_c * static_cast<int>(sizeof(float));
     const stbir_filter filter = to_stbir(spec.filter);
     if (!stbir_resize_region(src.data(), image.width, image.height, 0,
-                             canvas.data() + (static_cast<std::size_t>(out_y) * W + out_x) * in_c, out_w, out_h, row_stride,
-                             STBIR_TYPE_FLOAT, in_c, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, filter,
-                             filter, STBIR_COLORSPACE_LINEAR, nullptr, s0, t0, s1, t1))
+                             canvas.data.data() + (static_cast<std::size_t>(out_y) * W + out_x) * in_c, out_w, out_h,
+                             row_stride, STBIR_TYPE_FLOAT, in_c, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP,
+                             STBIR_EDGE_CLAMP, filter, filter, STBIR_COLORSPACE_LINEAR, nullptr, s0, t0, s1, t1))
       return make_error(ErrorCode::kOutOfMemory, "out of memory while resizing");
+    return canvas;
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorCode::kOutOfMemory, "out of memory while preprocessing a " + std::to_string(image.width) + "x" +
+                                                   std::to_string(image.height) + " image");
+  }
+}
 
+Result<Tensor> canvas_to_tensor(Canvas canvas, const PreprocessSpec& spec) {
+  if (!spec_consistent(spec)) return inconsistent_spec();
+  const int in_c = canvas.channels, W = canvas.width, H = canvas.height;
+  if ((in_c != 1 && in_c != 3) || W < 1 || H < 1 || canvas.data.size() != static_cast<std::size_t>(W) * H * in_c)
+    return make_error(ErrorCode::kInvalidArgument, "preprocess: canvas does not match its declared layout");
+  try {
     // ---- blur at model resolution
-    if (spec.blur.kernel > 0) blur(canvas, W, H, in_c, gaussian_kernel(spec.blur.kernel, spec.blur.sigma));
+    if (spec.blur.kernel > 0) blur(canvas.data, W, H, in_c, gaussian_kernel(spec.blur.kernel, spec.blur.sigma));
 
     // ---- colour mode and normalisation, to (C,H,W)
     Tensor t;
@@ -214,7 +238,7 @@ Result<Tensor> preprocess(const Image& image, const PreprocessSpec& spec) {
     t.data.resize(static_cast<std::size_t>(t.channels) * H * W);
     const std::size_t plane = static_cast<std::size_t>(H) * W;
     for (std::size_t p = 0; p < plane; ++p) {
-      const float* px = &canvas[p * in_c];
+      const float* px = &canvas.data[p * in_c];
       const float r = px[0], g = in_c == 3 ? px[1] : px[0], b = in_c == 3 ? px[2] : px[0];
       float out[3];
       switch (spec.color) {
@@ -226,9 +250,14 @@ Result<Tensor> preprocess(const Image& image, const PreprocessSpec& spec) {
     }
     return t;
   } catch (const std::bad_alloc&) {
-    return make_error(ErrorCode::kOutOfMemory, "out of memory while preprocessing a " + std::to_string(image.width) + "x" +
-                                                   std::to_string(image.height) + " image");
+    return make_error(ErrorCode::kOutOfMemory, "out of memory while preprocessing");
   }
+}
+
+Result<Tensor> preprocess(const Image& image, const PreprocessSpec& spec) {
+  Result<Canvas> canvas = resize_to_canvas(image, spec);
+  if (!canvas) return canvas.error();
+  return canvas_to_tensor(canvas.take(), spec);
 }
 
 Rgba8 tensor_preview(const Tensor& t, const PreprocessSpec& spec) {

@@ -235,6 +235,28 @@ TEST(Preprocess, InconsistentInputIsAnError) {
   EXPECT_EQ(preprocess(solid(2, 2, 0, 0, 0), bad).error().code, ErrorCode::kInvalidSpec);
 }
 
+TEST(Preprocess, TwoStagesEqualOne) {
+  PreprocessSpec spec;
+  spec.width = 40;
+  spec.height = 30;
+  spec.aspect = AspectMode::kPad;
+  spec.color = ColorMode::kHsv;
+  spec.blur.kernel = 5;
+  for (const char* path : {"malaria/parasitized_P61_cell_164.png", "formats/cell_gray8.png"}) {
+    const Image img = fixture(path);
+    Result<Canvas> canvas = resize_to_canvas(img, spec);
+    ASSERT_TRUE(canvas.ok());
+    EXPECT_EQ(canvas.value().channels, img.color_channels());
+    Result<Tensor> staged = canvas_to_tensor(canvas.take(), spec);
+    ASSERT_TRUE(staged.ok());
+    EXPECT_EQ(staged.value().data, run(img, spec).data) << path;  // bit for bit
+  }
+  Canvas broken;
+  broken.width = broken.height = 2;
+  broken.channels = 3;
+  EXPECT_EQ(canvas_to_tensor(broken, spec).error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST(Thumbnail, FitsTheLongerSide) {
   Result<Rgba8> t = render_thumbnail(fixture("formats/large_2048x1536.jpg"), 256);
   ASSERT_TRUE(t.ok());

@@ -24,6 +24,17 @@ struct Tensor {
 
 Result<Tensor> preprocess(const Image& image, const PreprocessSpec& spec);
 
+// The same in two stages, so the trainer can augment between them (and cache the first):
+//   preprocess(image, spec) == canvas_to_tensor(resize_to_canvas(image, spec), spec), to the bit.
+struct Canvas {
+  int width = 0;
+  int height = 0;
+  int channels = 0;          // 1 (gray source) or 3
+  std::vector<float> data;   // (H,W,C), values in [0,1], at the model's input size
+};
+Result<Canvas> resize_to_canvas(const Image& image, const PreprocessSpec& spec);  // samples -> [0,1] -> resize
+Result<Tensor> canvas_to_tensor(Canvas canvas, const PreprocessSpec& spec);       // blur -> colour -> normalise
+
 // The tensor as a person would see it: normalisation undone, HSV turned back to RGB, gray replicated,
 // rounded to 8-bit RGBA. What the page and `cellcam preprocess` show as the "preprocessed" preview.
 Rgba8 tensor_preview(const Tensor& tensor, const PreprocessSpec& spec);
