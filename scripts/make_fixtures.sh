@@ -13,8 +13,11 @@ for p in netpbm libtiff-tools libjpeg-turbo-progs; do dpkg -s "$p" >/dev/null 2>
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq "${need[@]}"; else sudo apt-get install -y -qq "${need[@]}"; fi
 fi
-rm -rf "$OUT" && mkdir -p "$OUT"/{malaria,pcam,blood,formats,tiff,malformed}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+# Fuzzer-found regressions (malformed/fuzz_*) are not generated here: keep them.
+mkdir -p "$tmp/keep" && { cp "$OUT"/malformed/fuzz_* "$tmp/keep/" 2>/dev/null || true; }
+rm -rf "$OUT" && mkdir -p "$OUT"/{malaria,pcam,blood,formats,tiff,malformed}
+cp "$tmp"/keep/* "$OUT/malformed/" 2>/dev/null || true
 
 # ---- real images, copied as they are
 cp "$DATA/malaria/Parasitized/C100P61ThinF_IMG_20150918_144104_cell_164.png" "$OUT/malaria/parasitized_P61_cell_164.png"
@@ -27,6 +30,26 @@ cp "$DATA/pcam/images/be4fc7282e1c91a0e9f10d8a5266a02abab79444.jpg" "$OUT/pcam/n
 cp "$DATA/pcam/images/c8aa6215db8b6d91bc52c0efd2822ee940af8802.jpg" "$OUT/pcam/normal_c8aa6215.jpg"
 cp "$DATA/blood/neutrophil/BNE_106934.jpg" "$OUT/blood/neutrophil_BNE_106934.jpg"
 cp "$DATA/blood/lymphocyte/LY_104129.jpg" "$OUT/blood/lymphocyte_LY_104129.jpg"
+
+# ---- a small patient-grouped malaria set for the trainer's smoke test: 40 cells a class, every
+# 110th row of each class in manifest.csv, with the patient column kept
+mkdir -p "$OUT/train_smoke"
+python3 - "$DATA/malaria" "$OUT/train_smoke" <<'PY'
+import csv, os, shutil, sys
+src, out = sys.argv[1], sys.argv[2]
+rows = list(csv.DictReader(open(os.path.join(src, 'manifest.csv'), newline='')))
+picked = []
+for label in ('Parasitized', 'Uninfected'):
+    of_class = [r for r in rows if r['label'] == label]
+    picked += of_class[::110][:40]
+with open(os.path.join(out, 'manifest.csv'), 'w', newline='') as f:
+    w = csv.writer(f, lineterminator='\n')
+    w.writerow(['path', 'label', 'patient'])
+    for r in picked:
+        os.makedirs(os.path.join(out, r['label']), exist_ok=True)
+        shutil.copy(os.path.join(src, r['path']), os.path.join(out, r['path']))
+        w.writerow([r['path'], r['label'], r['patient']])
+PY
 
 # ---- the other stb formats and depths, from one malaria cell
 cell="$OUT/malaria/parasitized_P61_cell_164.png"

@@ -2,6 +2,7 @@
 //
 //   cellcam --version
 //   cellcam preprocess IMAGE|FOLDER... --spec SPEC.json --out DIR [--tile N --stride N]
+//   cellcam train DATA [--out RUN] [--preset ...] [--resume RUN] ...
 //
 // Each subcommand is backed by a settings struct whose defaults `--help` prints; this file only wires
 // CLI11 to them. Exit codes: 0 all inputs done, 1 usage or setup error, 2 some inputs failed (each has
@@ -13,6 +14,7 @@
 
 #include "cellcam/version.h"
 #include "preprocess_command.h"
+#include "train_command.h"
 #include "runtime.h"
 
 int main(int argc, char** argv) {
@@ -26,6 +28,8 @@ int main(int argc, char** argv) {
 
   cellcam::cli::PreprocessSettings preprocess;
   cellcam::cli::add_preprocess_command(app, preprocess);
+  cellcam::train::TrainSettings train;
+  cellcam::cli::add_train_command(app, train);
 
   try {
     app.parse(argc, argv);
@@ -34,6 +38,13 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("preprocess")) return cellcam::cli::run_preprocess(preprocess);
+    if (app.got_subcommand("train")) {
+      if (train.data.empty() && train.resume.empty()) {
+        std::fprintf(stderr, "cellcam train: give a data folder or CSV, or --resume RUN\n");
+        return 1;
+      }
+      return cellcam::train::run_train(train);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cellcam: internal error: %s\n", e.what());
     return 1;

@@ -1,0 +1,49 @@
+// train_command.cpp — every TrainSettings field as an option, its default shown by --help.
+#include "train_command.h"
+
+#include <CLI/CLI.hpp>
+
+namespace cellcam::cli {
+
+void add_train_command(CLI::App& app, train::TrainSettings& s) {
+  CLI::App* cmd = app.add_subcommand("train", "train a classifier on a folder of images (ImageFolder, Kaggle labels.csv or a manifest CSV)");
+  cmd->add_option("data", s.data, "image folder, Kaggle folder with labels.csv, or manifest CSV (path,label[,group])");
+  cmd->add_option("--out", s.out, "run folder")->capture_default_str();
+  cmd->add_option("--resume", s.resume, "continue the run in this folder from its last checkpoint");
+  cmd->add_option("--spec", s.spec, "model.json to start from (else --preset and the input options)");
+  cmd->add_option("--preset", s.preset, "blog_cnn | pcam_baseline | malaria_base | malaria_leaky_gap | malaria_bn_se | resnet18")
+      ->capture_default_str();
+  cmd->add_option("--width", s.width, "resnet18 width")->capture_default_str();
+  cmd->add_option("--image-size", s.image_size, "input size (square)")->capture_default_str();
+  cmd->add_option("--color", s.color, "rgb | gray | hsv")->capture_default_str();
+  cmd->add_option("--aspect", s.aspect, "stretch | pad | crop")->capture_default_str();
+  cmd->add_option("--augment", s.augment, "none | cells | histology | a list, e.g. hflip,rot90,rotate=30,hed=0.03")
+      ->capture_default_str();
+  cmd->add_option("--epochs", s.epochs, "")->capture_default_str();
+  cmd->add_option("--batch-size", s.batch_size, "")->capture_default_str();
+  cmd->add_option("--optimizer", s.optimizer, "adam | adamw | sgd | rmsprop")->capture_default_str();
+  cmd->add_option("--lr", s.lr, "learning rate (peak for one_cycle)")->capture_default_str();
+  cmd->add_option("--weight-decay", s.weight_decay, "")->capture_default_str();
+  cmd->add_option("--momentum", s.momentum, "SGD momentum (Nesterov)")->capture_default_str();
+  cmd->add_option("--schedule", s.schedule, "constant | step | inverse_time | cosine | one_cycle | plateau")->capture_default_str();
+  cmd->add_option("--warmup-epochs", s.warmup_epochs, "cosine warm-up")->capture_default_str();
+  cmd->add_flag("--class-weights", s.class_weights, "balanced class weights n / (k * n_c) in the loss");
+  cmd->add_flag("--weighted-sampler", s.weighted_sampler, "draw classes equally often each epoch");
+  cmd->add_option("--monitor", s.monitor, "val_loss | val_accuracy | val_auc | val_f1 (early stopping, best checkpoint)")
+      ->capture_default_str();
+  cmd->add_option("--patience", s.patience, "epochs without improvement before stopping (0: never)")->capture_default_str();
+  cmd->add_option("--val-fraction", s.val_fraction, "")->capture_default_str();
+  cmd->add_option("--test-fraction", s.test_fraction, "")->capture_default_str();
+  cmd->add_option("--target-sensitivity", s.target_sensitivity, "binary: threshold for this sensitivity (0: Youden's J)")
+      ->capture_default_str();
+  cmd->add_option("--seed", s.seed, "")->capture_default_str();
+  cmd->add_option("--threads", s.threads, "LibTorch threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--workers", s.workers, "data-loading threads")->capture_default_str();
+  cmd->add_option("--device", s.device, "auto | cpu | cuda")->capture_default_str();
+  cmd->add_option("--init-from", s.init_from, "checkpoint whose weights initialise the model (transfer learning)");
+  cmd->add_option("--cache-gb", s.cache_gb, "RAM for decoded images")->capture_default_str();
+  cmd->add_option("--max-epochs-this-run", s.max_epochs_this_run, "stop after this many epochs in this process (resume later)")
+      ->capture_default_str();
+}
+
+}  // namespace cellcam::cli

@@ -1,0 +1,54 @@
+// trainer.h — `cellcam train`: its settings, and the function behind it.
+//
+// A run folder holds everything needed to understand and continue a run:
+//   config.json      the resolved settings and model spec        split.csv     which file is in which part
+//   metrics.csv      one row per epoch                           skipped.csv   unreadable/mislabelled files
+//   checkpoints/     last.pt, best.pt (+ .json: epoch, state)    report.json / report.md, *.png plots
+// Constraint: LibTorch stays inside trainer.cpp (this header is torch-free).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cellcam/error.h"
+
+namespace cellcam::train {
+
+struct TrainSettings {
+  std::string data;                 // folder (ImageFolder / Kaggle) or manifest CSV
+  std::string out = "runs/run";     // run folder
+  std::string resume;               // a run folder to continue (everything else comes from its config.json)
+  std::string spec;                 // model.json to start from (optional; else preset + input options)
+  std::string preset = "malaria_bn_se";
+  int width = 32;                   // resnet18 width
+  int image_size = 64;
+  std::string color = "rgb";        // rgb | gray | hsv
+  std::string aspect = "pad";       // stretch | pad | crop
+  std::string augment = "cells";    // see augment.h: a preset or a list
+  int epochs = 30;
+  int batch_size = 64;
+  std::string optimizer = "adam";   // adam | adamw | sgd | rmsprop
+  double lr = 1e-3;
+  double weight_decay = 0.0;
+  double momentum = 0.9;
+  std::string schedule = "cosine";  // constant | step | inverse_time | cosine | one_cycle | plateau
+  double warmup_epochs = 1.0;
+  bool class_weights = false;       // balanced weights n / (k * n_c) in the loss
+  bool weighted_sampler = false;    // draw each epoch with probability proportional to 1 / n_c
+  std::string monitor = "val_loss"; // val_loss | val_accuracy | val_auc | val_f1
+  int patience = 8;                 // epochs without improvement before stopping (0: never stop)
+  double val_fraction = 0.15;
+  double test_fraction = 0.15;
+  double target_sensitivity = 0.0;  // > 0: binary threshold for this sensitivity instead of Youden's J
+  std::uint64_t seed = 42;
+  int threads = 0;                  // 0: all cores
+  int workers = 1;                  // data-loading threads beside LibTorch's
+  std::string device = "auto";      // auto | cpu | cuda
+  std::string init_from;            // checkpoint to initialise matching weights from (transfer learning)
+  double cache_gb = 4.0;            // RAM for decoded, resized images
+  int max_epochs_this_run = 0;      // > 0: stop after this many epochs in this process (tests, budgets)
+};
+
+int run_train(const TrainSettings& settings);
+
+}  // namespace cellcam::train
