@@ -1,0 +1,120 @@
+// inference.cpp — see inference.h.
+#include "inference.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "image_io.h"
+
+namespace cellcam::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+Result<std::string> read_text(const std::string& path) {
+  Result<std::vector<std::uint8_t>> bytes = native::read_file(path);
+  if (!bytes) return bytes.error();
+  return std::string(bytes.value().begin(), bytes.value().end());
+}
+
+torch::Tensor batch_images(const Batch& b, const torch::Device& device) {
+  return torch::from_blob(const_cast<float*>(b.images.data()), {b.size, b.channels, b.height, b.width}, torch::kFloat)
+      .to(device);  // (N,C,H,W); .to() copies, so the batch may be freed afterwards
+}
+
+// Per-sample losses (N), for either head.
+torch::Tensor sample_losses(const torch::Tensor& logits, const torch::Tensor& labels, bool binary) {
+  if (binary)
+    return torch::binary_cross_entropy_with_logits(logits.squeeze(1), labels.to(torch::kFloat), {}, {},
+                                                   torch::Reduction::None);
+  return torch::nn::functional::cross_entropy(logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+}
+
+// Class probabilities (N, C) from logits; a binary head gives {1 - p, p}.
+torch::Tensor probabilities(const torch::Tensor& logits, bool binary) {
+  if (binary) {
+    const torch::Tensor p = torch::sigmoid(logits.squeeze(1));
+    return torch::stack({1 - p, p}, 1);
+  }
+  return torch::softmax(logits, 1);
+}
+
+Predictions predict_store(native::Network& net, const ImageStore& store, const std::vector<int>& samples, int batch_size,
+                          const torch::Device& device) {
+  Predictions out;
+  torch::NoGradGuard no_grad;
+  net->eval();
+  LoaderOptions options;
+  options.batch_size = batch_size;
+  options.shuffle = false;
+  EpochLoader loader(store, samples, nullptr, options, 0);
+  const bool binary = net->spec().head == HeadKind::kBinary;
+  double loss_sum = 0;
+  while (std::optional<Batch> b = loader.next()) {
+    if (b->size == 0) continue;
+    const torch::Tensor logits = net->forward(batch_images(*b, device));
+    const torch::Tensor labels = torch::tensor(b->labels, torch::kLong).to(device);
+    loss_sum += sample_losses(logits, labels, binary).sum().item<double>();
+    const torch::Tensor p = probabilities(logits, binary).to(torch::kCPU).contiguous();
+    const float* data = p.data_ptr<float>();
+    for (int i = 0; i < b->size; ++i) {
+      out.probs.emplace_back(data + i * p.size(1), data + (i + 1) * p.size(1));
+      out.labels.push_back(b->labels[i]);
+      out.samples.push_back(b->samples[i]);
+    }
+  }
+  out.loss = out.labels.empty() ? 0.0 : loss_sum / out.labels.size();
+  return out;
+}
+
+Result<bool> save_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer& opt, const json& state) {
+  try {
+    torch::serialize::OutputArchive archive;
+    net->save(archive);
+    torch::serialize::OutputArchive optimizer;
+    opt.save(optimizer);
+    archive.write("optimizer", optimizer);
+    archive.save_to(path + ".tmp");
+    fs::rename(path + ".tmp", path);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kIo, "cannot write checkpoint " + path + ": " + e.what());
+  }
+  return native::write_text_atomically(path + ".json", state.dump(2) + "\n");
+}
+
+Result<json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    net->load(archive);
+    if (opt) {
+      torch::serialize::InputArchive optimizer;
+      archive.read("optimizer", optimizer);
+      opt->load(optimizer);
+    }
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kIo, "cannot read checkpoint " + path + ": " + e.what());
+  }
+  Result<std::string> text = read_text(path + ".json");
+  if (!text) return text.error();
+  json state = json::parse(text.value(), nullptr, false);
+  if (state.is_discarded()) return make_error(ErrorCode::kCorrupt, path + ".json is not valid JSON");
+  return state;
+}
+
+json metrics_json(const Metrics& m, const std::vector<std::string>& classes, double loss) {
+  json per_class = json::array();
+  for (std::size_t c = 0; c < m.per_class.size(); ++c) {
+    const ClassMetrics& k = m.per_class[c];
+    per_class.push_back({{"class", classes[c]}, {"precision", k.precision}, {"recall", k.recall},
+                         {"specificity", k.specificity}, {"f1", k.f1}, {"support", k.support},
+                         {"roc_auc", c < m.per_class_roc_auc.size() ? m.per_class_roc_auc[c] : NAN}});
+  }
+  auto summary = [](const ClassMetrics& k) {
+    return json{{"precision", k.precision}, {"recall", k.recall}, {"specificity", k.specificity}, {"f1", k.f1}};
+  };
+  return json{{"loss", loss}, {"accuracy", m.accuracy}, {"roc_auc", m.roc_auc}, {"pr_auc", m.pr_auc},
+              {"macro", summary(m.macro)}, {"weighted", summary(m.weighted)}, {"per_class", per_class},
+              {"confusion", {{"classes", classes}, {"counts", m.confusion.counts}}}};
+}
+
+}  // namespace cellcam::train

@@ -1,0 +1,42 @@
+// inference.h — what training, evaluation and prediction share on LibTorch: batches to tensors,
+// losses and probabilities for either head, predictions over an image store, checkpoints, metrics as JSON.
+// Includes LibTorch: only for translation units that already need it.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cellcam/error.h"
+#include "loader.h"
+#include "metrics.h"
+#include "network.h"
+
+namespace cellcam::train {
+
+Result<std::string> read_text(const std::string& path);
+
+torch::Tensor batch_images(const Batch& b, const torch::Device& device);                      // (N,C,H,W)
+torch::Tensor sample_losses(const torch::Tensor& logits, const torch::Tensor& labels, bool binary);  // (N)
+torch::Tensor probabilities(const torch::Tensor& logits, bool binary);                        // (N,C)
+
+struct Predictions {
+  std::vector<std::vector<float>> probs;  // (N, C)
+  std::vector<int> labels;
+  std::vector<int> samples;
+  double loss = 0.0;  // mean unweighted loss
+};
+Predictions predict_store(native::Network& net, const ImageStore& store, const std::vector<int>& samples, int batch_size,
+                          const torch::Device& device);
+
+// A checkpoint is one archive (model parameters and buffers + optimizer state), written atomically,
+// with the trainer's state beside it as PATH.json.
+Result<bool> save_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer& opt,
+                             const nlohmann::json& state);
+Result<nlohmann::json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt);
+
+nlohmann::json metrics_json(const Metrics& m, const std::vector<std::string>& classes, double loss);
+
+}  // namespace cellcam::train
