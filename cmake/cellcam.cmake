@@ -4,7 +4,7 @@
 # Emscripten include path (it would pull glibc headers into a wasm build). Expose just their folders
 # through symlinks in the build tree: `#include <stb/stb_image.h>`, `#include <nlohmann/json.hpp>`.
 set(CELLCAM_SYSTEM_INCLUDE ${CMAKE_BINARY_DIR}/system_include)
-foreach(header stb/stb_image.h stb/stb_image_resize.h stb/stb_image_write.h nlohmann/json.hpp)
+foreach(header stb/stb_image.h stb/stb_image_resize.h stb/stb_image_write.h stb/stb_easy_font.h nlohmann/json.hpp)
   if(NOT EXISTS /usr/include/${header})
     message(FATAL_ERROR "/usr/include/${header} is missing: run scripts/setup.sh (it installs libstb-dev and nlohmann-json3-dev)")
   endif()
@@ -13,7 +13,7 @@ file(MAKE_DIRECTORY ${CELLCAM_SYSTEM_INCLUDE}/stb)
 if(NOT EXISTS ${CELLCAM_SYSTEM_INCLUDE}/nlohmann)
   file(CREATE_LINK /usr/include/nlohmann ${CELLCAM_SYSTEM_INCLUDE}/nlohmann SYMBOLIC)
 endif()
-foreach(header stb_image_resize.h stb_image_write.h)
+foreach(header stb_image_resize.h stb_image_write.h stb_easy_font.h)
   if(NOT EXISTS ${CELLCAM_SYSTEM_INCLUDE}/stb/${header})
     file(CREATE_LINK /usr/include/stb/${header} ${CELLCAM_SYSTEM_INCLUDE}/stb/${header} SYMBOLIC)
   endif()

@@ -3,6 +3,8 @@
 //   cellcam --version
 //   cellcam preprocess IMAGE|FOLDER... --spec SPEC.json --out DIR [--tile N --stride N]
 //   cellcam train DATA [--out RUN] [--preset ...] [--resume RUN] ...
+//   cellcam eval RUN [--data DATA] [--checkpoint best|last|PATH] [--out DIR]
+//   cellcam predict RUN IMAGE|FOLDER... [--out predictions.csv] [--kaggle]
 //
 // Each subcommand is backed by a settings struct whose defaults `--help` prints; this file only wires
 // CLI11 to them. Exit codes: 0 all inputs done, 1 usage or setup error, 2 some inputs failed (each has
@@ -13,6 +15,8 @@
 #include <exception>
 
 #include "cellcam/version.h"
+#include "eval_command.h"
+#include "predict_command.h"
 #include "preprocess_command.h"
 #include "train_command.h"
 #include "runtime.h"
@@ -30,6 +34,10 @@ int main(int argc, char** argv) {
   cellcam::cli::add_preprocess_command(app, preprocess);
   cellcam::train::TrainSettings train;
   cellcam::cli::add_train_command(app, train);
+  cellcam::train::EvalSettings eval;
+  cellcam::cli::add_eval_command(app, eval);
+  cellcam::train::PredictSettings predict;
+  cellcam::cli::add_predict_command(app, predict);
 
   try {
     app.parse(argc, argv);
@@ -45,6 +53,8 @@ int main(int argc, char** argv) {
       }
       return cellcam::train::run_train(train);
     }
+    if (app.got_subcommand("eval")) return cellcam::train::run_eval(eval);
+    if (app.got_subcommand("predict")) return cellcam::train::run_predict(predict);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cellcam: internal error: %s\n", e.what());
     return 1;

@@ -84,7 +84,7 @@ Result<bool> save_checkpoint(const std::string& path, native::Network& net, torc
 Result<json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt) {
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(path);
+    archive.load_from(path, torch::kCPU);  // a CUDA-trained checkpoint must load on a CPU-only machine
     net->load(archive);
     if (opt) {
       torch::serialize::InputArchive optimizer;

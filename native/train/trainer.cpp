@@ -27,6 +27,7 @@
 #include "loader.h"
 #include "metrics.h"
 #include "network.h"
+#include "plot.h"
 #include "runtime.h"
 #include "schedule.h"
 #include "split.h"
@@ -62,7 +63,7 @@ json settings_to_json(const TrainSettings& s) {
               {"warmup_epochs", s.warmup_epochs}, {"class_weights", s.class_weights},
               {"weighted_sampler", s.weighted_sampler}, {"monitor", s.monitor}, {"patience", s.patience},
               {"val_fraction", s.val_fraction}, {"test_fraction", s.test_fraction},
-              {"target_sensitivity", s.target_sensitivity}, {"seed", s.seed}, {"threads", s.threads},
+              {"target_sensitivity", s.target_sensitivity}, {"positive_class", s.positive_class}, {"seed", s.seed}, {"threads", s.threads},
               {"workers", s.workers}, {"device", s.device}, {"init_from", s.init_from}, {"cache_gb", s.cache_gb}};
 }
 
@@ -92,6 +93,7 @@ TrainSettings settings_from_json(const json& j) {
   s.val_fraction = j.value("val_fraction", s.val_fraction);
   s.test_fraction = j.value("test_fraction", s.test_fraction);
   s.target_sensitivity = j.value("target_sensitivity", s.target_sensitivity);
+  s.positive_class = j.value("positive_class", s.positive_class);
   s.seed = j.value("seed", s.seed);
   s.threads = j.value("threads", s.threads);
   s.workers = j.value("workers", s.workers);
@@ -223,6 +225,76 @@ bool higher_is_better(const std::string& monitor) { return monitor != "val_loss"
 
 bool on_terminal() { return isatty(fileno(stderr)) != 0; }
 
+// One-vs-rest ROC curves of `p` (binary: the positive class only), labelled with their AUC.
+std::vector<report::Series> roc_series(const Predictions& p, const std::vector<std::string>& classes, const std::string& prefix) {
+  std::vector<report::Series> out;
+  const std::size_t first = classes.size() == 2 ? 1 : 0;
+  for (std::size_t c = first; c < classes.size(); ++c) {
+    std::vector<float> scores;
+    std::vector<int> positive;
+    for (std::size_t i = 0; i < p.probs.size(); ++i) {
+      scores.push_back(p.probs[i][c]);
+      positive.push_back(p.labels[i] == static_cast<int>(c) ? 1 : 0);
+    }
+    Result<RocCurve> curve = roc_curve(scores, positive);
+    Result<double> auc = roc_auc(scores, positive);
+    if (!curve || !auc) continue;
+    char label[160];
+    const std::string who = classes.size() == 2 ? prefix : prefix + " " + classes[c];
+    std::snprintf(label, sizeof label, "%s (AUC %.3f)", who.c_str(), auc.value());
+    report::Series series;
+    series.label = label;
+    series.x = curve.value().fpr;
+    series.y = curve.value().tpr;
+    out.push_back(series);
+  }
+  return out;
+}
+
+std::string num(const json& v) {
+  if (!v.is_number()) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v.get<double>());
+  return buf;
+}
+
+std::string percent(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", 100 * v);
+  return buf;
+}
+
+// report.md: the numbers a reader looks for first, then the plots.
+std::string report_markdown(const json& r, const TrainSettings& s) {
+  std::ostringstream md;
+  md << "# Training report: " << r.value("model", std::string("model")) << "\n\n";
+  md << "Data: `" << s.data << "`; split by " << (r.value("grouped", false) ? "group (patient)" : "image, stratified")
+     << ": " << r["split"]["train"] << " train / " << r["split"]["val"] << " validation / " << r["split"]["test"]
+     << " test images; " << r.value("skipped", 0) << " skipped (see skipped.csv).\n\n";
+  md << "Model: preset `" << s.preset << "`, input " << s.image_size << "x" << s.image_size << " " << s.color << ", "
+     << r.value("parameters", 0LL) << " parameters. Training: " << s.optimizer << ", lr " << s.lr << " (" << s.schedule
+     << "), batch " << s.batch_size << ", augmentation `" << s.augment << "`, best epoch " << r["best_epoch"] << " of "
+     << r["epochs_run"] << " by " << s.monitor << ".\n\n";
+  if (r.contains("test")) {
+    const json& t = r["test"];
+    md << "## Test split (held out)\n\n| metric | value |\n|---|---|\n";
+    md << "| accuracy | " << percent(t["accuracy"].get<double>()) << " |\n";
+    md << "| ROC-AUC | " << num(t["roc_auc"]) << " |\n| PR-AUC | " << num(t["pr_auc"]) << " |\n";
+    md << "| macro F1 | " << num(t["macro"]["f1"]) << " |\n| loss | " << num(t["loss"]) << " |\n\n";
+    md << "| class | precision | recall (sensitivity) | specificity | F1 | support |\n|---|---|---|---|---|---|\n";
+    for (const json& c : t["per_class"])
+      md << "| " << c["class"].get<std::string>() << " | " << num(c["precision"]) << " | " << num(c["recall"]) << " | "
+         << num(c["specificity"]) << " | " << num(c["f1"]) << " | " << c["support"] << " |\n";
+    md << "\n";
+  }
+  if (r.contains("threshold"))
+    md << "Operating threshold " << num(r["threshold"]["value"]) << " on P(" << r["classes"][1].get<std::string>() << ") ("
+       << r["threshold"]["chosen_by"].get<std::string>() << "; validation sensitivity "
+       << num(r["threshold"]["validation_sensitivity"]) << ", specificity " << num(r["threshold"]["validation_specificity"]) << ").\n\n";
+  md << "![training curves](training_curves.png)\n\n![ROC](roc.png)\n\n![confusion matrix](confusion_test.png)\n";
+  return md.str();
+}
+
 }  // namespace
 
 // =============================================================================================
@@ -251,6 +323,16 @@ int run_train(const TrainSettings& requested) {
   // ---- data and split
   Result<data::Dataset> loaded = data::load_dataset(s.data);
   if (!loaded) return fail(loaded.error());
+  if (!s.positive_class.empty()) {
+    // A binary head's output is P(classes[1]): put the class of interest (e.g. Parasitized) there.
+    data::Dataset& d = loaded.value();
+    if (d.classes.size() != 2 || (d.classes[0] != s.positive_class && d.classes[1] != s.positive_class))
+      return fail(make_error(ErrorCode::kInvalidArgument, "--positive-class " + s.positive_class + " is not one of two classes"));
+    if (d.classes[0] == s.positive_class) {
+      std::swap(d.classes[0], d.classes[1]);
+      for (data::Sample& sample : d.samples) sample.label = 1 - sample.label;
+    }
+  }
   const data::Dataset& dataset = loaded.value();
   std::error_code ec;
   fs::create_directories(fs::path(s.out) / "checkpoints", ec);
@@ -491,18 +573,52 @@ int run_train(const TrainSettings& requested) {
   Result<Metrics> val_metrics = compute_metrics(val.probs, val.labels, threshold);
   if (val_metrics) report["validation"] = metrics_json(val_metrics.value(), dataset.classes, val.loss);
   Result<ImageStore> test_store = ImageStore::build(dataset, split.value().test, spec.value().preprocess, threads, cache, &skipped);
+  std::optional<Predictions> test_predictions;
+  std::optional<Metrics> test_metrics;
   if (test_store && !test_store.value().usable().empty()) {
-    const Predictions test = predict_store(net, test_store.value(), test_store.value().usable(), batch * 2, device);
-    Result<Metrics> tm = compute_metrics(test.probs, test.labels, threshold);
+    test_predictions = predict_store(net, test_store.value(), test_store.value().usable(), batch * 2, device);
+    Result<Metrics> tm = compute_metrics(test_predictions->probs, test_predictions->labels, threshold);
     if (tm) {
-      report["test"] = metrics_json(tm.value(), dataset.classes, test.loss);
+      test_metrics = tm.value();
+      report["test"] = metrics_json(tm.value(), dataset.classes, test_predictions->loss);
       log_line("test: accuracy %.4f  ROC-AUC %.4f  macro F1 %.4f  (%zu images, threshold %.3f)", tm.value().accuracy,
-               tm.value().roc_auc, tm.value().macro.f1, test.labels.size(), threshold);
+               tm.value().roc_auc, tm.value().macro.f1, test_predictions->labels.size(), threshold);
     }
+  }
+  report["split"] = {{"train", split.value().train.size()}, {"val", split.value().val.size()}, {"test", split.value().test.size()}};
+  report["grouped"] = dataset.has_groups;
+  report["skipped"] = skipped.size();
+  {
+    long long parameters = 0;
+    for (const auto& p : net->parameters()) parameters += p.numel();
+    report["parameters"] = parameters;
   }
   json rows = json::array();
   for (const EpochRow& r : history) rows.push_back(row_to_json(r));
   report["history"] = rows;
+
+  // ---- plots (drawn here, no plotting library) and report.md
+  std::vector<double> epochs, train_loss, val_loss, train_acc, val_acc;
+  for (const EpochRow& r : history) {
+    epochs.push_back(r.epoch);
+    train_loss.push_back(r.train_loss);
+    val_loss.push_back(r.val_loss);
+    train_acc.push_back(r.train_accuracy);
+    val_acc.push_back(r.val_accuracy);
+  }
+  const fs::path out_dir(s.out);
+  std::vector<Result<bool>> drawn;
+  drawn.push_back(report::plot_training_curves((out_dir / "training_curves.png").string(), epochs, train_loss, val_loss, train_acc, val_acc));
+  std::vector<report::Series> curves = roc_series(val, dataset.classes, "validation");
+  if (test_predictions) {
+    for (report::Series& c : roc_series(*test_predictions, dataset.classes, "test")) curves.push_back(c);
+    if (test_metrics)
+      drawn.push_back(report::plot_confusion((out_dir / "confusion_test.png").string(), dataset.classes, test_metrics->confusion.counts));
+  }
+  if (!curves.empty()) drawn.push_back(report::plot_roc((out_dir / "roc.png").string(), curves));
+  for (const Result<bool>& d : drawn)
+    if (!d) log_line("warning: a plot was not drawn: %s", d.error().message.c_str());
+  (void)native::write_text_atomically((out_dir / "report.md").string(), report_markdown(report, s));
   Result<bool> written = native::write_text_atomically((fs::path(s.out) / "report.json").string(), report.dump(2) + "\n");
   if (!written) return fail(written.error());
   log_line("run folder: %s (best %s %.4f at epoch %d)", s.out.c_str(), s.monitor.c_str(), best, best_epoch);

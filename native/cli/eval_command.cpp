@@ -1,0 +1,20 @@
+// eval_command.cpp — every EvalSettings field as an option, its default shown by --help.
+#include "eval_command.h"
+
+#include <CLI/CLI.hpp>
+
+namespace cellcam::cli {
+
+void add_eval_command(CLI::App& app, train::EvalSettings& s) {
+  CLI::App* cmd = app.add_subcommand("eval", "score a trained run on its test split, or on any labelled dataset");
+  cmd->add_option("run", s.run, "run folder written by `cellcam train`")->required();
+  cmd->add_option("--data", s.data, "labelled dataset to evaluate entirely (ImageFolder, Kaggle or manifest CSV); "
+                                    "default: the run's own test split");
+  cmd->add_option("--checkpoint", s.checkpoint, "best | last | path to a checkpoint .pt")->capture_default_str();
+  cmd->add_option("--out", s.out, "folder for eval.json and predictions.csv (default: RUN/eval)");
+  cmd->add_option("--batch-size", s.batch_size, "")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", s.threads, "LibTorch and decoding threads (0: all cores)")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+}
+
+}  // namespace cellcam::cli

@@ -1,0 +1,439 @@
+// evaluate.cpp — see evaluate.h.
+//
+// The numbers must match the training report: eval reads images through the same ImageStore and
+// predict_store as the trainer's test pass, and predict preprocesses with preprocess(), which is
+// bit-identical to the store's resize_to_canvas + canvas_to_tensor. A binary decision is
+// `P(classes[1]) >= threshold` (as compute_metrics), a multi-class one the argmax (lowest index on ties).
+// Nothing here throws past run_eval / run_predict: LibTorch's exceptions are caught and reported there.
+#include "evaluate.h"
+
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cellcam/model_spec.h"
+#include "cellcam/preprocess.h"
+#include "dataset.h"
+#include "image_io.h"
+#include "inference.h"
+#include "loader.h"
+#include "metrics.h"
+#include "network.h"
+#include "runtime.h"
+#include "split.h"
+
+namespace cellcam::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+int fail(const char* command, const Error& e) {
+  std::fprintf(stderr, "cellcam %s: %s\n", command, e.message.c_str());
+  return 1;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// RFC 4180: quote a field only when it needs it (file names and error messages may hold commas).
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string probability_text(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", p);
+  return buf;
+}
+
+// The same rule as compute_metrics, so a CSV row agrees with the confusion matrix.
+int predicted_class(const std::vector<float>& row, double threshold) {
+  if (row.size() == 2) return static_cast<double>(row[1]) >= threshold ? 1 : 0;
+  int best = 0;
+  for (int c = 1; c < static_cast<int>(row.size()); ++c)
+    if (row[c] > row[best]) best = c;
+  return best;
+}
+
+int use_threads(int threads) {
+  if (threads <= 0) return native::configure_torch_threads();
+  at::set_num_threads(threads);
+  return threads;
+}
+
+// Everything a run folder contributes: its settings, the network with the chosen checkpoint's
+// weights (eval mode, on its device) and the binary operating threshold.
+struct LoadedRun {
+  json settings;
+  ModelSpec spec;
+  native::Network net{nullptr};
+  torch::Device device{torch::kCPU};
+  std::string checkpoint_path;
+  int checkpoint_epoch = 0;
+  double threshold = 0.5;
+  std::string threshold_source = "default";
+};
+
+Result<LoadedRun> load_run(const std::string& run, const std::string& checkpoint) {
+  if (run.empty()) return make_error(ErrorCode::kInvalidArgument, "give the run folder written by `cellcam train`");
+  LoadedRun r;
+  const fs::path config_path = fs::path(run) / "config.json";
+  Result<std::string> text = read_text(config_path.string());
+  if (!text) return make_error(ErrorCode::kIo, run + " is not a run folder (" + text.error().message + ")");
+  const json config = json::parse(text.value(), nullptr, false);
+  if (config.is_discarded() || !config.is_object() || !config.contains("model"))
+    return make_error(ErrorCode::kCorrupt, config_path.string() + " is damaged (no \"model\")");
+  r.settings = config.value("settings", json::object());
+  if (!r.settings.is_object()) r.settings = json::object();
+  Result<ModelSpec> spec = parse_model_spec(config["model"].dump());
+  if (!spec) return make_error(spec.error().code, config_path.string() + ": " + spec.error().message);
+  r.spec = spec.take();
+
+  r.checkpoint_path = checkpoint == "best" || checkpoint == "last"
+                          ? (fs::path(run) / "checkpoints" / (checkpoint + ".pt")).string()
+                          : checkpoint;
+  std::error_code ec;
+  if (!fs::is_regular_file(r.checkpoint_path, ec))
+    return make_error(ErrorCode::kIo, "no checkpoint " + r.checkpoint_path +
+                                          (checkpoint == "best" ? " (has the run finished an epoch? try --checkpoint last)" : ""));
+  // Built on the CPU and moved only after loading, so the weights end on this machine's device
+  // whichever device the checkpoint was written from.
+  r.net = native::Network(r.spec);
+  Result<json> state = load_checkpoint(r.checkpoint_path, r.net, nullptr);
+  if (!state) return state.error();
+  r.checkpoint_epoch = state.value().value("epoch", 0);
+  const std::string device = r.settings.value("device", "auto");
+  if (device != "cpu" && torch::cuda::is_available()) r.device = torch::Device(torch::kCUDA);
+  r.net->to(r.device);
+  r.net->eval();
+
+  // The trainer's operating point; without report.json (a run stopped early) the neutral 0.5.
+  if (r.spec.head == HeadKind::kBinary) {
+    Result<std::string> report_text = read_text((fs::path(run) / "report.json").string());
+    if (report_text) {
+      const json report = json::parse(report_text.value(), nullptr, false);
+      if (!report.is_discarded() && report.contains("threshold") && report["threshold"].is_object() &&
+          report["threshold"].contains("value") && report["threshold"]["value"].is_number()) {
+        r.threshold = report["threshold"]["value"].get<double>();
+        r.threshold_source = "report.json";
+      }
+    }
+    if (r.threshold_source == "default")
+      std::fprintf(stderr, "cellcam: %s/report.json gives no threshold; using 0.5\n", run.c_str());
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// eval
+
+// ROC-AUC is undefined (NaN; null in JSON) when the data holds a single class.
+std::string metric_text(double v) {
+  if (std::isnan(v)) return "n/a (needs samples of more than one class)";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v);
+  return buf;
+}
+
+std::string confusion_text(const Metrics& m, const std::vector<std::string>& classes) {
+  std::size_t width = 9;  // "predicted"
+  for (const std::string& c : classes) width = std::max(width, c.size());
+  for (long long n : m.confusion.counts) width = std::max(width, std::to_string(n).size());
+  auto pad = [&](const std::string& s) { return std::string(width - std::min(width, s.size()), ' ') + s; };
+  std::ostringstream out;
+  out << "confusion matrix (rows: true class, columns: predicted)\n  " << std::string(width, ' ');
+  for (const std::string& c : classes) out << "  " << pad(c);
+  out << '\n';
+  for (int t = 0; t < static_cast<int>(classes.size()); ++t) {
+    out << "  " << classes[t] << std::string(width - std::min(width, classes[t].size()), ' ');
+    for (int p = 0; p < static_cast<int>(classes.size()); ++p) out << "  " << pad(std::to_string(m.confusion.at(t, p)));
+    out << '\n';
+  }
+  return out.str();
+}
+
+int eval_impl(const EvalSettings& s) {
+  const char* cmd = "eval";
+  if (s.batch_size < 1) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--batch-size must be at least 1"));
+  const int threads = use_threads(s.threads);
+  Result<LoadedRun> loaded = load_run(s.run, s.checkpoint);
+  if (!loaded) return fail(cmd, loaded.error());
+  LoadedRun& r = loaded.value();
+  const std::vector<std::string>& classes = r.spec.classes;
+  const bool binary = r.spec.head == HeadKind::kBinary;
+
+  // ---- which images: all of --data, or the run's own test split
+  const bool own_split = s.data.empty();
+  const std::string data_path = own_split ? r.settings.value("data", std::string()) : s.data;
+  if (data_path.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, s.run + "/config.json names no data; pass --data"));
+  Result<data::Dataset> dataset = data::load_dataset(data_path);
+  // The run's own data path is as `cellcam train` was given it: relative paths are relative to where it ran.
+  if (!dataset)
+    return fail(cmd, make_error(dataset.error().code, (own_split ? "the run's data " : "") + data_path + ": " + dataset.error().message));
+  if (dataset.value().classes != classes)
+    return fail(cmd, make_error(ErrorCode::kInvalidArgument, "the classes of " + data_path + " (" + join(dataset.value().classes) +
+                                                                 ") differ from the model's (" + join(classes) + ")"));
+  std::vector<int> samples;
+  if (own_split) {
+    Result<data::Split> split = data::read_split_csv((fs::path(s.run) / "split.csv").string(), dataset.value());
+    if (!split) return fail(cmd, make_error(split.error().code, s.run + "/split.csv: " + split.error().message));
+    samples = split.value().test;
+    if (samples.empty())
+      return fail(cmd, make_error(ErrorCode::kInvalidArgument, "the run's test split is empty (trained with --test-fraction 0?); pass --data"));
+  } else {
+    for (int i = 0; i < static_cast<int>(dataset.value().samples.size()); ++i) samples.push_back(i);
+    if (samples.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, data_path + " holds no labelled images"));
+  }
+
+  // ---- decode, predict, score
+  std::vector<data::Skipped> skipped = own_split ? std::vector<data::Skipped>{} : dataset.value().skipped;
+  const double cache_gb = r.settings.value("cache_gb", 4.0);
+  Result<ImageStore> store = ImageStore::build(dataset.value(), samples, r.spec.preprocess, threads,
+                                               static_cast<std::size_t>(cache_gb * (1ull << 30)), &skipped);
+  if (!store) return fail(cmd, store.error());
+  for (const data::Skipped& k : skipped) std::fprintf(stderr, "%s: skipped: %s\n", k.path.c_str(), k.reason.c_str());
+  const Predictions p = predict_store(r.net, store.value(), store.value().usable(), s.batch_size, r.device);
+  Result<Metrics> metrics = compute_metrics(p.probs, p.labels, r.threshold);
+  if (!metrics) return fail(cmd, metrics.error());
+  const Metrics& m = metrics.value();
+
+  // ---- eval.json and the per-image predictions
+  json report = metrics_json(m, classes, p.loss);
+  report["run"] = s.run;
+  report["checkpoint"] = {{"name", s.checkpoint}, {"path", r.checkpoint_path}, {"epoch", r.checkpoint_epoch}};
+  report["data"] = {{"path", data_path}, {"part", own_split ? "test" : "all"}};
+  report["threshold"] = binary ? json{{"value", r.threshold}, {"source", r.threshold_source}} : json(nullptr);
+  json per_class = json::object();
+  for (const std::string& c : classes) per_class[c] = 0;
+  for (int label : p.labels) per_class[classes[label]] = per_class[classes[label]].get<int>() + 1;
+  report["counts"] = {{"listed", samples.size()}, {"evaluated", p.labels.size()}, {"skipped", skipped.size()},
+                      {"per_class", per_class}};
+  json skipped_json = json::array();
+  for (const data::Skipped& k : skipped) skipped_json.push_back({{"path", k.path}, {"reason", k.reason}});
+  report["skipped"] = skipped_json;
+
+  std::ostringstream csv;
+  csv << "file,label";
+  for (const std::string& c : classes) csv << ',' << csv_field("p_" + c);
+  csv << ",predicted,correct\n";
+  for (std::size_t i = 0; i < p.probs.size(); ++i) {
+    const int predicted = predicted_class(p.probs[i], r.threshold);
+    csv << csv_field(dataset.value().samples[p.samples[i]].path) << ',' << csv_field(classes[p.labels[i]]);
+    for (float v : p.probs[i]) csv << ',' << probability_text(v);
+    csv << ',' << csv_field(classes[predicted]) << ',' << (predicted == p.labels[i] ? 1 : 0) << '\n';
+  }
+
+  const fs::path out = s.out.empty() ? fs::path(s.run) / "eval" : fs::path(s.out);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) return fail(cmd, make_error(ErrorCode::kIo, "cannot create " + out.string() + ": " + ec.message()));
+  Result<bool> written = native::write_text_atomically((out / "eval.json").string(), report.dump(2) + "\n");
+  if (written) written = native::write_text_atomically((out / "predictions.csv").string(), csv.str());
+  if (!written) return fail(cmd, written.error());
+
+  std::printf("cellcam eval: %s, checkpoint %s (epoch %d), on %s%s\n", s.run.c_str(), s.checkpoint.c_str(), r.checkpoint_epoch,
+              own_split ? "the test split of " : "", data_path.c_str());
+  std::printf("%zu images evaluated, %zu skipped", p.labels.size(), skipped.size());
+  if (binary) std::printf("; threshold %.4f (%s)", r.threshold, r.threshold_source.c_str());
+  std::printf("\naccuracy  %.4f\nROC-AUC   %s\nmacro F1  %.4f\n%s", m.accuracy, metric_text(m.roc_auc).c_str(), m.macro.f1,
+              confusion_text(m, classes).c_str());
+  std::printf("written: %s, %s\n", (out / "eval.json").string().c_str(), (out / "predictions.csv").string().c_str());
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// predict
+
+bool has_image_extension(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  static const std::set<std::string> kExt = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".tif", ".tiff"};
+  return kExt.count(ext) > 0;
+}
+
+// Files named on the command line are taken as they are (a misnamed or missing file deserves its
+// error row); folders contribute their image files, sorted, recursively.
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
+  std::vector<std::string> files;
+  for (const std::string& in : inputs) {
+    std::error_code ec;
+    if (fs::is_directory(in, ec)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(in, fs::directory_options::skip_permission_denied, ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_regular_file(ec) && has_image_extension(it->path())) found.push_back(it->path().string());
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.push_back(in);
+    }
+  }
+  return files;
+}
+
+struct PredictRow {
+  std::string error;          // empty: predicted
+  std::vector<float> probs;   // one per class
+};
+
+// Decodes and preprocesses files[begin, end) on `threads` threads, then runs them through the
+// network as one batch. Errors land in the rows; the batch holds only the images that made it.
+void predict_chunk(const std::vector<std::string>& files, std::size_t begin, std::size_t end, LoadedRun& r, int threads,
+                   std::vector<PredictRow>& rows) {
+  const PreprocessSpec& spec = r.spec.preprocess;
+  const std::size_t n = end - begin;
+  std::vector<std::optional<Tensor>> tensors(n);
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < n; i = next++) {
+      PredictRow& row = rows[begin + i];
+      Result<std::vector<std::uint8_t>> bytes = native::read_file(files[begin + i]);
+      if (!bytes) { row.error = bytes.error().message; continue; }
+      Result<Image> image = native::decode_any(bytes.value().data(), bytes.value().size());
+      if (!image) { row.error = image.error().message; continue; }
+      Result<Tensor> tensor = preprocess(image.value(), spec);
+      if (!tensor) { row.error = tensor.error().message; continue; }
+      tensors[i] = tensor.take();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::min<int>(threads, static_cast<int>(n)); ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+
+  Batch batch;
+  batch.channels = spec.channels();
+  batch.height = spec.height;
+  batch.width = spec.width;
+  std::vector<std::size_t> members;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!tensors[i]) continue;
+    batch.images.insert(batch.images.end(), tensors[i]->data.begin(), tensors[i]->data.end());
+    members.push_back(begin + i);
+  }
+  batch.size = static_cast<int>(members.size());
+  if (batch.size == 0) return;
+  torch::NoGradGuard no_grad;
+  const torch::Tensor logits = r.net->forward(batch_images(batch, r.device));
+  const torch::Tensor p = probabilities(logits, r.spec.head == HeadKind::kBinary).to(torch::kCPU).contiguous();
+  const float* data = p.data_ptr<float>();
+  const long c = p.size(1);
+  for (std::size_t k = 0; k < members.size(); ++k) rows[members[k]].probs.assign(data + k * c, data + (k + 1) * c);
+}
+
+int predict_impl(const PredictSettings& s) {
+  const char* cmd = "predict";
+  if (s.batch_size < 1) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--batch-size must be at least 1"));
+  if (s.inputs.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "give image files or folders"));
+  if (s.out.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--out must name a CSV file"));
+  const int threads = use_threads(s.threads);
+  Result<LoadedRun> loaded = load_run(s.run, s.checkpoint);
+  if (!loaded) return fail(cmd, loaded.error());
+  LoadedRun& r = loaded.value();
+  const std::vector<std::string>& classes = r.spec.classes;
+  if (s.kaggle && classes.size() != 2)
+    return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--kaggle writes P(" + classes.back() +
+                                                                 ") per image and needs a two-class model; this one has " +
+                                                                 std::to_string(classes.size()) + " classes"));
+
+  const std::vector<std::string> files = expand_inputs(s.inputs);
+  if (files.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "no image files in " + join(s.inputs)));
+
+  std::vector<PredictRow> rows(files.size());
+  const bool terminal = isatty(fileno(stderr)) != 0;
+  for (std::size_t begin = 0; begin < files.size(); begin += s.batch_size) {
+    const std::size_t end = std::min(files.size(), begin + static_cast<std::size_t>(s.batch_size));
+    predict_chunk(files, begin, end, r, threads, rows);
+    if (terminal) std::fprintf(stderr, "\rpredicted %zu/%zu", end, files.size());
+  }
+  if (terminal) std::fputc('\n', stderr);
+
+  std::ostringstream csv;
+  if (s.kaggle) {
+    csv << "id,label\n";
+  } else {
+    csv << "file";
+    for (const std::string& c : classes) csv << ',' << csv_field("p_" + c);
+    csv << ",predicted,error\n";
+  }
+  int failed = 0;
+  std::vector<int> per_class(classes.size(), 0);
+  std::map<std::string, int> ids;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const PredictRow& row = rows[i];
+    if (row.probs.empty()) {
+      ++failed;
+      const std::string error = row.error.empty() ? "not predicted" : row.error;
+      std::fprintf(stderr, "%s: error: %s\n", files[i].c_str(), error.c_str());
+      if (!s.kaggle) csv << csv_field(files[i]) << std::string(classes.size() + 1, ',') << ',' << csv_field(error) << '\n';
+      continue;
+    }
+    const int predicted = predicted_class(row.probs, r.threshold);
+    ++per_class[predicted];
+    if (s.kaggle) {
+      const std::string id = fs::path(files[i]).stem().string();
+      if (ids[id]++ == 1) std::fprintf(stderr, "cellcam predict: warning: id %s occurs more than once\n", id.c_str());
+      csv << csv_field(id) << ',' << probability_text(row.probs[1]) << '\n';
+    } else {
+      csv << csv_field(files[i]);
+      for (float v : row.probs) csv << ',' << probability_text(v);
+      csv << ',' << csv_field(classes[predicted]) << ",\n";
+    }
+  }
+
+  std::error_code ec;
+  const fs::path parent = fs::path(s.out).parent_path();
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  if (ec) return fail(cmd, make_error(ErrorCode::kIo, "cannot create " + parent.string() + ": " + ec.message()));
+  Result<bool> written = native::write_text_atomically(s.out, csv.str());
+  if (!written) return fail(cmd, written.error());
+
+  std::string counts;
+  for (std::size_t c = 0; c < classes.size(); ++c)
+    counts += (c ? ", " : "") + classes[c] + " " + std::to_string(per_class[c]);
+  if (r.spec.head == HeadKind::kBinary) counts += "; threshold " + probability_text(r.threshold);
+  std::printf("%zu images: %zu predicted (%s), %d failed; %s: %s\n", files.size(), files.size() - failed, counts.c_str(),
+              failed, s.kaggle ? "Kaggle submission" : "predictions", s.out.c_str());
+  return failed ? 2 : 0;
+}
+
+}  // namespace
+
+int run_eval(const EvalSettings& settings) {
+  try {
+    return eval_impl(settings);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cellcam eval: internal error: %s\n", e.what());
+    return 1;
+  }
+}
+
+int run_predict(const PredictSettings& settings) {
+  try {
+    return predict_impl(settings);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cellcam predict: internal error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace cellcam::train

@@ -1,0 +1,42 @@
+// evaluate.h — `cellcam eval` and `cellcam predict`: a trained run folder (trainer.h) applied to data.
+//
+//   eval     a labelled dataset (the run's own test split by default) -> OUT/eval.json with the metrics,
+//            OUT/predictions.csv with one row per image, and a summary on stdout.
+//   predict  image files or folders -> one CSV row per input (class probabilities, predicted class),
+//            or a Kaggle submission (id,label).
+// Both use the run's model spec for preprocessing and, for binary models, the operating threshold the
+// trainer chose on validation (report.json), so their numbers agree with the training report.
+// An unreadable image never stops either command: it is reported and the rest go on.
+// Exit codes as every subcommand: 0 done, 1 usage or setup error, 2 some inputs failed (predict).
+// Constraint: LibTorch stays inside evaluate.cpp (this header is torch-free).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cellcam::train {
+
+struct EvalSettings {
+  std::string run;                  // run folder written by `cellcam train`
+  std::string data;                 // labelled dataset to evaluate entirely; empty: the run's own test split
+  std::string checkpoint = "best";  // best | last | a path to a .pt written by the trainer
+  std::string out;                  // output folder; empty: RUN/eval
+  int batch_size = 128;
+  int threads = 0;                  // 0: all cores
+};
+
+int run_eval(const EvalSettings& settings);
+
+struct PredictSettings {
+  std::string run;
+  std::vector<std::string> inputs;  // files, or folders searched recursively for image files
+  std::string out = "predictions.csv";
+  std::string checkpoint = "best";
+  bool kaggle = false;              // id,label with label = P(classes[1]); two-class models only
+  int batch_size = 128;
+  int threads = 0;
+};
+
+int run_predict(const PredictSettings& settings);
+
+}  // namespace cellcam::train

@@ -1,0 +1,254 @@
+// test_evaluate.cpp — `cellcam eval` and `cellcam predict` on a tiny run trained once for the suite
+// (2 epochs at 24 px on the smoke set: the numbers only have to agree, not to be good).
+// What must hold: eval on the run's test split reproduces the training report; predict gives the very
+// probabilities eval gives for the same file (same preprocessing, same threshold); a broken file gets
+// an error row and never stops the others; data with other classes is refused with a clear message.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "dataset.h"
+#include "evaluate.h"
+#include "trainer.h"
+
+namespace cellcam::train {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kSmoke = std::string(CELLCAM_TEST_DATA_DIR) + "/train_smoke";
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<data::CsvRow> read_csv(const fs::path& p) {
+  Result<std::vector<data::CsvRow>> rows = data::read_csv_file(p.string());
+  EXPECT_TRUE(rows.ok()) << p;
+  return rows ? rows.value() : std::vector<data::CsvRow>{};
+}
+
+class Evaluate : public ::testing::Test {
+ protected:
+  // Once for the whole program: Predict's fixture reuses this run.
+  static void SetUpTestSuite() {
+    if (run_) return;
+    run_ = new fs::path(fs::temp_directory_path() / "cellcam_eval_run");
+    fs::remove_all(*run_);
+    TrainSettings s;
+    s.data = kSmoke;
+    s.out = run_->string();
+    s.preset = "malaria_bn_se";
+    s.image_size = 24;
+    s.epochs = 2;
+    s.batch_size = 8;
+    s.augment = "hflip,vflip,rot90";
+    s.val_fraction = 0.25;
+    s.test_fraction = 0.25;
+    s.patience = 0;
+    s.threads = 2;
+    s.workers = 1;
+    train_rc_ = run_train(s);
+  }
+  void SetUp() override { ASSERT_EQ(train_rc_, 0) << "the suite's training run failed"; }
+
+  static fs::path run() { return *run_; }
+  static fs::path scratch(const std::string& name) {
+    const fs::path p = fs::temp_directory_path() / ("cellcam_eval_" + name);
+    fs::remove_all(p);
+    return p;
+  }
+
+  static fs::path* run_;
+  static int train_rc_;
+};
+fs::path* Evaluate::run_ = nullptr;
+int Evaluate::train_rc_ = -1;
+
+TEST_F(Evaluate, TestSplitReproducesTheTrainingReport) {
+  EvalSettings s;
+  s.run = run().string();
+  s.threads = 2;
+  ASSERT_EQ(run_eval(s), 0);
+  const json report = json::parse(read(run() / "report.json"));
+  const json eval = json::parse(read(run() / "eval" / "eval.json"));
+  EXPECT_DOUBLE_EQ(eval["accuracy"].get<double>(), report["test"]["accuracy"].get<double>());
+  EXPECT_NEAR(eval["loss"].get<double>(), report["test"]["loss"].get<double>(), 1e-5);
+  EXPECT_EQ(eval["confusion"]["counts"], report["test"]["confusion"]["counts"]);
+  EXPECT_DOUBLE_EQ(eval["threshold"]["value"].get<double>(), report["threshold"]["value"].get<double>());
+  EXPECT_EQ(eval["threshold"]["source"], "report.json");
+  EXPECT_EQ(eval["checkpoint"]["name"], "best");
+  EXPECT_EQ(eval["data"]["part"], "test");
+  EXPECT_EQ(eval["counts"]["evaluated"].get<int>(), eval["counts"]["listed"].get<int>());
+  EXPECT_EQ(eval["counts"]["skipped"].get<int>(), 0);
+  EXPECT_TRUE(eval["skipped"].empty());
+  // One row per evaluated image, with the decision eval.json counted.
+  const std::vector<data::CsvRow> rows = read_csv(run() / "eval" / "predictions.csv");
+  ASSERT_EQ(rows.size(), eval["counts"]["evaluated"].get<std::size_t>() + 1);
+  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"file", "label", "p_Parasitized", "p_Uninfected", "predicted", "correct"}));
+  int correct = 0;
+  for (std::size_t i = 1; i < rows.size(); ++i) correct += rows[i].fields.at(5) == "1";
+  EXPECT_DOUBLE_EQ(static_cast<double>(correct) / (rows.size() - 1), eval["accuracy"].get<double>());
+}
+
+TEST_F(Evaluate, AnyDatasetWithTheSameClassesIsEvaluatedEntirely) {
+  EvalSettings s;
+  s.run = run().string();
+  s.data = kSmoke + "/manifest.csv";
+  s.checkpoint = "last";
+  s.out = scratch("all").string();
+  s.threads = 2;
+  ASSERT_EQ(run_eval(s), 0);
+  const json eval = json::parse(read(fs::path(s.out) / "eval.json"));
+  EXPECT_EQ(eval["data"]["part"], "all");
+  EXPECT_EQ(eval["checkpoint"]["name"], "last");
+  EXPECT_EQ(eval["checkpoint"]["epoch"], 2);
+  EXPECT_EQ(eval["counts"]["evaluated"], 80);
+  EXPECT_EQ(eval["counts"]["per_class"]["Parasitized"].get<int>() + eval["counts"]["per_class"]["Uninfected"].get<int>(), 80);
+}
+
+TEST_F(Evaluate, DataWithOtherClassesIsAClearError) {
+  const fs::path data = scratch("blood");
+  for (const char* c : {"lymphocyte", "neutrophil"}) fs::create_directories(data / c);
+  fs::copy_file(fs::path(CELLCAM_TEST_DATA_DIR) / "blood/lymphocyte_LY_104129.jpg", data / "lymphocyte/a.jpg");
+  fs::copy_file(fs::path(CELLCAM_TEST_DATA_DIR) / "blood/neutrophil_BNE_106934.jpg", data / "neutrophil/b.jpg");
+  EvalSettings s;
+  s.run = run().string();
+  s.data = data.string();
+  s.out = scratch("blood_out").string();
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(run_eval(s), 1);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("lymphocyte, neutrophil"), std::string::npos) << err;
+  EXPECT_NE(err.find("differ from the model's (Parasitized, Uninfected)"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(fs::path(s.out) / "eval.json"));
+}
+
+TEST_F(Evaluate, MissingRunOrCheckpointIsAClearError) {
+  EvalSettings e;
+  e.run = "/nonexistent/run";
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(run_eval(e), 1);
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("is not a run folder"), std::string::npos);
+  PredictSettings p;
+  p.run = run().string();
+  p.checkpoint = "/nonexistent/model.pt";
+  p.inputs = {kSmoke};
+  p.out = scratch("missing.csv").string();
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(run_predict(p), 1);
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("no checkpoint /nonexistent/model.pt"), std::string::npos);
+  EXPECT_FALSE(fs::exists(p.out));
+}
+
+// Two test-split images and a broken file in one folder.
+class Predict : public Evaluate {
+ protected:
+  void SetUp() override {
+    Evaluate::SetUp();
+    // eval's per-image rows are the reference for what predict must give.
+    EvalSettings e;
+    e.run = run().string();
+    e.out = scratch("reference").string();
+    e.threads = 2;
+    ASSERT_EQ(run_eval(e), 0);
+    const std::vector<data::CsvRow> rows = read_csv(fs::path(e.out) / "predictions.csv");
+    ASSERT_GE(rows.size(), 3u);
+    folder_ = scratch("inputs");
+    fs::create_directories(folder_ / "sub");
+    for (std::size_t i = 1; i <= 2; ++i) {
+      const fs::path source = rows[i].fields.at(0);
+      // One in a sub-folder: folders are searched recursively.
+      fs::copy_file(source, folder_ / (i == 1 ? "" : "sub") / source.filename());
+      reference_[source.stem().string()] = rows[i].fields;
+    }
+    std::ofstream(folder_ / "broken.png") << "this is not a PNG";
+    std::ofstream(folder_ / "notes.txt") << "not an image name: ignored";
+  }
+  fs::path folder_;
+  std::map<std::string, std::vector<std::string>> reference_;  // stem -> eval's row
+};
+
+TEST_F(Predict, ARowPerInputAndABrokenFileDoesNotStopTheOthers) {
+  PredictSettings s;
+  s.run = run().string();
+  s.inputs = {folder_.string()};
+  s.out = (scratch("out") / "nested" / "predictions.csv").string();
+  s.threads = 2;
+  EXPECT_EQ(run_predict(s), 2);
+  const std::vector<data::CsvRow> rows = read_csv(s.out);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"file", "p_Parasitized", "p_Uninfected", "predicted", "error"}));
+  int broken = 0;
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const std::vector<std::string>& f = rows[i].fields;
+    ASSERT_EQ(f.size(), 5u);
+    const std::string stem = fs::path(f[0]).stem().string();
+    if (stem == "broken") {
+      ++broken;
+      EXPECT_EQ(f[1], "");
+      EXPECT_EQ(f[2], "");
+      EXPECT_EQ(f[3], "");
+      EXPECT_FALSE(f[4].empty());
+      continue;
+    }
+    ASSERT_TRUE(reference_.count(stem)) << f[0];
+    const std::vector<std::string>& ref = reference_[stem];
+    EXPECT_NEAR(std::stod(f[1]) + std::stod(f[2]), 1.0, 1e-5);
+    EXPECT_NEAR(std::stod(f[1]), std::stod(ref[2]), 1e-5) << "predict and eval disagree on " << stem;
+    EXPECT_NEAR(std::stod(f[2]), std::stod(ref[3]), 1e-5) << "predict and eval disagree on " << stem;
+    EXPECT_EQ(f[3], ref[4]);
+    EXPECT_EQ(f[4], "");
+  }
+  EXPECT_EQ(broken, 1);
+}
+
+TEST_F(Predict, KaggleSubmissionLeavesErrorsOut) {
+  PredictSettings s;
+  s.run = run().string();
+  s.inputs = {folder_.string()};
+  s.out = scratch("submission.csv").string();
+  s.kaggle = true;
+  s.threads = 2;
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(run_predict(s), 2);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("broken.png: error:"), std::string::npos) << err;
+  const std::vector<data::CsvRow> rows = read_csv(s.out);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"id", "label"}));
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    ASSERT_EQ(rows[i].fields.size(), 2u);
+    ASSERT_TRUE(reference_.count(rows[i].fields[0])) << rows[i].fields[0];
+    EXPECT_NEAR(std::stod(rows[i].fields[1]), std::stod(reference_[rows[i].fields[0]][3]), 1e-5);  // P(classes[1])
+  }
+}
+
+TEST_F(Predict, AllGoodInputsExitZero) {
+  PredictSettings s;
+  s.run = run().string();
+  for (const auto& entry : fs::recursive_directory_iterator(folder_))
+    if (entry.path().extension() == ".png" && entry.path().stem() != "broken") s.inputs.push_back(entry.path().string());
+  ASSERT_EQ(s.inputs.size(), 2u);
+  s.out = scratch("good.csv").string();
+  s.batch_size = 1;  // a batch of one gives the numbers of a full batch (eval mode: no batch statistics)
+  EXPECT_EQ(run_predict(s), 0);
+  const std::vector<data::CsvRow> rows = read_csv(s.out);
+  ASSERT_EQ(rows.size(), 3u);
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const std::string stem = fs::path(rows[i].fields.at(0)).stem().string();
+    ASSERT_TRUE(reference_.count(stem)) << stem;
+    EXPECT_NEAR(std::stod(rows[i].fields.at(2)), std::stod(reference_[stem][3]), 1e-5);
+  }
+}
+
+}  // namespace
+}  // namespace cellcam::train
