@@ -101,6 +101,44 @@ Result<json> load_checkpoint(const std::string& path, native::Network& net, torc
   return state;
 }
 
+Result<InitReport> init_matching_weights(const std::string& path, native::Network& net) {
+  InitReport report;
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path, torch::kCPU);
+    torch::NoGradGuard no_grad;
+    // Module::save nests one archive per submodule: "features.0.weight" is features -> 0 -> weight.
+    auto read_nested = [&](const std::string& name, torch::Tensor& out, bool is_buffer) {
+      std::vector<std::string> parts;
+      for (std::size_t start = 0, dot; start <= name.size(); start = dot + 1) {
+        dot = name.find('.', start);
+        if (dot == std::string::npos) dot = name.size();
+        parts.push_back(name.substr(start, dot - start));
+      }
+      std::vector<torch::serialize::InputArchive> chain(parts.size());
+      torch::serialize::InputArchive* at = &archive;
+      for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+        if (!at->try_read(parts[i], chain[i])) return false;
+        at = &chain[i];
+      }
+      return at->try_read(parts.back(), out, is_buffer);
+    };
+    auto copy_matching = [&](const std::string& name, torch::Tensor& target, bool is_buffer) {
+      ++report.total;
+      torch::Tensor source;
+      if (!read_nested(name, source, is_buffer) || source.sizes() != target.sizes()) return;
+      target.copy_(source);
+      ++report.copied;
+    };
+    for (auto& p : net->named_parameters()) copy_matching(p.key(), p.value(), false);
+    for (auto& b : net->named_buffers()) copy_matching(b.key(), b.value(), true);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kIo, "cannot read " + path + ": " + e.what());
+  }
+  if (report.copied == 0) return make_error(ErrorCode::kInvalidArgument, path + " has no weights that fit this model");
+  return report;
+}
+
 json metrics_json(const Metrics& m, const std::vector<std::string>& classes, double loss) {
   json per_class = json::array();
   for (std::size_t c = 0; c < m.per_class.size(); ++c) {

@@ -37,6 +37,14 @@ Result<bool> save_checkpoint(const std::string& path, native::Network& net, torc
                              const nlohmann::json& state);
 Result<nlohmann::json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt);
 
+// Transfer learning: copies every parameter and buffer of the checkpoint whose name and shape match
+// one of `net`'s (a different head or input is fine). Returns how many tensors were copied, of how many.
+struct InitReport {
+  int copied = 0;
+  int total = 0;
+};
+Result<InitReport> init_matching_weights(const std::string& path, native::Network& net);
+
 nlohmann::json metrics_json(const Metrics& m, const std::vector<std::string>& classes, double loss);
 
 }  // namespace cellcam::train

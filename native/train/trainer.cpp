@@ -390,9 +390,10 @@ int run_train(const TrainSettings& requested) {
   torch::manual_seed(s.seed);
   native::Network net(spec.value());
   net->to(device);
-  if (!s.init_from.empty()) {
-    Result<json> loaded_init = load_checkpoint(s.init_from, net, nullptr);
-    if (!loaded_init) return fail(loaded_init.error());
+  if (!s.init_from.empty() && s.resume.empty()) {
+    Result<InitReport> init = init_matching_weights(s.init_from, net);
+    if (!init) return fail(init.error());
+    log_line("initialised %d of %d tensors from %s", init.value().copied, init.value().total, s.init_from.c_str());
   }
   Result<std::unique_ptr<torch::optim::Optimizer>> optimizer = make_optimizer(s, net->parameters());
   if (!optimizer) return fail(optimizer.error());
@@ -405,7 +406,9 @@ int run_train(const TrainSettings& requested) {
   schedule.value().base_lr = s.lr;
   schedule.value().max_lr = s.lr;
   schedule.value().total_steps = steps_per_epoch * s.epochs;
-  schedule.value().warmup_steps = static_cast<long>(s.warmup_epochs * steps_per_epoch);
+  // Warm-up never takes the whole run (a 1-epoch run with 1 warm-up epoch would never leave it).
+  schedule.value().warmup_steps =
+      std::min(static_cast<long>(s.warmup_epochs * steps_per_epoch), std::max(0L, schedule.value().total_steps - 1));
   schedule.value().decay_steps = steps_per_epoch;
   schedule.value().step_size = steps_per_epoch * std::max(1, s.epochs / 3);
   Result<bool> valid = validate(schedule.value());

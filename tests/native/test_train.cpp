@@ -98,6 +98,35 @@ TEST(Train, ResumeAfterAKillEqualsAnUninterruptedRun) {
   EXPECT_EQ(ra["test"]["loss"], rb["test"]["loss"]);
 }
 
+// --init-from: a run starting from another run's checkpoint begins with its weights (the head too,
+// when it fits).
+TEST(Train, InitFromCopiesMatchingWeights) {
+  const fs::path donor = fs::temp_directory_path() / "cellcam_train_donor";
+  const fs::path taker = fs::temp_directory_path() / "cellcam_train_taker";
+  fs::remove_all(donor);
+  fs::remove_all(taker);
+  TrainSettings a = smoke_settings(donor.string());
+  a.epochs = 2;
+  ASSERT_EQ(run_train(a), 0);
+  TrainSettings b = smoke_settings(taker.string());
+  b.epochs = 1;
+  b.max_epochs_this_run = 1;
+  b.lr = 1e-9;  // the weights barely move: epoch 1 must look like the donor's last epoch
+  b.init_from = (donor / "checkpoints" / "last.pt").string();
+  ASSERT_EQ(run_train(b), 0);
+  const std::vector<std::string> da = deterministic_columns(donor / "metrics.csv"), tb = deterministic_columns(taker / "metrics.csv");
+  ASSERT_EQ(da.size(), 3u);
+  ASSERT_EQ(tb.size(), 2u);
+  // val_loss (column 5) of the taker's first epoch is close to the donor's last.
+  auto column = [](const std::string& row, int k) {
+    std::stringstream ls(row);
+    std::string f;
+    for (int i = 0; i <= k; ++i) std::getline(ls, f, ',');
+    return std::stod(f);
+  };
+  EXPECT_NEAR(column(tb[1], 4), column(da[2], 4), 0.02);
+}
+
 TEST(Train, BadSettingsAreClearErrors) {
   TrainSettings s = smoke_settings((fs::temp_directory_path() / "cellcam_train_bad").string());
   s.optimizer = "lbfgs";
