@@ -15,6 +15,10 @@ namespace cellcam::native {
 
 Result<std::vector<std::uint8_t>> read_file(const std::string& path);
 
+// The files a user named: files as given (a misnamed or missing file deserves its own error row),
+// folders searched recursively for image extensions (.png .jpg .jpeg .bmp .gif .tga .tif .tiff), sorted.
+std::vector<std::string> collect_image_files(const std::vector<std::string>& inputs);
+
 // Bytes of any supported format -> Image. TIFF goes to libtiff, everything else to decode_image().
 Result<Image> decode_any(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits = {});
 

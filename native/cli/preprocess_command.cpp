@@ -22,33 +22,6 @@ using nlohmann::json;
 
 namespace {
 
-bool has_image_extension(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static const std::set<std::string> kExt = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".tif", ".tiff"};
-  return kExt.count(ext) > 0;
-}
-
-// Files named on the command line are taken as they are (a misnamed file deserves its error row);
-// folders contribute their image files, sorted, recursively.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
-  std::vector<std::string> files;
-  for (const std::string& in : inputs) {
-    std::error_code ec;
-    if (fs::is_directory(in, ec)) {
-      std::vector<std::string> found;
-      for (auto it = fs::recursive_directory_iterator(in, fs::directory_options::skip_permission_denied, ec);
-           !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-        if (it->is_regular_file(ec) && has_image_extension(it->path())) found.push_back(it->path().string());
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      files.push_back(in);
-    }
-  }
-  return files;
-}
-
 // Output stem unique within this run: "cell", "cell_2", ...
 std::string unique_stem(const std::string& path, std::set<std::string>& used) {
   const std::string stem = fs::path(path).stem().string().empty() ? "image" : fs::path(path).stem().string();
@@ -112,7 +85,7 @@ int run_preprocess(const PreprocessSettings& s) {
   limits.max_side = s.max_side;
   limits.max_pixels = s.max_megapixels * 1000000;
 
-  const std::vector<std::string> files = expand_inputs(s.inputs);
+  const std::vector<std::string> files = native::collect_image_files(s.inputs);
   std::set<std::string> used_stems;
   json entries = json::array();
   int failed = 0;

@@ -263,33 +263,6 @@ int eval_impl(const EvalSettings& s) {
 // ---------------------------------------------------------------------------------------------
 // predict
 
-bool has_image_extension(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static const std::set<std::string> kExt = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".tif", ".tiff"};
-  return kExt.count(ext) > 0;
-}
-
-// Files named on the command line are taken as they are (a misnamed or missing file deserves its
-// error row); folders contribute their image files, sorted, recursively.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
-  std::vector<std::string> files;
-  for (const std::string& in : inputs) {
-    std::error_code ec;
-    if (fs::is_directory(in, ec)) {
-      std::vector<std::string> found;
-      for (auto it = fs::recursive_directory_iterator(in, fs::directory_options::skip_permission_denied, ec);
-           !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-        if (it->is_regular_file(ec) && has_image_extension(it->path())) found.push_back(it->path().string());
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      files.push_back(in);
-    }
-  }
-  return files;
-}
-
 struct PredictRow {
   std::string error;          // empty: predicted
   std::vector<float> probs;   // one per class
@@ -355,7 +328,7 @@ int predict_impl(const PredictSettings& s) {
                                                                  ") per image and needs a two-class model; this one has " +
                                                                  std::to_string(classes.size()) + " classes"));
 
-  const std::vector<std::string> files = expand_inputs(s.inputs);
+  const std::vector<std::string> files = native::collect_image_files(s.inputs);
   if (files.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "no image files in " + join(s.inputs)));
 
   std::vector<PredictRow> rows(files.size());
