@@ -3,9 +3,10 @@
 # python3-torch 1.13.1: the same kernels) on the same files, network, batch, input size and threads,
 # side by side in one run. Prints a Markdown row per side for BENCHMARKS.md.
 #
-#   bench/train_throughput.sh [DATA] [EPOCHS]        (after `make native`; needs python3-torch, python3-pil)
+#   bench/train_throughput.sh [DATA] [EPOCHS]        (after `make native`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/setup.sh --bench
 DATA=${1:-../shared/data/malaria}
 EPOCHS=${2:-2}
 OUT=build/bench/train_throughput

@@ -20,6 +20,11 @@ APT_PACKAGES=(
   emscripten chromium
 )
 
+# `setup.sh --bench` also installs what bench/ compares against (PyTorch for Python, PIL).
+if [ "${1:-}" = "--bench" ]; then
+  APT_PACKAGES+=(python3-torch python3-pil python3-numpy)
+fi
+
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
