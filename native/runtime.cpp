@@ -13,9 +13,11 @@
 
 namespace cellcam::native {
 
-int configure_torch_threads() {
+int configure_torch_threads(int requested) {
   int threads = static_cast<int>(std::thread::hardware_concurrency());
-  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+  if (requested > 0) {
+    threads = requested;
+  } else if (const char* env = std::getenv("OMP_NUM_THREADS")) {
     const int n = std::atoi(env);
     if (n > 0) threads = n;
   }

@@ -68,4 +68,8 @@ struct CsvRow {
 Result<std::vector<CsvRow>> parse_csv(std::string_view text, const std::string& name);
 Result<std::vector<CsvRow>> read_csv_file(const std::string& path);
 
+// One field as parse_csv() reads it back: quoted (with doubled quotes) only when it holds a comma, a
+// quote or a line break, or starts or ends with a space (which the reader trims).
+std::string csv_field(const std::string& s);
+
 }  // namespace cellcam::data

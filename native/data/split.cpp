@@ -215,13 +215,6 @@ class GroupAssigner {
   std::vector<int> part_;
 };
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos && (s.empty() || (s.front() != ' ' && s.back() != ' '))) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 std::string absolute_key(const std::string& path) {
   std::error_code ec;
   const fs::path abs = fs::absolute(path, ec);

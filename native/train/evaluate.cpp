@@ -51,14 +51,6 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-// RFC 4180: quote a field only when it needs it (file names and error messages may hold commas).
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 std::string probability_text(double p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", p);
@@ -72,12 +64,6 @@ int predicted_class(const std::vector<float>& row, double threshold) {
   for (int c = 1; c < static_cast<int>(row.size()); ++c)
     if (row[c] > row[best]) best = c;
   return best;
-}
-
-int use_threads(int threads) {
-  if (threads <= 0) return native::configure_torch_threads();
-  at::set_num_threads(threads);
-  return threads;
 }
 
 // Everything a run folder contributes: its settings, the network with the chosen checkpoint's
@@ -174,7 +160,7 @@ std::string confusion_text(const Metrics& m, const std::vector<std::string>& cla
 int eval_impl(const EvalSettings& s) {
   const char* cmd = "eval";
   if (s.batch_size < 1) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--batch-size must be at least 1"));
-  const int threads = use_threads(s.threads);
+  const int threads = native::configure_torch_threads(s.threads);
   Result<LoadedRun> loaded = load_run(s.run, s.checkpoint);
   if (!loaded) return fail(cmd, loaded.error());
   LoadedRun& r = loaded.value();
@@ -233,13 +219,13 @@ int eval_impl(const EvalSettings& s) {
 
   std::ostringstream csv;
   csv << "file,label";
-  for (const std::string& c : classes) csv << ',' << csv_field("p_" + c);
+  for (const std::string& c : classes) csv << ',' << data::csv_field("p_" + c);
   csv << ",predicted,correct\n";
   for (std::size_t i = 0; i < p.probs.size(); ++i) {
     const int predicted = predicted_class(p.probs[i], r.threshold);
-    csv << csv_field(dataset.value().samples[p.samples[i]].path) << ',' << csv_field(classes[p.labels[i]]);
+    csv << data::csv_field(dataset.value().samples[p.samples[i]].path) << ',' << data::csv_field(classes[p.labels[i]]);
     for (float v : p.probs[i]) csv << ',' << probability_text(v);
-    csv << ',' << csv_field(classes[predicted]) << ',' << (predicted == p.labels[i] ? 1 : 0) << '\n';
+    csv << ',' << data::csv_field(classes[predicted]) << ',' << (predicted == p.labels[i] ? 1 : 0) << '\n';
   }
 
   const fs::path out = s.out.empty() ? fs::path(s.run) / "eval" : fs::path(s.out);
@@ -318,7 +304,7 @@ int predict_impl(const PredictSettings& s) {
   if (s.batch_size < 1) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--batch-size must be at least 1"));
   if (s.inputs.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "give image files or folders"));
   if (s.out.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--out must name a CSV file"));
-  const int threads = use_threads(s.threads);
+  const int threads = native::configure_torch_threads(s.threads);
   Result<LoadedRun> loaded = load_run(s.run, s.checkpoint);
   if (!loaded) return fail(cmd, loaded.error());
   LoadedRun& r = loaded.value();
@@ -345,7 +331,7 @@ int predict_impl(const PredictSettings& s) {
     csv << "id,label\n";
   } else {
     csv << "file";
-    for (const std::string& c : classes) csv << ',' << csv_field("p_" + c);
+    for (const std::string& c : classes) csv << ',' << data::csv_field("p_" + c);
     csv << ",predicted,error\n";
   }
   int failed = 0;
@@ -357,7 +343,7 @@ int predict_impl(const PredictSettings& s) {
       ++failed;
       const std::string error = row.error.empty() ? "not predicted" : row.error;
       std::fprintf(stderr, "%s: error: %s\n", files[i].c_str(), error.c_str());
-      if (!s.kaggle) csv << csv_field(files[i]) << std::string(classes.size() + 1, ',') << ',' << csv_field(error) << '\n';
+      if (!s.kaggle) csv << data::csv_field(files[i]) << std::string(classes.size() + 1, ',') << ',' << data::csv_field(error) << '\n';
       continue;
     }
     const int predicted = predicted_class(row.probs, r.threshold);
@@ -365,11 +351,11 @@ int predict_impl(const PredictSettings& s) {
     if (s.kaggle) {
       const std::string id = fs::path(files[i]).stem().string();
       if (ids[id]++ == 1) std::fprintf(stderr, "cellcam predict: warning: id %s occurs more than once\n", id.c_str());
-      csv << csv_field(id) << ',' << probability_text(row.probs[1]) << '\n';
+      csv << data::csv_field(id) << ',' << probability_text(row.probs[1]) << '\n';
     } else {
-      csv << csv_field(files[i]);
+      csv << data::csv_field(files[i]);
       for (float v : row.probs) csv << ',' << probability_text(v);
-      csv << ',' << csv_field(classes[predicted]) << ",\n";
+      csv << ',' << data::csv_field(classes[predicted]) << ",\n";
     }
   }
 

@@ -311,7 +311,7 @@ int run_train(const TrainSettings& requested) {
     s.resume = requested.resume;
     s.max_epochs_this_run = requested.max_epochs_this_run;
   }
-  const int threads = s.threads > 0 ? (at::set_num_threads(s.threads), s.threads) : native::configure_torch_threads();
+  const int threads = native::configure_torch_threads(s.threads);
   torch::Device device(torch::kCPU);
   if (s.device == "cuda" || (s.device == "auto" && torch::cuda::is_available())) {
     if (!torch::cuda::is_available()) return fail(make_error(ErrorCode::kInvalidArgument, "--device cuda: this LibTorch has no CUDA device"));
@@ -382,7 +382,7 @@ int run_train(const TrainSettings& requested) {
   {
     std::ostringstream out;
     out << "path,reason\n";
-    for (const data::Skipped& k : skipped) out << '"' << k.path << "\",\"" << k.reason << "\"\n";
+    for (const data::Skipped& k : skipped) out << data::csv_field(k.path) << ',' << data::csv_field(k.reason) << '\n';
     (void)native::write_text_atomically((fs::path(s.out) / "skipped.csv").string(), out.str());
   }
 

@@ -361,16 +361,16 @@ Result<ImageInfo> probe_image(const std::uint8_t* bytes, std::size_t size, const
 }
 
 Result<Image> decode_image(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits) {
-  Result<ImageInfo> probed = probe_image(bytes, size, limits);
-  if (!probed) return probed.error();
-  const ImageInfo& info = probed.value();
-  if (info.format == ImageFormat::kTiff) {
+  if (sniff_format(bytes, size) == ImageFormat::kTiff) {
     Result<TiffInfo> tiff = probe_tiff(bytes, size, limits);
     if (!tiff) return tiff.error();
     if (tiff.value().compression == 7) return decode_jpeg_tiff(bytes, size, tiff.value(), limits);
     return make_error(ErrorCode::kUnsupportedFormat,
                       "TIFF pixels come from the TIFF reader of the native build or of the page, not from decode_image()");
   }
+  Result<ImageInfo> probed = probe_image(bytes, size, limits);
+  if (!probed) return probed.error();
+  const ImageInfo& info = probed.value();
   if (size > 0x7fffffffu) return make_error(ErrorCode::kTooLarge, "file larger than 2 GB");
   const int len = static_cast<int>(size);
 
