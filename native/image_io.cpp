@@ -79,10 +79,11 @@ Result<Image> decode_any(const std::uint8_t* bytes, std::size_t size, const Deco
   return decode_image(bytes, size, limits);
 }
 
-Result<bool> write_npy(const std::string& path, const Tensor& t) {
+Result<bool> write_npy(const std::string& path, const std::vector<int>& shape, const float* data, std::size_t count) {
   std::ostringstream header;
-  header << "{'descr': '<f4', 'fortran_order': False, 'shape': (" << t.channels << ", " << t.height << ", " << t.width
-         << "), }";
+  header << "{'descr': '<f4', 'fortran_order': False, 'shape': (";
+  for (std::size_t i = 0; i < shape.size(); ++i) header << shape[i] << (shape.size() == 1 || i + 1 < shape.size() ? ", " : "");
+  header << "), }";
   std::string h = header.str();
   // magic(6) + version(2) + header length(2) + header, padded with spaces to a multiple of 64, ending in \n.
   const std::size_t unpadded = 10 + h.size() + 1;
@@ -96,8 +97,26 @@ Result<bool> write_npy(const std::string& path, const Tensor& t) {
   const std::uint16_t probe = 1;
   if (*reinterpret_cast<const std::uint8_t*>(&probe) != 1)
     return make_error(ErrorCode::kInternal, ".npy writer assumes a little-endian host");
-  bytes.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
+  bytes.append(reinterpret_cast<const char*>(data), count * sizeof(float));
   return write_bytes_atomically(path, bytes.data(), bytes.size());
+}
+
+Result<bool> write_npy(const std::string& path, const Tensor& t) {
+  return write_npy(path, {t.channels, t.height, t.width}, t.data.data(), t.data.size());
+}
+
+Result<bool> write_png(const std::string& path, const Image& image) {
+  if (image.bits != 8 || image.channels < 1 || image.channels > 4)
+    return make_error(ErrorCode::kInvalidArgument, "write_png takes 8-bit images with 1 to 4 channels");
+  std::vector<std::uint8_t> png;
+  auto sink = [](void* ctx, void* data, int size) {
+    auto* out = static_cast<std::vector<std::uint8_t>*>(ctx);
+    out->insert(out->end(), static_cast<std::uint8_t*>(data), static_cast<std::uint8_t*>(data) + size);
+  };
+  if (!stbi_write_png_to_func(sink, &png, image.width, image.height, image.channels, image.samples.data(),
+                              static_cast<int>(image.row_bytes())))
+    return make_error(ErrorCode::kInternal, "PNG encoder failed for " + path);
+  return write_bytes_atomically(path, png.data(), png.size());
 }
 
 Result<bool> write_png(const std::string& path, const Rgba8& image) {

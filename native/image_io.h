@@ -24,9 +24,12 @@ Result<Image> decode_any(const std::uint8_t* bytes, std::size_t size, const Deco
 
 // NumPy .npy v1.0, little-endian float32, C order, shape (C,H,W). Written to a temporary file, then renamed.
 Result<bool> write_npy(const std::string& path, const Tensor& tensor);
+// Any shape, e.g. (N,C,h,w); `count` floats.
+Result<bool> write_npy(const std::string& path, const std::vector<int>& shape, const float* data, std::size_t count);
 
 // 8-bit RGBA PNG (stb_image_write). Written to a temporary file, then renamed.
 Result<bool> write_png(const std::string& path, const Rgba8& image);
+Result<bool> write_png(const std::string& path, const Image& image);  // 8-bit, 1-4 channels
 
 // Writes `text` to `path` through a temporary file and a rename.
 Result<bool> write_text_atomically(const std::string& path, const std::string& text);

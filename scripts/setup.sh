@@ -13,7 +13,7 @@ APT_PACKAGES=(
   # shared/ (header-only, also compiled by em++)
   libstb-dev nlohmann-json3-dev
   # native/
-  libtiff-dev libcli11-dev libtorch-dev libonnx-dev
+  libtiff-dev libcli11-dev libtorch-dev libonnx-dev libssl-dev
   # tests and fuzzing
   googletest libgtest-dev clang libclang-rt-14-dev
   # the WASM build (its tests run under node) and the page's browser test

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cellcam/cam.h"
 #include "cellcam/decode.h"
 #include "cellcam/pixels.h"
 #include "cellcam/preprocess.h"
@@ -250,6 +251,91 @@ val tile_grid_value(int width, int height, int tile, int stride) {
   });
 }
 
+// canvasPlacement(width, height, specJson) -> { ok, x0, y0, scaleX, scaleY, contentX, contentY,
+// contentWidth, contentHeight }: where an image of that size lies on the model's input canvas.
+val canvas_placement_value(int width, int height, std::string spec_json) {
+  return guarded([&] {
+    Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
+    if (!spec) return error_value(spec.error());
+    Result<CanvasPlacement> p = canvas_placement(width, height, spec.value());
+    if (!p) return error_value(p.error());
+    val out = val::object();
+    out.set("ok", true);
+    out.set("x0", p.value().x0);
+    out.set("y0", p.value().y0);
+    out.set("scaleX", p.value().scale_x);
+    out.set("scaleY", p.value().scale_y);
+    out.set("contentX", p.value().content_x);
+    out.set("contentY", p.value().content_y);
+    out.set("contentWidth", p.value().content_width);
+    out.set("contentHeight", p.value().content_height);
+    return out;
+  });
+}
+
+// renderCam({cam, camWidth, camHeight, width, height, rgba, colormap?, alpha?}, specJson)
+//   cam: Float32Array (camHeight,camWidth), the raw map over the spec's canvas; rgba: the original image,
+//   (height,width,4) Uint8Array or Uint8ClampedArray; colormap "jet" (default) | "viridis"; alpha: the
+//   colour's weight, default 0.5.
+// -> { ok, overlay: {width, height, data}, heatmap: {width, height, data} (RGBA, alpha 255),
+//      cam: Float32Array (height,width) in [0,1] on the original image (0 where crop cut it off) }
+val render_cam_value(val args, std::string spec_json) {
+  return guarded([&] {
+    if (args.isUndefined() || args.isNull() || !args["camWidth"].isNumber() || !args["camHeight"].isNumber() ||
+        !args["width"].isNumber() || !args["height"].isNumber() || !is_byte_view(args["cam"]) ||
+        !is_byte_view(args["rgba"]))
+      return error_value(ErrorCode::kInvalidArgument,
+                         "renderCam needs {cam: Float32Array, camWidth, camHeight, width, height, rgba: Uint8Array}");
+    if (!args["cam"].instanceof(val::global("Float32Array")))
+      return error_value(ErrorCode::kInvalidArgument, "renderCam: cam must be a Float32Array");
+    const int cam_w = args["camWidth"].as<int>(), cam_h = args["camHeight"].as<int>();
+    const int width = args["width"].as<int>(), height = args["height"].as<int>();
+    if (cam_w < 1 || cam_h < 1 || width < 1 || height < 1)
+      return error_value(ErrorCode::kInvalidArgument, "renderCam: sizes must be positive");
+    const std::vector<std::uint8_t> cam_bytes = to_bytes(args["cam"]);
+    if (cam_bytes.size() != static_cast<std::size_t>(cam_w) * cam_h * sizeof(float))
+      return error_value(ErrorCode::kInvalidArgument, "renderCam: cam has " + std::to_string(cam_bytes.size() / 4) +
+                                                          " values, camWidth x camHeight is " +
+                                                          std::to_string(static_cast<long long>(cam_w) * cam_h));
+    std::vector<float> cam(static_cast<std::size_t>(cam_w) * cam_h);
+    std::memcpy(cam.data(), cam_bytes.data(), cam_bytes.size());
+    Image image;
+    image.width = width;
+    image.height = height;
+    image.channels = 4;
+    image.bits = 8;
+    image.samples = to_bytes(args["rgba"]);
+    if (image.samples.size() != static_cast<std::size_t>(width) * height * 4)
+      return error_value(ErrorCode::kInvalidArgument, "renderCam: rgba has " + std::to_string(image.samples.size()) +
+                                                          " bytes, width x height x 4 is " +
+                                                          std::to_string(static_cast<long long>(width) * height * 4));
+    const std::string colormap_text = args["colormap"].isString() ? args["colormap"].as<std::string>() : "jet";
+    Result<Colormap> colormap = parse_colormap(colormap_text);
+    if (!colormap) return error_value(colormap.error());
+    const float alpha = args["alpha"].isNumber() ? static_cast<float>(args["alpha"].as<double>()) : 0.5f;
+    Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
+    if (!spec) return error_value(spec.error());
+    Result<CamRendering> r = render_cam(image, cam.data(), cam_w, cam_h, spec.value(), colormap.value(), alpha);
+    if (!r) return error_value(r.error());
+    const CamRendering& c = r.value();
+    Rgba8 heat;  // RGB -> RGBA for ImageData
+    heat.width = width;
+    heat.height = height;
+    heat.pixels.assign(static_cast<std::size_t>(width) * height * 4, 255);
+    for (std::size_t p = 0; p < c.cam01.size(); ++p) std::memcpy(&heat.pixels[4 * p], &c.heatmap.samples[3 * p], 3);
+    Rgba8 over;
+    over.width = width;
+    over.height = height;
+    over.pixels = c.overlay.samples;  // RGBA in, RGBA out (alpha kept)
+    val out = val::object();
+    out.set("ok", true);
+    out.set("overlay", rgba_value(over));
+    out.set("heatmap", rgba_value(heat));
+    out.set("cam", typed_copy("Float32Array", c.cam01.data(), c.cam01.size()));
+    return out;
+  });
+}
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(cellcam) {
@@ -260,4 +346,6 @@ EMSCRIPTEN_BINDINGS(cellcam) {
   emscripten::function("preprocessPixels", &preprocess_pixels);
   emscripten::function("parseSpec", &parse_spec);
   emscripten::function("tileGrid", &tile_grid_value);
+  emscripten::function("canvasPlacement", &canvas_placement_value);
+  emscripten::function("renderCam", &render_cam_value);
 }

@@ -5,6 +5,8 @@
 //   cellcam train DATA [--out RUN] [--preset ...] [--resume RUN] ...
 //   cellcam eval RUN [--data DATA] [--checkpoint best|last|PATH] [--out DIR]
 //   cellcam predict RUN IMAGE|FOLDER... [--out predictions.csv] [--kaggle]
+//   cellcam export RUN --out models/NAME [--cam-layer features.N]
+//   cellcam gradcam RUN|MODEL_DIR IMAGE|FOLDER... [--out DIR] [--class predicted|all|NAME]
 //
 // Each subcommand is backed by a settings struct whose defaults `--help` prints; this file only wires
 // CLI11 to them. Exit codes: 0 all inputs done, 1 usage or setup error, 2 some inputs failed (each has
@@ -16,6 +18,8 @@
 
 #include "cellcam/version.h"
 #include "eval_command.h"
+#include "export_command.h"
+#include "gradcam_command.h"
 #include "predict_command.h"
 #include "preprocess_command.h"
 #include "train_command.h"
@@ -38,6 +42,10 @@ int main(int argc, char** argv) {
   cellcam::cli::add_eval_command(app, eval);
   cellcam::train::PredictSettings predict;
   cellcam::cli::add_predict_command(app, predict);
+  cellcam::explain::ExportSettings export_settings;
+  cellcam::cli::add_export_command(app, export_settings);
+  cellcam::explain::GradcamSettings gradcam;
+  cellcam::cli::add_gradcam_command(app, gradcam);
 
   try {
     app.parse(argc, argv);
@@ -55,6 +63,8 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("eval")) return cellcam::train::run_eval(eval);
     if (app.got_subcommand("predict")) return cellcam::train::run_predict(predict);
+    if (app.got_subcommand("export")) return cellcam::explain::run_export(export_settings);
+    if (app.got_subcommand("gradcam")) return cellcam::explain::run_gradcam(gradcam);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cellcam: internal error: %s\n", e.what());
     return 1;

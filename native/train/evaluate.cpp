@@ -31,6 +31,7 @@
 #include "loader.h"
 #include "metrics.h"
 #include "network.h"
+#include "run_loader.h"
 #include "runtime.h"
 #include "split.h"
 
@@ -64,69 +65,6 @@ int predicted_class(const std::vector<float>& row, double threshold) {
   for (int c = 1; c < static_cast<int>(row.size()); ++c)
     if (row[c] > row[best]) best = c;
   return best;
-}
-
-// Everything a run folder contributes: its settings, the network with the chosen checkpoint's
-// weights (eval mode, on its device) and the binary operating threshold.
-struct LoadedRun {
-  json settings;
-  ModelSpec spec;
-  native::Network net{nullptr};
-  torch::Device device{torch::kCPU};
-  std::string checkpoint_path;
-  int checkpoint_epoch = 0;
-  double threshold = 0.5;
-  std::string threshold_source = "default";
-};
-
-Result<LoadedRun> load_run(const std::string& run, const std::string& checkpoint) {
-  if (run.empty()) return make_error(ErrorCode::kInvalidArgument, "give the run folder written by `cellcam train`");
-  LoadedRun r;
-  const fs::path config_path = fs::path(run) / "config.json";
-  Result<std::string> text = read_text(config_path.string());
-  if (!text) return make_error(ErrorCode::kIo, run + " is not a run folder (" + text.error().message + ")");
-  const json config = json::parse(text.value(), nullptr, false);
-  if (config.is_discarded() || !config.is_object() || !config.contains("model"))
-    return make_error(ErrorCode::kCorrupt, config_path.string() + " is damaged (no \"model\")");
-  r.settings = config.value("settings", json::object());
-  if (!r.settings.is_object()) r.settings = json::object();
-  Result<ModelSpec> spec = parse_model_spec(config["model"].dump());
-  if (!spec) return make_error(spec.error().code, config_path.string() + ": " + spec.error().message);
-  r.spec = spec.take();
-
-  r.checkpoint_path = checkpoint == "best" || checkpoint == "last"
-                          ? (fs::path(run) / "checkpoints" / (checkpoint + ".pt")).string()
-                          : checkpoint;
-  std::error_code ec;
-  if (!fs::is_regular_file(r.checkpoint_path, ec))
-    return make_error(ErrorCode::kIo, "no checkpoint " + r.checkpoint_path +
-                                          (checkpoint == "best" ? " (has the run finished an epoch? try --checkpoint last)" : ""));
-  // Built on the CPU and moved only after loading, so the weights end on this machine's device
-  // whichever device the checkpoint was written from.
-  r.net = native::Network(r.spec);
-  Result<json> state = load_checkpoint(r.checkpoint_path, r.net, nullptr);
-  if (!state) return state.error();
-  r.checkpoint_epoch = state.value().value("epoch", 0);
-  const std::string device = r.settings.value("device", "auto");
-  if (device != "cpu" && torch::cuda::is_available()) r.device = torch::Device(torch::kCUDA);
-  r.net->to(r.device);
-  r.net->eval();
-
-  // The trainer's operating point; without report.json (a run stopped early) the neutral 0.5.
-  if (r.spec.head == HeadKind::kBinary) {
-    Result<std::string> report_text = read_text((fs::path(run) / "report.json").string());
-    if (report_text) {
-      const json report = json::parse(report_text.value(), nullptr, false);
-      if (!report.is_discarded() && report.contains("threshold") && report["threshold"].is_object() &&
-          report["threshold"].contains("value") && report["threshold"]["value"].is_number()) {
-        r.threshold = report["threshold"]["value"].get<double>();
-        r.threshold_source = "report.json";
-      }
-    }
-    if (r.threshold_source == "default")
-      std::fprintf(stderr, "cellcam: %s/report.json gives no threshold; using 0.5\n", run.c_str());
-  }
-  return r;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -170,7 +108,7 @@ int eval_impl(const EvalSettings& s) {
   // ---- which images: all of --data, or the run's own test split
   const bool own_split = s.data.empty();
   const std::string data_path = own_split ? r.settings.value("data", std::string()) : s.data;
-  if (data_path.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, s.run + "/config.json names no data; pass --data"));
+  if (data_path.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, s.run + (r.exported ? " is an exported model folder, which keeps no data split" : "/config.json names no data") + "; pass --data"));
   Result<data::Dataset> dataset = data::load_dataset(data_path);
   // The run's own data path is as `cellcam train` was given it: relative paths are relative to where it ran.
   if (!dataset)

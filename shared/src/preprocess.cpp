@@ -173,7 +173,65 @@ Error inconsistent_spec() {
   return make_error(ErrorCode::kInvalidSpec, "preprocess: spec is inconsistent (validate it with parse_preprocess_spec)");
 }
 
+// The stb_image_resize call resize_to_canvas makes: the output rectangle on the canvas and the source
+// region (s0,t0)-(s1,t1) in [0,1] texture coordinates. One function, so canvas_placement() and the resize
+// cannot drift apart.
+struct ResizeGeometry {
+  int out_x = 0, out_y = 0, out_w = 0, out_h = 0;
+  float s0 = 0.0f, t0 = 0.0f, s1 = 1.0f, t1 = 1.0f;
+};
+
+ResizeGeometry resize_geometry(int src_w, int src_h, const PreprocessSpec& spec) {
+  const int W = spec.width, H = spec.height;
+  ResizeGeometry g;
+  g.out_w = W;
+  g.out_h = H;
+  const double sx = static_cast<double>(W) / src_w, sy = static_cast<double>(H) / src_h;
+  if (spec.aspect == AspectMode::kPad) {
+    const double scale = sx < sy ? sx : sy;
+    g.out_w = static_cast<int>(std::round(src_w * scale));
+    g.out_h = static_cast<int>(std::round(src_h * scale));
+    g.out_w = g.out_w < 1 ? 1 : (g.out_w > W ? W : g.out_w);
+    g.out_h = g.out_h < 1 ? 1 : (g.out_h > H ? H : g.out_h);
+    g.out_x = (W - g.out_w) / 2;
+    g.out_y = (H - g.out_h) / 2;
+  } else if (spec.aspect == AspectMode::kCrop) {
+    const double scale = sx > sy ? sx : sy;
+    const double keep_u = W / (scale * src_w), keep_v = H / (scale * src_h);  // <= 1
+    g.s0 = static_cast<float>((1.0 - keep_u) / 2.0);
+    g.s1 = static_cast<float>(1.0 - (1.0 - keep_u) / 2.0);
+    g.t0 = static_cast<float>((1.0 - keep_v) / 2.0);
+    g.t1 = static_cast<float>(1.0 - (1.0 - keep_v) / 2.0);
+  }
+  return g;
+}
+
 }  // namespace
+
+Result<CanvasPlacement> canvas_placement(int src_w, int src_h, const PreprocessSpec& spec) {
+  if (src_w < 1 || src_h < 1 || spec.width < 1 || spec.height < 1)
+    return make_error(ErrorCode::kInvalidArgument, "canvas placement: image " + std::to_string(src_w) + "x" +
+                                                       std::to_string(src_h) + " or canvas " +
+                                                       std::to_string(spec.width) + "x" + std::to_string(spec.height) +
+                                                       " is empty");
+  const ResizeGeometry g = resize_geometry(src_w, src_h, spec);
+  // stbir__calculate_transform, operation for operation: in = (out + shift) / scale, so
+  // out = in * scale - shift; the pad offset is where resize_to_canvas points stb's output.
+  const float scale_x = (static_cast<float>(g.out_w) / static_cast<float>(src_w)) / (g.s1 - g.s0);
+  const float scale_y = (static_cast<float>(g.out_h) / static_cast<float>(src_h)) / (g.t1 - g.t0);
+  const float shift_x = g.s0 * static_cast<float>(g.out_w) / (g.s1 - g.s0);
+  const float shift_y = g.t0 * static_cast<float>(g.out_h) / (g.t1 - g.t0);
+  CanvasPlacement p;
+  p.x0 = static_cast<float>(g.out_x) - shift_x;
+  p.y0 = static_cast<float>(g.out_y) - shift_y;
+  p.scale_x = scale_x;
+  p.scale_y = scale_y;
+  p.content_x = g.out_x;
+  p.content_y = g.out_y;
+  p.content_width = g.out_w;
+  p.content_height = g.out_h;
+  return p;
+}
 
 Result<Canvas> resize_to_canvas(const Image& image, const PreprocessSpec& spec) {
   if (image.width <= 0 || image.height <= 0 || image.channels < 1 || image.channels > 4 ||
@@ -188,25 +246,9 @@ Result<Canvas> resize_to_canvas(const Image& image, const PreprocessSpec& spec) 
     const int in_c = canvas.channels, W = spec.width, H = spec.height;
     const std::vector<float> src = to_float(image);  // (h,w,in_c)
     canvas.data.assign(static_cast<std::size_t>(W) * H * in_c, spec.pad_value);
-    int out_x = 0, out_y = 0, out_w = W, out_h = H;
-    float s0 = 0.0f, t0 = 0.0f, s1 = 1.0f, t1 = 1.0f;
-    const double sx = static_cast<double>(W) / image.width, sy = static_cast<double>(H) / image.height;
-    if (spec.aspect == AspectMode::kPad) {
-      const double scale = sx < sy ? sx : sy;
-      out_w = static_cast<int>(std::round(image.width * scale));
-      out_h = static_cast<int>(std::round(image.height * scale));
-      out_w = out_w < 1 ? 1 : (out_w > W ? W : out_w);
-      out_h = out_h < 1 ? 1 : (out_h > H ? H : out_h);
-      out_x = (W - out_w) / 2;
-      out_y = (H - out_h) / 2;
-    } else if (spec.aspect == AspectMode::kCrop) {
-      const double scale = sx > sy ? sx : sy;
-      const double keep_u = W / (scale * image.width), keep_v = H / (scale * image.height);  // <= 1
-      s0 = static_cast<float>((1.0 - keep_u) / 2.0);
-      s1 = static_cast<float>(1.0 - (1.0 - keep_u) / 2.0);
-      t0 = static_cast<float>((1.0 - keep_v) / 2.0);
-      t1 = static_cast<float>(1.0 - (1.0 - keep_v) / 2.0);
-    }
+    const ResizeGeometry g = resize_geometry(image.width, image.height, spec);
+    const int out_x = g.out_x, out_y = g.out_y, out_w = g.out_w, out_h = g.out_h;
+    const float s0 = g.s0, t0 = g.t0, s1 = g.s1, t1 = g.t1;
     const int row_stride = W * in_c * static_cast<int>(sizeof(float));
     const stbir_filter filter = to_stbir(spec.filter);
     if (!stbir_resize_region(src.data(), image.width, image.height, 0,

@@ -35,6 +35,31 @@ struct Canvas {
 Result<Canvas> resize_to_canvas(const Image& image, const PreprocessSpec& spec);  // samples -> [0,1] -> resize
 Result<Tensor> canvas_to_tensor(Canvas canvas, const PreprocessSpec& spec);       // blur -> colour -> normalise
 
+// Where a src_w x src_h image lies on the spec's width x height canvas, as resize_to_canvas puts it:
+//   canvas_x = x0 + src_x * scale_x,   canvas_y = y0 + src_y * scale_y
+// in continuous pixel coordinates (pixel i spans [i, i+1), its centre is i + 0.5), for both axes.
+//   stretch: x0 = y0 = 0, scale = canvas / source per axis.
+//   pad:     the image is resized to round(src * min scale) (at least 1, at most the canvas) and placed
+//            at ((W - w') / 2, (H - h') / 2), integer division; scale_x = w' / src_w (so the two axes can
+//            differ by rounding), x0 = that integer offset.
+//   crop:    x0, y0 <= 0: the centred part of the image that fits; what maps outside [0, W) x [0, H) is
+//            cut off.
+// The floats are the very ones stb_image_resize computes its sample positions from (same operations,
+// same order, in float), so the placement agrees with resize_to_canvas exactly, not approximately.
+// content_* is the integer rectangle of the canvas the image covers (the rest is pad_value).
+struct CanvasPlacement {
+  float x0 = 0.0f;
+  float y0 = 0.0f;
+  float scale_x = 1.0f;
+  float scale_y = 1.0f;
+  int content_x = 0;
+  int content_y = 0;
+  int content_width = 0;
+  int content_height = 0;
+};
+// src_w, src_h >= 1 and spec.width, spec.height >= 1, or a kInvalidArgument error.
+Result<CanvasPlacement> canvas_placement(int src_w, int src_h, const PreprocessSpec& spec);
+
 // The tensor as a person would see it: normalisation undone, HSV turned back to RGB, gray replicated,
 // rounded to 8-bit RGBA. What the page and `cellcam preprocess` show as the "preprocessed" preview.
 Rgba8 tensor_preview(const Tensor& tensor, const PreprocessSpec& spec);

@@ -1,0 +1,150 @@
+// export_model.cpp — see export_model.h.
+#include "export_model.h"
+
+#include <openssl/evp.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cellcam/model_spec.h"
+#include "export_onnx.h"
+#include "image_io.h"
+#include "inference.h"
+#include "run_loader.h"
+
+namespace cellcam::explain {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  std::string hex;
+  char buf[3];
+  for (unsigned int i = 0; i < length; ++i) {
+    std::snprintf(buf, sizeof buf, "%02x", digest[i]);
+    hex += buf;
+  }
+  return hex;
+}
+
+namespace {
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "cellcam export: %s\n", e.message.c_str());
+  return 1;
+}
+
+std::string percent(const json& v) {
+  if (!v.is_number()) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", 100.0 * v.get<double>());
+  return buf;
+}
+
+std::string number(const json& v) {
+  if (!v.is_number()) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v.get<double>());
+  return buf;
+}
+
+// A first model card from what the run knows; issue-specific facts (data licence, limits) are added by hand.
+std::string draft_card(const json& model, const train::LoadedRun& r) {
+  std::ostringstream md;
+  const json& test = model["metrics"].is_object() ? model["metrics"] : json::object();
+  md << "---\nlicense: other\ntags:\n- image-classification\n- microscopy\n- grad-cam\n---\n\n";
+  md << "# " << model["name"].get<std::string>() << "\n\n";
+  md << "**Intended use:** a screening aid that flags images for review by a qualified person. It is not a "
+        "diagnosis and must not be used as one.\n\n";
+  md << "Classes: ";
+  for (std::size_t i = 0; i < r.spec.classes.size(); ++i) md << (i ? ", " : "") << "`" << r.spec.classes[i] << "`";
+  md << ". Input: " << r.spec.preprocess.width << "x" << r.spec.preprocess.height << " "
+     << model["preprocess"]["color"].get<std::string>() << ", aspect `" << model["preprocess"]["aspect"].get<std::string>() << "`.\n\n";
+  md << "## Held-out test metrics (from the training run)\n\n| metric | value |\n|---|---|\n";
+  md << "| accuracy | " << percent(test.value("accuracy", json())) << " |\n";
+  md << "| ROC-AUC | " << number(test.value("roc_auc", json())) << " |\n";
+  if (test.contains("macro") && test["macro"].is_object()) md << "| macro F1 | " << number(test["macro"].value("f1", json())) << " |\n";
+  if (r.spec.head == HeadKind::kBinary) md << "\nOperating threshold " << number(r.threshold) << " on P(" << r.spec.classes[1] << ").\n";
+  md << "\nGrad-CAM target layer `" << model["cam"]["layer"].get<std::string>() << "`.\n";
+  md << "\nExported by `cellcam export " << r.folder << "`.\n";
+  return md.str();
+}
+
+int export_impl(const ExportSettings& s) {
+  if (s.out.empty()) return fail(make_error(ErrorCode::kInvalidArgument, "give --out, the model folder to write"));
+  Result<train::LoadedRun> loaded = train::load_run(s.run, s.checkpoint);
+  if (!loaded) return fail(loaded.error());
+  train::LoadedRun& r = loaded.value();
+  r.net->to(torch::kCPU);
+  r.net->eval();
+  std::string name = s.name.empty() ? fs::path(s.out).lexically_normal().filename().string() : s.name;
+  if (name.empty() || name == ".") name = fs::path(s.out).lexically_normal().parent_path().filename().string();
+  r.spec.name = name;
+  r.spec.version = s.version;
+
+  Result<OnnxExport> onnx = export_onnx(r.net, s.cam_layer.empty() ? r.cam_layer : s.cam_layer,
+                                        "cellcam model " + name + " " + s.version + " with Grad-CAM outputs");
+  if (!onnx) return fail(onnx.error());
+  const OnnxExport& o = onnx.value();
+
+  json model = json::parse(model_spec_to_json(r.spec));
+  model["name"] = name;
+  model["version"] = s.version;
+  const int classes = static_cast<int>(r.spec.classes.size());
+  model["input"] = {{"name", "input"}, {"shape", {"N", r.spec.preprocess.channels(), r.spec.preprocess.height, r.spec.preprocess.width}},
+                    {"dtype", "float32"}};
+  model["outputs"] = {{"logits", {"N", r.spec.outputs()}},
+                      {"probs", {"N", classes}},
+                      {"cam", {"N", classes, o.cam_height, o.cam_width}},
+                      {"hirescam", {"N", classes, o.cam_height, o.cam_width}}};
+  model["cam"] = {{"layer", o.cam_layer}, {"channels", o.cam_channels}, {"height", o.cam_height}, {"width", o.cam_width},
+                  {"method", "gradcam"}, {"outputs", {"cam", "hirescam"}}};
+  if (r.spec.head == HeadKind::kBinary) {
+    model["threshold"] = r.threshold;
+    model["threshold_source"] = r.threshold_source;
+    model["positive_class"] = r.spec.classes[1];
+  }
+  model["onnx"] = {{"file", "model.onnx"}, {"sha256", sha256_hex(o.bytes)}, {"bytes", o.bytes.size()}, {"opset", 13},
+                   {"nodes", o.nodes}};
+  json metrics = json();
+  if (r.exported) metrics = r.report;
+  else if (r.report.is_object() && r.report.contains("test")) metrics = r.report["test"];
+  model["metrics"] = metrics;
+  model["source"] = {{"run", r.folder}, {"checkpoint", r.checkpoint_path}, {"epoch", r.checkpoint_epoch}};
+  if (!r.exported && r.report.is_object()) {
+    if (r.report.contains("split")) model["source"]["split"] = r.report["split"];
+    if (r.report.contains("parameters")) model["parameters"] = r.report["parameters"];
+  }
+
+  std::error_code ec;
+  fs::create_directories(s.out, ec);
+  if (ec) return fail(make_error(ErrorCode::kIo, "cannot create " + s.out + ": " + ec.message()));
+  const fs::path out(s.out);
+  Result<bool> written = native::write_text_atomically((out / "model.onnx").string(), o.bytes);
+  if (written) written = train::save_weights((out / "weights.pt").string(), r.net);
+  if (written) written = native::write_text_atomically((out / "model.json").string(), model.dump(2) + "\n");
+  if (written && !fs::exists(out / "README.md", ec)) written = native::write_text_atomically((out / "README.md").string(), draft_card(model, r));
+  if (!written) return fail(written.error());
+  std::printf("cellcam export: %s -> %s (model.onnx %zu bytes, %zu nodes, opset 13; CAM at %s, %dx%d; sha256 %s)\n",
+              r.checkpoint_path.c_str(), s.out.c_str(), o.bytes.size(), o.nodes, o.cam_layer.c_str(), o.cam_width, o.cam_height,
+              model["onnx"]["sha256"].get<std::string>().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int run_export(const ExportSettings& settings) {
+  try {
+    return export_impl(settings);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cellcam export: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace cellcam::explain

@@ -1,0 +1,30 @@
+// export_model.h — `cellcam export RUN --out models/<name>/`: a trained run as a self-contained model
+// folder that the page and the native commands read.
+//
+//   model.onnx   the network + its Grad-CAM (export_onnx.h), checked and shape-inferred by libonnx
+//   model.json   the model spec (classes, head, preprocess, layers) plus the operating threshold, the
+//                CAM layer and output shapes, the ONNX file's SHA-256 and the run's held-out metrics
+//   weights.pt   the LibTorch weights (for `cellcam predict|eval|gradcam MODEL_DIR`)
+//   README.md    a model card drafted from the run's report (kept if one exists: a card is edited by hand)
+// Every file is written atomically. Exit codes: 0 done, 1 usage or setup error.
+#pragma once
+
+#include <string>
+
+namespace cellcam::explain {
+
+struct ExportSettings {
+  std::string run;                  // run folder written by `cellcam train`
+  std::string out;                  // model folder to write (created)
+  std::string checkpoint = "best";  // best | last | path
+  std::string cam_layer;            // empty: the last convolutional block's output
+  std::string name;                 // model name in model.json; empty: the out folder's name
+  std::string version = "1.0.0";
+};
+
+int run_export(const ExportSettings& settings);
+
+// Lower-case hex SHA-256 of a byte string (OpenSSL).
+std::string sha256_hex(const std::string& bytes);
+
+}  // namespace cellcam::explain

@@ -1,0 +1,32 @@
+// gradcam_images.h — `cellcam gradcam RUN|MODEL_DIR IMAGES... --out DIR`: per image, the Grad-CAM
+// (LibTorch autograd, gradcam.h) drawn by the shared renderer (cellcam/cam.h) — the same pixels the page
+// draws from the ONNX model's `cam` output.
+//
+//   OUT/<name>.<class>.heatmap.png   the map on the original image size, colormapped
+//   OUT/<name>.<class>.overlay.png   the map blended over the image
+//   OUT/gradcam.csv                  file, probabilities, predicted class, explained class, outputs, error
+// An unreadable image gets its error row; the rest go on (exit 2 when any failed).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cellcam::explain {
+
+struct GradcamSettings {
+  std::string model;                // run folder or exported model folder
+  std::vector<std::string> inputs;  // files, or folders searched recursively
+  std::string out = "gradcam";
+  std::string checkpoint = "best";  // run folders: best | last | path
+  std::string cam_layer;            // empty: the model folder's, else the last convolutional block
+  std::string target = "predicted"; // predicted | all | a class name
+  std::string method = "gradcam";   // gradcam | hirescam
+  std::string colormap = "jet";     // jet | viridis
+  float alpha = 0.5f;               // overlay opacity of the heatmap
+  int batch_size = 16;
+  int threads = 0;
+};
+
+int run_gradcam(const GradcamSettings& settings);
+
+}  // namespace cellcam::explain

@@ -1,0 +1,135 @@
+// run_loader.cpp — see run_loader.h.
+#include "run_loader.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "inference.h"
+
+namespace cellcam::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+Result<json> read_json(const fs::path& path) {
+  Result<std::string> text = read_text(path.string());
+  if (!text) return text.error();
+  json j = json::parse(text.value(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::kCorrupt, path.string() + " is not a JSON object");
+  return j;
+}
+
+Result<bool> load_weights(const std::string& path, native::Network& net) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path, torch::kCPU);  // weights written on a GPU must load on a CPU-only machine
+    net->load(archive);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kIo, "cannot read weights " + path + ": " + e.what());
+  }
+  return true;
+}
+
+// An exported folder: model.json is the spec plus the export's own fields (threshold, cam, metrics).
+Result<LoadedRun> load_model_folder(const std::string& folder) {
+  LoadedRun r;
+  r.folder = folder;
+  r.exported = true;
+  const fs::path json_path = fs::path(folder) / "model.json";
+  Result<json> model = read_json(json_path);
+  if (!model) return model.error();
+  Result<ModelSpec> spec = parse_model_spec(model.value().dump());
+  if (!spec) return make_error(spec.error().code, json_path.string() + ": " + spec.error().message);
+  r.spec = spec.take();
+  const json& m = model.value();
+  if (m.contains("threshold") && m["threshold"].is_number()) {
+    r.threshold = m["threshold"].get<double>();
+    r.threshold_source = "model.json";
+  }
+  if (m.contains("cam") && m["cam"].is_object()) r.cam_layer = m["cam"].value("layer", "");
+  r.report = m.value("metrics", json());
+  r.checkpoint_path = (fs::path(folder) / "weights.pt").string();
+  std::error_code ec;
+  if (!fs::is_regular_file(r.checkpoint_path, ec))
+    return make_error(ErrorCode::kIo, folder + " has model.json but no weights.pt (the native commands need the "
+                                               "LibTorch weights that `cellcam export` writes beside model.onnx)");
+  r.net = native::Network(r.spec);
+  Result<bool> loaded = load_weights(r.checkpoint_path, r.net);
+  if (!loaded) return loaded.error();
+  return r;
+}
+
+Result<LoadedRun> load_run_folder(const std::string& run, const std::string& checkpoint) {
+  LoadedRun r;
+  r.folder = run;
+  const fs::path config_path = fs::path(run) / "config.json";
+  Result<json> config = read_json(config_path);
+  if (!config) return make_error(ErrorCode::kIo, run + " is not a run folder (" + config.error().message + ")");
+  if (!config.value().contains("model"))
+    return make_error(ErrorCode::kCorrupt, config_path.string() + " is damaged (no \"model\")");
+  r.settings = config.value().value("settings", json::object());
+  if (!r.settings.is_object()) r.settings = json::object();
+  Result<ModelSpec> spec = parse_model_spec(config.value()["model"].dump());
+  if (!spec) return make_error(spec.error().code, config_path.string() + ": " + spec.error().message);
+  r.spec = spec.take();
+
+  r.checkpoint_path = checkpoint == "best" || checkpoint == "last"
+                          ? (fs::path(run) / "checkpoints" / (checkpoint + ".pt")).string()
+                          : checkpoint;
+  std::error_code ec;
+  if (!fs::is_regular_file(r.checkpoint_path, ec))
+    return make_error(ErrorCode::kIo, "no checkpoint " + r.checkpoint_path +
+                                          (checkpoint == "best" ? " (has the run finished an epoch? try --checkpoint last)" : ""));
+  // Built on the CPU and moved only after loading, so the weights end on this machine's device
+  // whichever device the checkpoint was written from.
+  r.net = native::Network(r.spec);
+  Result<json> state = load_checkpoint(r.checkpoint_path, r.net, nullptr);
+  if (!state) return state.error();
+  r.checkpoint_epoch = state.value().value("epoch", 0);
+
+  // The trainer's operating point; without report.json (a run stopped early) the neutral 0.5.
+  Result<json> report = read_json(fs::path(run) / "report.json");
+  if (report) r.report = report.take();
+  if (r.spec.head == HeadKind::kBinary) {
+    if (r.report.is_object() && r.report.contains("threshold") && r.report["threshold"].is_object() &&
+        r.report["threshold"].contains("value") && r.report["threshold"]["value"].is_number()) {
+      r.threshold = r.report["threshold"]["value"].get<double>();
+      r.threshold_source = "report.json";
+    }
+    if (r.threshold_source == "default")
+      std::fprintf(stderr, "cellcam: %s/report.json gives no threshold; using 0.5\n", run.c_str());
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<LoadedRun> load_run(const std::string& folder, const std::string& checkpoint) {
+  if (folder.empty()) return make_error(ErrorCode::kInvalidArgument, "give a run folder (`cellcam train`) or a model folder (`cellcam export`)");
+  std::error_code ec;
+  const bool model_folder = fs::is_regular_file(fs::path(folder) / "model.json", ec) &&
+                            !fs::is_regular_file(fs::path(folder) / "config.json", ec);
+  Result<LoadedRun> r = model_folder ? load_model_folder(folder) : load_run_folder(folder, checkpoint);
+  if (!r) return r;
+  LoadedRun& loaded = r.value();
+  const std::string device = loaded.settings.value("device", "auto");
+  if (device != "cpu" && torch::cuda::is_available()) loaded.device = torch::Device(torch::kCUDA);
+  loaded.net->to(loaded.device);
+  loaded.net->eval();
+  return r;
+}
+
+Result<bool> save_weights(const std::string& path, native::Network& net) {
+  try {
+    torch::serialize::OutputArchive archive;
+    net->save(archive);
+    archive.save_to(path + ".tmp");
+    fs::rename(path + ".tmp", path);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kIo, "cannot write weights " + path + ": " + e.what());
+  }
+  return true;
+}
+
+}  // namespace cellcam::train

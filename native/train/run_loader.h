@@ -1,0 +1,42 @@
+// run_loader.h — a trained model, ready to run: from a run folder (`cellcam train`) or from an exported
+// model folder (`cellcam export`: model.json + weights.pt beside model.onnx).
+//
+// Both give the model spec, the network in eval mode with its weights on this machine's device, and
+// for binary heads the operating threshold chosen on validation. eval, predict, export and gradcam all
+// start here, so they agree on which weights and which threshold a folder means.
+// Includes LibTorch: only for translation units that already need it.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cellcam/error.h"
+#include "cellcam/model_spec.h"
+#include "network.h"
+
+namespace cellcam::train {
+
+struct LoadedRun {
+  std::string folder;
+  bool exported = false;            // a model folder written by `cellcam export`, not a run folder
+  nlohmann::json settings = nlohmann::json::object();  // the run's training settings (empty for a model folder)
+  nlohmann::json report;            // the run's report.json, or model.json's "metrics" (may be null)
+  ModelSpec spec;
+  native::Network net{nullptr};
+  torch::Device device{torch::kCPU};
+  std::string checkpoint_path;
+  int checkpoint_epoch = 0;
+  double threshold = 0.5;
+  std::string threshold_source = "default";
+  std::string cam_layer;            // model folders: the exported CAM target layer
+};
+
+// `checkpoint` is best | last | a path (run folders only; a model folder has one set of weights).
+Result<LoadedRun> load_run(const std::string& folder, const std::string& checkpoint = "best");
+
+// The network's parameters and buffers alone (no optimizer state), written atomically.
+Result<bool> save_weights(const std::string& path, native::Network& net);
+
+}  // namespace cellcam::train
