@@ -113,6 +113,16 @@ int eval_impl(const EvalSettings& s) {
   // The run's own data path is as `cellcam train` was given it: relative paths are relative to where it ran.
   if (!dataset)
     return fail(cmd, make_error(dataset.error().code, (own_split ? "the run's data " : "") + data_path + ": " + dataset.error().message));
+  // The same classes in another order (a run trained with --positive-class moves the class of interest
+  // to index 1; folders list classes by name): relabel into the model's order.
+  if (dataset.value().classes != classes && std::is_permutation(classes.begin(), classes.end(), dataset.value().classes.begin(),
+                                                                 dataset.value().classes.end())) {
+    std::vector<int> to_model(classes.size());
+    for (std::size_t i = 0; i < classes.size(); ++i)
+      to_model[i] = static_cast<int>(std::find(classes.begin(), classes.end(), dataset.value().classes[i]) - classes.begin());
+    for (data::Sample& sample : dataset.value().samples) sample.label = to_model[static_cast<std::size_t>(sample.label)];
+    dataset.value().classes = classes;
+  }
   if (dataset.value().classes != classes)
     return fail(cmd, make_error(ErrorCode::kInvalidArgument, "the classes of " + data_path + " (" + join(dataset.value().classes) +
                                                                  ") differ from the model's (" + join(classes) + ")"));

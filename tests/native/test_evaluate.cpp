@@ -51,6 +51,7 @@ class Evaluate : public ::testing::Test {
     s.epochs = 2;
     s.batch_size = 8;
     s.augment = "hflip,vflip,rot90";
+    s.positive_class = "Parasitized";  // model order (Uninfected, Parasitized) differs from the folders' order
     s.val_fraction = 0.25;
     s.test_fraction = 0.25;
     s.patience = 0;
@@ -93,7 +94,7 @@ TEST_F(Evaluate, TestSplitReproducesTheTrainingReport) {
   // One row per evaluated image, with the decision eval.json counted.
   const std::vector<data::CsvRow> rows = read_csv(run() / "eval" / "predictions.csv");
   ASSERT_EQ(rows.size(), eval["counts"]["evaluated"].get<std::size_t>() + 1);
-  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"file", "label", "p_Parasitized", "p_Uninfected", "predicted", "correct"}));
+  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"file", "label", "p_Uninfected", "p_Parasitized", "predicted", "correct"}));
   int correct = 0;
   for (std::size_t i = 1; i < rows.size(); ++i) correct += rows[i].fields.at(5) == "1";
   EXPECT_DOUBLE_EQ(static_cast<double>(correct) / (rows.size() - 1), eval["accuracy"].get<double>());
@@ -128,7 +129,7 @@ TEST_F(Evaluate, DataWithOtherClassesIsAClearError) {
   EXPECT_EQ(run_eval(s), 1);
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("lymphocyte, neutrophil"), std::string::npos) << err;
-  EXPECT_NE(err.find("differ from the model's (Parasitized, Uninfected)"), std::string::npos) << err;
+  EXPECT_NE(err.find("differ from the model's (Uninfected, Parasitized)"), std::string::npos) << err;
   EXPECT_FALSE(fs::exists(fs::path(s.out) / "eval.json"));
 }
 
@@ -186,7 +187,7 @@ TEST_F(Predict, ARowPerInputAndABrokenFileDoesNotStopTheOthers) {
   EXPECT_EQ(run_predict(s), 2);
   const std::vector<data::CsvRow> rows = read_csv(s.out);
   ASSERT_EQ(rows.size(), 4u);
-  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"file", "p_Parasitized", "p_Uninfected", "predicted", "error"}));
+  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"file", "p_Uninfected", "p_Parasitized", "predicted", "error"}));
   int broken = 0;
   for (std::size_t i = 1; i < rows.size(); ++i) {
     const std::vector<std::string>& f = rows[i].fields;
