@@ -14,6 +14,7 @@ void add_predict_command(CLI::App& app, train::PredictSettings& s) {
   cmd->add_flag("--kaggle", s.kaggle, "write a Kaggle submission instead: id,label (id: file name without extension, "
                                       "label: probability of the second class); failed images are left out");
   cmd->add_option("--batch-size", s.batch_size, "")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--tta", s.tta, "average the 8 flips/rotations of each image (test-time augmentation)");
   cmd->add_option("--threads", s.threads, "LibTorch and decoding threads (0: all cores)")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
 }

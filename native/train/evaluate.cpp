@@ -145,7 +145,7 @@ int eval_impl(const EvalSettings& s) {
                                                static_cast<std::size_t>(cache_gb * (1ull << 30)), &skipped);
   if (!store) return fail(cmd, store.error());
   for (const data::Skipped& k : skipped) std::fprintf(stderr, "%s: skipped: %s\n", k.path.c_str(), k.reason.c_str());
-  const Predictions p = predict_store(r.net, store.value(), store.value().usable(), s.batch_size, r.device);
+  const Predictions p = predict_store(r.net, store.value(), store.value().usable(), s.batch_size, r.device, s.tta);
   Result<Metrics> metrics = compute_metrics(p.probs, p.labels, r.threshold);
   if (!metrics) return fail(cmd, metrics.error());
   const Metrics& m = metrics.value();
@@ -155,6 +155,7 @@ int eval_impl(const EvalSettings& s) {
   report["run"] = s.run;
   report["checkpoint"] = {{"name", s.checkpoint}, {"path", r.checkpoint_path}, {"epoch", r.checkpoint_epoch}};
   report["data"] = {{"path", data_path}, {"part", own_split ? "test" : "all"}};
+  report["tta"] = s.tta;
   report["threshold"] = binary ? json{{"value", r.threshold}, {"source", r.threshold_source}} : json(nullptr);
   json per_class = json::object();
   for (const std::string& c : classes) per_class[c] = 0;
@@ -204,7 +205,7 @@ struct PredictRow {
 
 // Decodes and preprocesses files[begin, end) on `threads` threads, then runs them through the
 // network as one batch. Errors land in the rows; the batch holds only the images that made it.
-void predict_chunk(const std::vector<std::string>& files, std::size_t begin, std::size_t end, LoadedRun& r, int threads,
+void predict_chunk(const std::vector<std::string>& files, std::size_t begin, std::size_t end, LoadedRun& r, bool tta, int threads,
                    std::vector<PredictRow>& rows) {
   const PreprocessSpec& spec = r.spec.preprocess;
   const std::size_t n = end - begin;
@@ -240,8 +241,9 @@ void predict_chunk(const std::vector<std::string>& files, std::size_t begin, std
   batch.size = static_cast<int>(members.size());
   if (batch.size == 0) return;
   torch::NoGradGuard no_grad;
-  const torch::Tensor logits = r.net->forward(batch_images(batch, r.device));
-  const torch::Tensor p = probabilities(logits, r.spec.head == HeadKind::kBinary).to(torch::kCPU).contiguous();
+  const torch::Tensor x = batch_images(batch, r.device);
+  const bool binary = r.spec.head == HeadKind::kBinary;
+  const torch::Tensor p = (tta ? tta_probabilities(r.net, x, binary) : probabilities(r.net->forward(x), binary)).to(torch::kCPU).contiguous();
   const float* data = p.data_ptr<float>();
   const long c = p.size(1);
   for (std::size_t k = 0; k < members.size(); ++k) rows[members[k]].probs.assign(data + k * c, data + (k + 1) * c);
@@ -269,7 +271,7 @@ int predict_impl(const PredictSettings& s) {
   const bool terminal = isatty(fileno(stderr)) != 0;
   for (std::size_t begin = 0; begin < files.size(); begin += s.batch_size) {
     const std::size_t end = std::min(files.size(), begin + static_cast<std::size_t>(s.batch_size));
-    predict_chunk(files, begin, end, r, threads, rows);
+    predict_chunk(files, begin, end, r, s.tta, threads, rows);
     if (terminal) std::fprintf(stderr, "\rpredicted %zu/%zu", end, files.size());
   }
   if (terminal) std::fputc('\n', stderr);

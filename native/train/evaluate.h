@@ -23,6 +23,7 @@ struct EvalSettings {
   std::string out;                  // output folder; empty: RUN/eval
   int batch_size = 128;
   int threads = 0;                  // 0: all cores
+  bool tta = false;                 // average the 8 flips/rotations (test-time augmentation)
 };
 
 int run_eval(const EvalSettings& settings);
@@ -35,6 +36,7 @@ struct PredictSettings {
   bool kaggle = false;              // id,label with label = P(classes[1]); two-class models only
   int batch_size = 128;
   int threads = 0;
+  bool tta = false;
 };
 
 int run_predict(const PredictSettings& settings);

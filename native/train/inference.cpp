@@ -38,8 +38,24 @@ torch::Tensor probabilities(const torch::Tensor& logits, bool binary) {
   return torch::softmax(logits, 1);
 }
 
+torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bool binary) {
+  std::vector<torch::Tensor> views;
+  if (x.size(2) == x.size(3)) {
+    for (const torch::Tensor& base : {x, x.flip({3})})
+      for (int k = 0; k < 4; ++k) views.push_back(k == 0 ? base : torch::rot90(base, k, {2, 3}));
+  } else {
+    views = {x, x.flip({3}), x.flip({2}), x.flip({2, 3})};
+  }
+  torch::Tensor sum;
+  for (const torch::Tensor& v : views) {
+    const torch::Tensor p = probabilities(net->forward(v.contiguous()), binary);
+    sum = sum.defined() ? sum + p : p;
+  }
+  return sum / static_cast<double>(views.size());
+}
+
 Predictions predict_store(native::Network& net, const ImageStore& store, const std::vector<int>& samples, int batch_size,
-                          const torch::Device& device) {
+                          const torch::Device& device, bool tta) {
   Predictions out;
   torch::NoGradGuard no_grad;
   net->eval();
@@ -54,7 +70,9 @@ Predictions predict_store(native::Network& net, const ImageStore& store, const s
     const torch::Tensor logits = net->forward(batch_images(*b, device));
     const torch::Tensor labels = torch::tensor(b->labels, torch::kLong).to(device);
     loss_sum += sample_losses(logits, labels, binary).sum().item<double>();
-    const torch::Tensor p = probabilities(logits, binary).to(torch::kCPU).contiguous();
+    const torch::Tensor p = (tta ? tta_probabilities(net, batch_images(*b, device), binary) : probabilities(logits, binary))
+                                .to(torch::kCPU)
+                                .contiguous();
     const float* data = p.data_ptr<float>();
     for (int i = 0; i < b->size; ++i) {
       out.probs.emplace_back(data + i * p.size(1), data + (i + 1) * p.size(1));

@@ -21,6 +21,9 @@ Result<std::string> read_text(const std::string& path);
 torch::Tensor batch_images(const Batch& b, const torch::Device& device);                      // (N,C,H,W)
 torch::Tensor sample_losses(const torch::Tensor& logits, const torch::Tensor& labels, bool binary);  // (N)
 torch::Tensor probabilities(const torch::Tensor& logits, bool binary);                        // (N,C)
+// Test-time augmentation: the mean of the class probabilities over the 8 dihedral transforms of the
+// input (flips x 90-degree rotations; the 4 flips only when H != W). x (N,C,H,W) -> (N,classes).
+torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bool binary);
 
 struct Predictions {
   std::vector<std::vector<float>> probs;  // (N, C)
@@ -29,7 +32,7 @@ struct Predictions {
   double loss = 0.0;  // mean unweighted loss
 };
 Predictions predict_store(native::Network& net, const ImageStore& store, const std::vector<int>& samples, int batch_size,
-                          const torch::Device& device);
+                          const torch::Device& device, bool tta = false);
 
 // A checkpoint is one archive (model parameters and buffers + optimizer state), written atomically,
 // with the trainer's state beside it as PATH.json.

@@ -63,7 +63,7 @@ json settings_to_json(const TrainSettings& s) {
               {"warmup_epochs", s.warmup_epochs}, {"class_weights", s.class_weights},
               {"weighted_sampler", s.weighted_sampler}, {"monitor", s.monitor}, {"patience", s.patience},
               {"val_fraction", s.val_fraction}, {"test_fraction", s.test_fraction},
-              {"target_sensitivity", s.target_sensitivity}, {"positive_class", s.positive_class}, {"seed", s.seed}, {"threads", s.threads},
+              {"target_sensitivity", s.target_sensitivity}, {"tta", s.tta}, {"positive_class", s.positive_class}, {"seed", s.seed}, {"threads", s.threads},
               {"workers", s.workers}, {"device", s.device}, {"init_from", s.init_from}, {"cache_gb", s.cache_gb}};
 }
 
@@ -93,6 +93,7 @@ TrainSettings settings_from_json(const json& j) {
   s.val_fraction = j.value("val_fraction", s.val_fraction);
   s.test_fraction = j.value("test_fraction", s.test_fraction);
   s.target_sensitivity = j.value("target_sensitivity", s.target_sensitivity);
+  s.tta = j.value("tta", s.tta);
   s.positive_class = j.value("positive_class", s.positive_class);
   s.seed = j.value("seed", s.seed);
   s.threads = j.value("threads", s.threads);
@@ -558,7 +559,8 @@ int run_train(const TrainSettings& requested) {
   }
   json report{{"run", s.out}, {"model", spec.value().name}, {"classes", dataset.classes},
               {"best_epoch", best_epoch}, {"monitor", s.monitor}, {"epochs_run", history.size()}};
-  const Predictions val = predict_store(net, val_store.value(), val_store.value().usable(), batch * 2, device);
+  const Predictions val = predict_store(net, val_store.value(), val_store.value().usable(), batch * 2, device, s.tta);
+  report["tta"] = s.tta;
   double threshold = 0.5;
   if (binary && !val.labels.empty()) {
     std::vector<float> scores;
@@ -579,7 +581,7 @@ int run_train(const TrainSettings& requested) {
   std::optional<Predictions> test_predictions;
   std::optional<Metrics> test_metrics;
   if (test_store && !test_store.value().usable().empty()) {
-    test_predictions = predict_store(net, test_store.value(), test_store.value().usable(), batch * 2, device);
+    test_predictions = predict_store(net, test_store.value(), test_store.value().usable(), batch * 2, device, s.tta);
     Result<Metrics> tm = compute_metrics(test_predictions->probs, test_predictions->labels, threshold);
     if (tm) {
       test_metrics = tm.value();

@@ -15,6 +15,7 @@
 #include "export_model.h"
 #include "gradcam.h"
 #include "gradcam_images.h"
+#include "inference.h"
 #include "image_io.h"
 #include "run_loader.h"
 #include "trainer.h"
@@ -56,6 +57,12 @@ const fs::path& trained_run() {
   }();
   return run;
 }
+
+}  // namespace
+
+std::string trained_run_path() { return trained_run().string(); }
+
+namespace {
 
 TEST(Export, Sha256KnownVector) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -184,3 +191,27 @@ TEST(Gradcam, BinaryClassMapsComeFromPlusAndMinusLogit) {
 
 }  // namespace
 }  // namespace cellcam::explain
+
+namespace cellcam::train {
+namespace {
+
+// Test-time augmentation averages over the dihedral group, so it cannot tell a rotated or flipped
+// image from the original (exactly, up to float summation order), while a single forward pass can.
+TEST(Tta, DihedralMeanIsInvariantToFlipsAndRotations) {
+  Result<LoadedRun> r = load_run(explain::trained_run_path());
+  ASSERT_TRUE(r.ok());
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(11);
+  const torch::Tensor x = torch::randn({4, 3, 32, 32});
+  const torch::Tensor a = tta_probabilities(r.value().net, x, true);
+  const torch::Tensor b = tta_probabilities(r.value().net, torch::rot90(x, 1, {2, 3}).flip({2}), true);
+  EXPECT_EQ(a.sizes(), torch::IntArrayRef({4, 2}));
+  EXPECT_LT((a - b).abs().max().item<float>(), 1e-5f);
+  const torch::Tensor plain = probabilities(r.value().net->forward(x), true);
+  const torch::Tensor plain_rotated = probabilities(r.value().net->forward(torch::rot90(x, 1, {2, 3}).contiguous()), true);
+  EXPECT_GT((plain - plain_rotated).abs().max().item<float>(), 1e-4f);  // the network itself is not invariant
+  EXPECT_LT((a.sum(1) - 1).abs().max().item<float>(), 1e-5f);
+}
+
+}  // namespace
+}  // namespace cellcam::train
