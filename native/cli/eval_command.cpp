@@ -14,6 +14,7 @@ void add_eval_command(CLI::App& app, train::EvalSettings& s) {
   cmd->add_option("--out", s.out, "folder for eval.json and predictions.csv (default: RUN/eval)");
   cmd->add_option("--batch-size", s.batch_size, "")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--tta", s.tta, "average the 8 flips/rotations of each image (test-time augmentation)");
+  cmd->add_option("--bootstrap", s.bootstrap, "resamples for the 95% confidence intervals")->capture_default_str()->check(CLI::Range(10, 100000));
   cmd->add_option("--threads", s.threads, "LibTorch and decoding threads (0: all cores)")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
 }

@@ -590,7 +590,7 @@ std::vector<LegendEntry> legend_entries(const LineChart& chart) {
     const Series& s = chart.series[i];
     if (!s.label.empty()) out.push_back({s.label, series_colour(chart, i), s.dashed, wants_markers(chart, s)});
   }
-  if (chart.diagonal && !out.empty()) out.push_back({"chance", kDiagonal, true, false, 1.5});
+  if (chart.diagonal && !out.empty()) out.push_back({chart.diagonal_label, kDiagonal, true, false, 1.5});
   return out;
 }
 
@@ -1192,6 +1192,23 @@ Result<bool> plot_roc(const std::string& path, std::vector<Series> curves) {
   chart.diagonal = true;
   chart.markers = false;
   // Close to a square plot area, so the diagonal is at 45 degrees.
+  return write_raster(render_line_chart(chart, 680, 640), path);
+}
+
+Result<bool> plot_reliability(const std::string& path, const std::vector<Series>& curves) {
+  if (curves.empty()) return invalid("reliability diagram: no curves");
+  LineChart chart;
+  chart.title = "Reliability diagram";
+  chart.x_label = "mean predicted confidence (top class)";
+  chart.y_label = "observed accuracy";
+  chart.series = curves;
+  chart.x_min = 0.0;
+  chart.x_max = 1.0;
+  chart.y_min = 0.0;
+  chart.y_max = 1.0;
+  chart.diagonal = true;
+  chart.diagonal_label = "perfect calibration";
+  chart.markers = true;
   return write_raster(render_line_chart(chart, 680, 640), path);
 }
 

@@ -122,6 +122,7 @@ struct LineChart {
   std::optional<double> x_min, x_max;
   bool diagonal = false;  // dashed grey y = x line, for ROC
   bool markers = true;    // dots at the points, when a series has few enough of them
+  std::string diagonal_label = "chance";
 };
 
 // Errors (kInvalidArgument): no series, an empty series, x/y of different lengths, a series with no
@@ -154,5 +155,8 @@ Result<bool> plot_training_curves(const std::string& path, const std::vector<dou
 Result<bool> plot_roc(const std::string& path, std::vector<Series> curves);
 Result<bool> plot_confusion(const std::string& path, const std::vector<std::string>& labels,
                             const std::vector<long long>& counts);
+// Observed accuracy against mean confidence per bin (one series per model; put the ECE in the label),
+// with the diagonal of perfect calibration.
+Result<bool> plot_reliability(const std::string& path, const std::vector<Series>& curves);
 
 }  // namespace cellcam::report

@@ -27,7 +27,9 @@
 #include "cellcam/preprocess.h"
 #include "dataset.h"
 #include "image_io.h"
+#include "calibration.h"
 #include "inference.h"
+#include "plot.h"
 #include "loader.h"
 #include "metrics.h"
 #include "network.h"
@@ -165,6 +167,33 @@ int eval_impl(const EvalSettings& s) {
   json skipped_json = json::array();
   for (const data::Skipped& k : skipped) skipped_json.push_back({{"path", k.path}, {"reason", k.reason}});
   report["skipped"] = skipped_json;
+  // How far to trust these numbers: 95% bootstrap intervals, and how calibrated the probabilities are.
+  Result<BootstrapIntervals> ci = bootstrap_intervals(p.probs, p.labels, r.threshold, s.bootstrap, /*seed=*/42);
+  auto interval = [](const Interval& i) { return json::array({i.lo, i.hi}); };
+  if (ci) {
+    report["ci95"] = {{"method", "percentile bootstrap over images"}, {"resamples", ci.value().resamples},
+                      {"accuracy", interval(ci.value().accuracy)}, {"roc_auc", interval(ci.value().roc_auc)},
+                      {"macro_f1", interval(ci.value().macro_f1)}};
+    if (binary) {
+      report["ci95"]["sensitivity"] = interval(ci.value().sensitivity);
+      report["ci95"]["specificity"] = interval(ci.value().specificity);
+    }
+  }
+  Result<Calibration> cal = calibration(p.probs, p.labels, 15);
+  cellcam::report::Series reliability;
+  if (cal) {
+    json bins = json::array();
+    for (const CalibrationBin& b : cal.value().bins) {
+      bins.push_back({{"lo", b.lo}, {"hi", b.hi}, {"count", b.count}, {"confidence", b.confidence}, {"accuracy", b.accuracy}});
+      if (b.count == 0) continue;
+      reliability.x.push_back(b.confidence);
+      reliability.y.push_back(b.accuracy);
+    }
+    report["calibration"] = {{"ece", cal.value().ece}, {"mce", cal.value().max_gap}, {"bins", bins}};
+    char label[64];
+    std::snprintf(label, sizeof label, "model (ECE %.3f)", cal.value().ece);
+    reliability.label = label;
+  }
 
   std::ostringstream csv;
   csv << "file,label";
@@ -184,13 +213,40 @@ int eval_impl(const EvalSettings& s) {
   Result<bool> written = native::write_text_atomically((out / "eval.json").string(), report.dump(2) + "\n");
   if (written) written = native::write_text_atomically((out / "predictions.csv").string(), csv.str());
   if (!written) return fail(cmd, written.error());
+  // Plots beside the numbers; a plot that cannot be drawn is reported, the numbers stand.
+  std::vector<Result<bool>> drawn;
+  drawn.push_back(cellcam::report::plot_confusion((out / "confusion.png").string(), classes, m.confusion.counts));
+  if (!reliability.x.empty()) drawn.push_back(cellcam::report::plot_reliability((out / "reliability.png").string(), {reliability}));
+  if (binary) {
+    std::vector<float> scores;
+    std::vector<int> positive;
+    for (std::size_t i = 0; i < p.probs.size(); ++i) {
+      scores.push_back(p.probs[i][1]);
+      positive.push_back(p.labels[i] == 1 ? 1 : 0);
+    }
+    Result<RocCurve> roc = roc_curve(scores, positive);
+    if (roc) {
+      cellcam::report::Series curve;
+      curve.label = "AUC " + metric_text(m.roc_auc);
+      curve.x = roc.value().fpr;
+      curve.y = roc.value().tpr;
+      drawn.push_back(cellcam::report::plot_roc((out / "roc.png").string(), {curve}));
+    }
+  }
+  for (const Result<bool>& d : drawn)
+    if (!d) std::fprintf(stderr, "cellcam eval: plot not drawn: %s\n", d.error().message.c_str());
 
   std::printf("cellcam eval: %s, checkpoint %s (epoch %d), on %s%s\n", s.run.c_str(), s.checkpoint.c_str(), r.checkpoint_epoch,
               own_split ? "the test split of " : "", data_path.c_str());
   std::printf("%zu images evaluated, %zu skipped", p.labels.size(), skipped.size());
   if (binary) std::printf("; threshold %.4f (%s)", r.threshold, r.threshold_source.c_str());
-  std::printf("\naccuracy  %.4f\nROC-AUC   %s\nmacro F1  %.4f\n%s", m.accuracy, metric_text(m.roc_auc).c_str(), m.macro.f1,
-              confusion_text(m, classes).c_str());
+  std::printf("\naccuracy  %.4f", m.accuracy);
+  if (ci) std::printf("  (95%% CI %.4f-%.4f)", ci.value().accuracy.lo, ci.value().accuracy.hi);
+  std::printf("\nROC-AUC   %s", metric_text(m.roc_auc).c_str());
+  if (ci) std::printf("  (95%% CI %.4f-%.4f)", ci.value().roc_auc.lo, ci.value().roc_auc.hi);
+  std::printf("\nmacro F1  %.4f\n", m.macro.f1);
+  if (cal) std::printf("ECE       %.4f (15 bins)\n", cal.value().ece);
+  std::printf("%s", confusion_text(m, classes).c_str());
   std::printf("written: %s, %s\n", (out / "eval.json").string().c_str(), (out / "predictions.csv").string().c_str());
   return 0;
 }

@@ -1,7 +1,8 @@
 // evaluate.h — `cellcam eval` and `cellcam predict`: a trained run folder (trainer.h) applied to data.
 //
 //   eval     a labelled dataset (the run's own test split by default) -> OUT/eval.json with the metrics,
-//            OUT/predictions.csv with one row per image, and a summary on stdout.
+//            95% bootstrap intervals and calibration (ECE), OUT/predictions.csv with one row per image,
+//            OUT/confusion.png, reliability.png, roc.png (binary), and a summary on stdout.
 //   predict  image files or folders -> one CSV row per input (class probabilities, predicted class),
 //            or a Kaggle submission (id,label).
 // Both use the run's model spec for preprocessing and, for binary models, the operating threshold the
@@ -24,6 +25,7 @@ struct EvalSettings {
   int batch_size = 128;
   int threads = 0;                  // 0: all cores
   bool tta = false;                 // average the 8 flips/rotations (test-time augmentation)
+  int bootstrap = 1000;             // resamples for the 95% confidence intervals
 };
 
 int run_eval(const EvalSettings& settings);
