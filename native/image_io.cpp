@@ -105,29 +105,31 @@ Result<bool> write_npy(const std::string& path, const Tensor& t) {
   return write_npy(path, {t.channels, t.height, t.width}, t.data.data(), t.data.size());
 }
 
-Result<bool> write_png(const std::string& path, const Image& image) {
-  if (image.bits != 8 || image.channels < 1 || image.channels > 4)
-    return make_error(ErrorCode::kInvalidArgument, "write_png takes 8-bit images with 1 to 4 channels");
+namespace {
+
+// Interleaved 8-bit samples, `channels` per pixel, `stride` bytes a row -> a PNG file, atomically.
+Result<bool> encode_png_file(const std::string& path, int width, int height, int channels, const std::uint8_t* samples,
+                             int stride) {
   std::vector<std::uint8_t> png;
   auto sink = [](void* ctx, void* data, int size) {
     auto* out = static_cast<std::vector<std::uint8_t>*>(ctx);
     out->insert(out->end(), static_cast<std::uint8_t*>(data), static_cast<std::uint8_t*>(data) + size);
   };
-  if (!stbi_write_png_to_func(sink, &png, image.width, image.height, image.channels, image.samples.data(),
-                              static_cast<int>(image.row_bytes())))
+  if (!stbi_write_png_to_func(sink, &png, width, height, channels, samples, stride))
     return make_error(ErrorCode::kInternal, "PNG encoder failed for " + path);
   return write_bytes_atomically(path, png.data(), png.size());
 }
 
+}  // namespace
+
+Result<bool> write_png(const std::string& path, const Image& image) {
+  if (image.bits != 8 || image.channels < 1 || image.channels > 4)
+    return make_error(ErrorCode::kInvalidArgument, "write_png takes 8-bit images with 1 to 4 channels");
+  return encode_png_file(path, image.width, image.height, image.channels, image.samples.data(), static_cast<int>(image.row_bytes()));
+}
+
 Result<bool> write_png(const std::string& path, const Rgba8& image) {
-  std::vector<std::uint8_t> png;
-  auto sink = [](void* ctx, void* data, int size) {
-    auto* out = static_cast<std::vector<std::uint8_t>*>(ctx);
-    out->insert(out->end(), static_cast<std::uint8_t*>(data), static_cast<std::uint8_t*>(data) + size);
-  };
-  if (!stbi_write_png_to_func(sink, &png, image.width, image.height, 4, image.pixels.data(), image.width * 4))
-    return make_error(ErrorCode::kInternal, "PNG encoder failed for " + path);
-  return write_bytes_atomically(path, png.data(), png.size());
+  return encode_png_file(path, image.width, image.height, 4, image.pixels.data(), image.width * 4);
 }
 
 Result<bool> write_text_atomically(const std::string& path, const std::string& text) {

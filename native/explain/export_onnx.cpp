@@ -44,6 +44,7 @@ struct Step {
   std::string scale;                       // batch norm: gamma / sqrt(var + eps), broadcastable
   std::string indices;                     // max pool
   std::string se_u, se_s, se_s4;           // squeeze-excite: pre-relu hidden (N,R), gate (N,K), gate (N,K,1,1)
+  std::string se_w1, se_w2;                // squeeze-excite: the reduce (R,K) and expand (K,R) weights
   std::vector<Step> body, shortcut;        // residual
 };
 
@@ -75,8 +76,7 @@ class Exporter {
           const bool fold = i + 1 < layers.size() && layers[i + 1].kind == LayerKind::kBatchNorm && !(top && s.first == target_);
           if (fold) {
             const std::string bn = layers[i + 1].name;
-            const torch::Tensor scale = param(bn + ".weight").to(torch::kDouble) /
-                                        torch::sqrt(param(bn + ".running_var").to(torch::kDouble) + kBatchNormEps);
+            const torch::Tensor scale = batch_norm_affine(bn).first;
             w = w * scale.view({-1, 1, 1, 1});
             b = (b - param(bn + ".running_mean").to(torch::kDouble)) * scale + param(bn + ".bias").to(torch::kDouble);
             if (top) s.last = static_cast<int>(i) + 1;
@@ -92,9 +92,7 @@ class Exporter {
           break;
         }
         case LayerKind::kBatchNorm: {
-          const torch::Tensor scale = param(l.name + ".weight").to(torch::kDouble) /
-                                      torch::sqrt(param(l.name + ".running_var").to(torch::kDouble) + kBatchNormEps);
-          const torch::Tensor shift = param(l.name + ".bias").to(torch::kDouble) - param(l.name + ".running_mean").to(torch::kDouble) * scale;
+          const auto [scale, shift] = batch_norm_affine(l.name);
           const Dims d = shape.size() == 3 ? Dims{shape[0], 1, 1} : Dims{shape[0]};
           s.scale = g_.constant(l.name + ".scale", d, values(scale));
           const std::string shift_name = g_.constant(l.name + ".shift", d, values(shift));
@@ -129,10 +127,9 @@ class Exporter {
           shape = {shape.size() == 3 ? shape[0] * shape[1] * shape[2] : shape[0]};
           break;
         case LayerKind::kDense: {
-          const torch::Tensor w = param(l.name + ".weight");
-          s.weight = g_.constant(l.name + ".weight", dims_of(w), values(w));
+          s.weight = weight(l.name + ".weight");
           std::vector<std::string> inputs = {x, s.weight};
-          if (l.bias) inputs.push_back(g_.constant(l.name + ".bias", {l.out}, values(param(l.name + ".bias"))));
+          if (l.bias) inputs.push_back(weight(l.name + ".bias"));
           x = g_.node("Gemm", inputs, {Attr::Int("transB", 1)}, l.name);
           shape = {l.out};
           break;
@@ -141,9 +138,9 @@ class Exporter {
         case LayerKind::kSqueezeExcite: {
           const int k = shape[0];
           const std::string z = g_.node("ReduceMean", {x}, {Attr::Ints("axes", {2, 3}), Attr::Int("keepdims", 0)}, l.name + ".squeeze");
-          s.se_u = gemm(z, l.name + ".reduce");
+          s.se_u = gemm(z, l.name + ".reduce", &s.se_w1);
           const std::string r = g_.node("Relu", {s.se_u}, {}, l.name + ".relu");
-          s.se_s = g_.node("Sigmoid", {gemm(r, l.name + ".expand")}, {}, l.name + ".gate");
+          s.se_s = g_.node("Sigmoid", {gemm(r, l.name + ".expand", &s.se_w2)}, {}, l.name + ".gate");
           s.se_s4 = g_.node("Reshape", {s.se_s, g_.constant_ints("shape", {-1, k, 1, 1})}, {}, l.name + ".gate4");
           x = g_.node("Mul", {x, s.se_s4}, {}, l.name);
           break;
@@ -201,10 +198,23 @@ class Exporter {
     return it->second;
   }
 
-  std::string gemm(const std::string& x, const std::string& module) {
-    const torch::Tensor w = param(module + ".weight"), b = param(module + ".bias");
-    return g_.node("Gemm", {x, g_.constant(module + ".weight", dims_of(w), values(w)), g_.constant(module + ".bias", dims_of(b), values(b))},
-                   {Attr::Int("transB", 1)}, module);
+  // An initialiser holding the module tensor of the same name.
+  std::string weight(const std::string& name) {
+    const torch::Tensor t = param(name);
+    return g_.constant(name, dims_of(t), values(t));
+  }
+
+  // x W^T + b with `module`'s weights; the weight's initialiser name goes to *weight_name (the VJP reuses it).
+  std::string gemm(const std::string& x, const std::string& module, std::string* weight_name) {
+    *weight_name = weight(module + ".weight");
+    return g_.node("Gemm", {x, *weight_name, weight(module + ".bias")}, {Attr::Int("transB", 1)}, module);
+  }
+
+  // Eval-mode batch norm as y = x * scale + shift, in double precision: scale = gamma / sqrt(var + eps).
+  std::pair<torch::Tensor, torch::Tensor> batch_norm_affine(const std::string& bn) const {
+    const torch::Tensor scale = param(bn + ".weight").to(torch::kDouble) /
+                                torch::sqrt(param(bn + ".running_var").to(torch::kDouble) + kBatchNormEps);
+    return {scale, param(bn + ".bias").to(torch::kDouble) - param(bn + ".running_mean").to(torch::kDouble) * scale};
   }
 
   std::string ints(const std::vector<std::int64_t>& v) { return g_.constant_ints("shape", v); }
@@ -273,15 +283,13 @@ class Exporter {
       case LayerKind::kDropout: return G;
       case LayerKind::kSqueezeExcite: {
         const std::vector<int>& in = s.in_shape;
-        const std::string w1 = g_.constant(l.name + ".reduce.weight", dims_of(param(l.name + ".reduce.weight")), values(param(l.name + ".reduce.weight")));
-        const std::string w2 = g_.constant(l.name + ".expand.weight", dims_of(param(l.name + ".expand.weight")), values(param(l.name + ".expand.weight")));
         const std::string through_x = g_.node("Mul", {G, s.se_s4}, {}, "se_dx");
         const std::string g_gate = g_.node("ReduceSum", {g_.node("Mul", {G, s.in}, {}, "se_gx"), ints({3, 4})}, {Attr::Int("keepdims", 0)}, "se_dgate");  // (C,N,K)
         const std::string dsig = g_.node("Mul", {s.se_s, g_.node("Sub", {g_.scalar("one", 1.0f), s.se_s}, {}, "se_1ms")}, {}, "se_dsig");
         const std::string g_v = g_.node("Mul", {g_gate, dsig}, {}, "se_dv");
-        const std::string g_r = g_.node("MatMul", {g_v, w2}, {}, "se_dr");  // (C,N,R)
+        const std::string g_r = g_.node("MatMul", {g_v, s.se_w2}, {}, "se_dr");  // (C,N,R)
         const std::string g_u = g_.node("Mul", {g_r, positive_mask(s.se_u)}, {}, "se_du");
-        const std::string g_z = g_.node("MatMul", {g_u, w1}, {}, "se_dz");  // (C,N,K)
+        const std::string g_z = g_.node("MatMul", {g_u, s.se_w1}, {}, "se_dz");  // (C,N,K)
         const std::string g_z5 = g_.node("Reshape", {g_z, ints({classes_, -1, in[0], 1, 1})}, {}, "se_dz5");
         const std::string spread = g_.node("Div", {g_z5, g_.scalar("area", static_cast<float>(in[1] * in[2]))}, {}, "se_dmean");
         return g_.node("Add", {through_x, spread}, {}, name);

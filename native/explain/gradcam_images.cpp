@@ -15,6 +15,7 @@
 #include "dataset.h"
 #include "gradcam.h"
 #include "image_io.h"
+#include "metrics.h"
 #include "run_loader.h"
 #include "runtime.h"
 
@@ -117,11 +118,7 @@ int gradcam_impl(const GradcamSettings& s) {
       if (item.error.empty()) {
         const std::size_t n = row++;
         probs.assign(maps.probs[n].data_ptr<float>(), maps.probs[n].data_ptr<float>() + classes);
-        int best = 0;
-        if (spec.head == HeadKind::kBinary) best = probs[1] >= r.threshold ? 1 : 0;
-        else
-          for (int c = 1; c < classes; ++c)
-            if (probs[c] > probs[best]) best = c;
+        const int best = train::predicted_class(probs, r.threshold);  // as eval and predict decide
         predicted = spec.classes[best];
         std::vector<int> explain;
         if (s.target == "all")

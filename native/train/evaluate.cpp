@@ -60,15 +60,6 @@ std::string probability_text(double p) {
   return buf;
 }
 
-// The same rule as compute_metrics, so a CSV row agrees with the confusion matrix.
-int predicted_class(const std::vector<float>& row, double threshold) {
-  if (row.size() == 2) return static_cast<double>(row[1]) >= threshold ? 1 : 0;
-  int best = 0;
-  for (int c = 1; c < static_cast<int>(row.size()); ++c)
-    if (row[c] > row[best]) best = c;
-  return best;
-}
-
 // ---------------------------------------------------------------------------------------------
 // eval
 
@@ -218,20 +209,8 @@ int eval_impl(const EvalSettings& s) {
   drawn.push_back(cellcam::report::plot_confusion((out / "confusion.png").string(), classes, m.confusion.counts));
   if (!reliability.x.empty()) drawn.push_back(cellcam::report::plot_reliability((out / "reliability.png").string(), {reliability}));
   if (binary) {
-    std::vector<float> scores;
-    std::vector<int> positive;
-    for (std::size_t i = 0; i < p.probs.size(); ++i) {
-      scores.push_back(p.probs[i][1]);
-      positive.push_back(p.labels[i] == 1 ? 1 : 0);
-    }
-    Result<RocCurve> roc = roc_curve(scores, positive);
-    if (roc) {
-      cellcam::report::Series curve;
-      curve.label = "AUC " + metric_text(m.roc_auc);
-      curve.x = roc.value().fpr;
-      curve.y = roc.value().tpr;
-      drawn.push_back(cellcam::report::plot_roc((out / "roc.png").string(), {curve}));
-    }
+    std::vector<cellcam::report::Series> curves = roc_series(p, classes, "model");
+    if (!curves.empty()) drawn.push_back(cellcam::report::plot_roc((out / "roc.png").string(), curves));
   }
   for (const Result<bool>& d : drawn)
     if (!d) std::fprintf(stderr, "cellcam eval: plot not drawn: %s\n", d.error().message.c_str());

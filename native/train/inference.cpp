@@ -1,6 +1,8 @@
 // inference.cpp — see inference.h.
 #include "inference.h"
 
+#include "plot.h"
+
 #include <cmath>
 #include <filesystem>
 
@@ -171,6 +173,32 @@ json metrics_json(const Metrics& m, const std::vector<std::string>& classes, dou
   return json{{"loss", loss}, {"accuracy", m.accuracy}, {"roc_auc", m.roc_auc}, {"pr_auc", m.pr_auc},
               {"macro", summary(m.macro)}, {"weighted", summary(m.weighted)}, {"per_class", per_class},
               {"confusion", {{"classes", classes}, {"counts", m.confusion.counts}}}};
+}
+
+// One-vs-rest ROC curves of `p` (binary: the positive class only), labelled with their AUC.
+std::vector<report::Series> roc_series(const Predictions& p, const std::vector<std::string>& classes, const std::string& prefix) {
+  std::vector<report::Series> out;
+  const std::size_t first = classes.size() == 2 ? 1 : 0;
+  for (std::size_t c = first; c < classes.size(); ++c) {
+    std::vector<float> scores;
+    std::vector<int> positive;
+    for (std::size_t i = 0; i < p.probs.size(); ++i) {
+      scores.push_back(p.probs[i][c]);
+      positive.push_back(p.labels[i] == static_cast<int>(c) ? 1 : 0);
+    }
+    Result<RocCurve> curve = roc_curve(scores, positive);
+    Result<double> auc = roc_auc(scores, positive);
+    if (!curve || !auc) continue;
+    char label[160];
+    const std::string who = classes.size() == 2 ? prefix : prefix + " " + classes[c];
+    std::snprintf(label, sizeof label, "%s (AUC %.3f)", who.c_str(), auc.value());
+    report::Series series;
+    series.label = label;
+    series.x = curve.value().fpr;
+    series.y = curve.value().tpr;
+    out.push_back(series);
+  }
+  return out;
 }
 
 }  // namespace cellcam::train

@@ -13,6 +13,7 @@
 #include "loader.h"
 #include "metrics.h"
 #include "network.h"
+#include "plot.h"
 
 namespace cellcam::train {
 
@@ -47,6 +48,9 @@ struct InitReport {
   int total = 0;
 };
 Result<InitReport> init_matching_weights(const std::string& path, native::Network& net);
+
+// One-vs-rest ROC curves of `p` (binary: the positive class only), labelled "<prefix> (AUC x)".
+std::vector<report::Series> roc_series(const Predictions& p, const std::vector<std::string>& classes, const std::string& prefix);
 
 nlohmann::json metrics_json(const Metrics& m, const std::vector<std::string>& classes, double loss);
 

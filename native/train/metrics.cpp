@@ -145,14 +145,6 @@ Result<int> check_probabilities(const std::vector<std::vector<float>>& probs, co
   return static_cast<int>(classes);
 }
 
-int predicted_class(const std::vector<float>& row, double threshold) {
-  if (row.size() == 2) return static_cast<double>(row[1]) >= threshold ? 1 : 0;
-  int best = 0;
-  for (int c = 1; c < static_cast<int>(row.size()); ++c)
-    if (row[c] > row[best]) best = c;  // strict: the lowest index keeps a tie
-  return best;
-}
-
 ConfusionMatrix confusion_matrix(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels,
                                  int classes, double threshold) {
   ConfusionMatrix cm;
@@ -231,6 +223,14 @@ void one_vs_rest_areas(const std::vector<std::vector<float>>& probs, const std::
 }
 
 }  // namespace
+
+int predicted_class(const std::vector<float>& row, double threshold) {
+  if (row.size() == 2) return static_cast<double>(row[1]) >= threshold ? 1 : 0;
+  int best = 0;
+  for (int c = 1; c < static_cast<int>(row.size()); ++c)
+    if (row[c] > row[best]) best = c;  // strict: the lowest index keeps a tie
+  return best;
+}
 
 long long ConfusionMatrix::at(int truth, int predicted) const {
   if (truth < 0 || truth >= classes || predicted < 0 || predicted >= classes) return 0;

@@ -56,6 +56,10 @@ Result<double> roc_auc(const std::vector<float>& scores, const std::vector<int>&
 // least one positive; with no negatives it is 1.
 Result<double> average_precision(const std::vector<float>& scores, const std::vector<int>& positive);
 
+// The decision every report uses: binary, P(class 1) >= threshold; multi-class, the argmax (the lowest
+// index on ties).
+int predicted_class(const std::vector<float>& row, double threshold);
+
 struct Metrics {
   double accuracy = 0.0;
   std::vector<ClassMetrics> per_class;  // C entries

@@ -226,32 +226,6 @@ bool higher_is_better(const std::string& monitor) { return monitor != "val_loss"
 
 bool on_terminal() { return isatty(fileno(stderr)) != 0; }
 
-// One-vs-rest ROC curves of `p` (binary: the positive class only), labelled with their AUC.
-std::vector<report::Series> roc_series(const Predictions& p, const std::vector<std::string>& classes, const std::string& prefix) {
-  std::vector<report::Series> out;
-  const std::size_t first = classes.size() == 2 ? 1 : 0;
-  for (std::size_t c = first; c < classes.size(); ++c) {
-    std::vector<float> scores;
-    std::vector<int> positive;
-    for (std::size_t i = 0; i < p.probs.size(); ++i) {
-      scores.push_back(p.probs[i][c]);
-      positive.push_back(p.labels[i] == static_cast<int>(c) ? 1 : 0);
-    }
-    Result<RocCurve> curve = roc_curve(scores, positive);
-    Result<double> auc = roc_auc(scores, positive);
-    if (!curve || !auc) continue;
-    char label[160];
-    const std::string who = classes.size() == 2 ? prefix : prefix + " " + classes[c];
-    std::snprintf(label, sizeof label, "%s (AUC %.3f)", who.c_str(), auc.value());
-    report::Series series;
-    series.label = label;
-    series.x = curve.value().fpr;
-    series.y = curve.value().tpr;
-    out.push_back(series);
-  }
-  return out;
-}
-
 std::string num(const json& v) {
   if (!v.is_number()) return "n/a";
   char buf[32];
