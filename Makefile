@@ -3,13 +3,15 @@
 #   make serve   install what is missing, build the page, serve it on http://127.0.0.1:8080
 #   make test    install what is missing, build natively and to wasm, run every test
 #
-# Other targets: native, wasm, site, fuzz (FUZZ_SECONDS=600), clean.
-.PHONY: all setup native wasm site serve test test-native test-wasm test-node fuzz clean
+# Other targets: native, wasm, site, bench-web (the page in headless Chromium, BENCH_N=256), fuzz
+# (FUZZ_SECONDS=600), clean.
+.PHONY: all setup native wasm site serve test test-native test-wasm test-node bench-web fuzz clean
 
 BUILD        := build
 EMSDK_ENV    := NODE_PATH=/usr/share/nodejs
 CMAKE_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=Release
 FUZZ_SECONDS ?= 600
+BENCH_N      ?= 256
 
 all: native site
 
@@ -41,6 +43,9 @@ test-wasm:
 
 test-node:
 	CELLCAM_CLI=$(CURDIR)/$(BUILD)/cellcam CELLCAM_WEB_DIR=$(CURDIR)/$(BUILD)/web node --test tests/node/ tests/browser/
+
+bench-web: site
+	node bench/browser_bench.mjs --n $(BENCH_N)
 
 fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD)/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -2,12 +2,16 @@
 // serve.mjs — serve build/web/ on http://127.0.0.1:8080 with the headers that make the page
 // cross-origin isolated (COOP/COEP, so ONNX Runtime Web and wasm may use threads) and a
 // Content-Security-Policy that allows nothing outside the page's own origin. Loopback only.
-//   node scripts/serve.mjs [DIR]      PORT=8081 to change the port
+//   node scripts/serve.mjs [DIR]            PORT=8081 to change the port
+//   node scripts/serve.mjs --plain [DIR]    as a bare static host would: no COOP/COEP, no CSP header (the
+//                                           page's own <meta> CSP still applies); ONNX Runtime runs single-threaded
 import { createReadStream, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
 
-const root = resolve(process.argv[2] ?? 'build/web');
+const args = process.argv.slice(2);
+const plain = args.includes('--plain');
+const root = resolve(args.find((a) => !a.startsWith('--')) ?? 'build/web');
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
 
@@ -21,7 +25,7 @@ const TYPES = {
   '.onnx': 'application/octet-stream',
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
-  '.md': 'text/markdown; charset=utf-8',
+  '.md': 'text/plain; charset=utf-8',     // shown in the tab (text/markdown would be downloaded)
   '.txt': 'text/plain; charset=utf-8',
 };
 
@@ -36,6 +40,9 @@ export const SECURITY_HEADERS = {
   'Referrer-Policy': 'no-referrer',
   'Cache-Control': 'no-cache',
 };
+
+const PLAIN_HEADERS = { 'Cache-Control': 'no-cache' };
+const headers = plain ? PLAIN_HEADERS : SECURITY_HEADERS;
 
 const server = createServer((req, res) => {
   let path;
@@ -53,11 +60,12 @@ const server = createServer((req, res) => {
   try {
     if (statSync(file).isDirectory()) file = join(file, 'index.html');
     const size = statSync(file).size;
-    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': size });
+    res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': size });
     if (req.method === 'HEAD') return res.end();
     createReadStream(file).pipe(res);
   } catch {
-    res.writeHead(404, SECURITY_HEADERS).end('not found');
+    res.writeHead(404, headers).end('not found');
   }
 });
-server.listen(port, host, () => console.log(`cellcam: serving ${root} on http://${host}:${port}/ (Ctrl-C to stop)`));
+server.listen(port, host, () =>
+  console.log(`cellcam: serving ${root} on http://${host}:${port}/${plain ? ' without COOP/COEP (single-threaded)' : ''} (Ctrl-C to stop)`));

@@ -82,6 +82,13 @@ int thumbnail_size_from(const val& options) {
   return 256;
 }
 
+// options.name as an int, or `fallback` when absent or not a number.
+int int_option(const val& options, const char* name, int fallback) {
+  if (options.isUndefined() || options.isNull() || !options[name].isNumber()) return fallback;
+  const double v = options[name].as<double>();
+  return v >= -2147483647.0 && v <= 2147483647.0 ? static_cast<int>(v) : fallback;
+}
+
 val rgba_value(const Rgba8& image) {
   val out = val::object();
   out.set("width", image.width);
@@ -113,6 +120,47 @@ val preprocess_value(const Image& image, const std::string& spec_json, const val
   out.set("shape", shape);
   out.set("preview", rgba_value(tensor_preview(t, spec.value())));
   out.set("thumbnail", rgba_value(thumb.value()));
+  // Tiles, as `cellcam preprocess --tile N --stride S` cuts them: options.tile > 0 and a side longer than
+  // options.tileAbove (default: the tile size) -> tile_grid, crop_image and preprocess per tile:
+  //   tiles: { columns, rows, items: [{x, y, width, height}], tensor: Float32Array (T,C,H,W) }
+  // options.maxTiles (default 4096) bounds the memory a tiny tile size would take.
+  const int tile = int_option(options, "tile", 0);
+  const int tile_above = int_option(options, "tileAbove", tile);
+  if (tile > 0 && (image.width > tile_above || image.height > tile_above)) {
+    Result<TileGrid> grid = tile_grid(image.width, image.height, tile, int_option(options, "stride", tile));
+    if (!grid) return error_value(grid.error());
+    const std::size_t count = grid.value().tiles.size();
+    const int max_tiles = int_option(options, "maxTiles", 4096);
+    if (count > static_cast<std::size_t>(max_tiles > 0 ? max_tiles : 0))
+      return error_value(ErrorCode::kTooLarge, std::to_string(image.width) + "x" + std::to_string(image.height) +
+                                                   " image would be cut into " + std::to_string(count) + " tiles of " +
+                                                   std::to_string(tile) + " px (at most " +
+                                                   std::to_string(max_tiles) + "): use a larger tile");
+    std::vector<float> all;
+    all.reserve(count * t.data.size());
+    val items = val::array();
+    for (const Rect& r : grid.value().tiles) {
+      Result<Image> crop = crop_image(image, r);
+      if (!crop) return error_value(crop.error());
+      Result<Tensor> tt = preprocess(crop.value(), spec.value());
+      if (!tt) return error_value(tt.error());
+      all.insert(all.end(), tt.value().data.begin(), tt.value().data.end());
+      val item = val::object();
+      item.set("x", r.x);
+      item.set("y", r.y);
+      item.set("width", r.width);
+      item.set("height", r.height);
+      items.call<void>("push", item);
+    }
+    val tiles = val::object();
+    tiles.set("columns", grid.value().columns);
+    tiles.set("rows", grid.value().rows);
+    tiles.set("tile", tile);
+    tiles.set("stride", int_option(options, "stride", tile));
+    tiles.set("items", items);
+    tiles.set("tensor", typed_copy("Float32Array", all.data(), all.size()));
+    out.set("tiles", tiles);
+  }
   return out;
 }
 
@@ -166,6 +214,8 @@ val probe_tiff_value(val bytes, val options) {
 }
 
 // preprocess(bytes, specJson, options?) for PNG, JPEG, BMP, GIF, TGA.
+// options: {maxSide, maxMegapixels} (limits), thumbnailSize (longer side of `thumbnail`, default 256; the
+// image at full size when it is not longer), {tile, stride, tileAbove, maxTiles} (see preprocess_value).
 val preprocess_bytes(val bytes, std::string spec_json, val options) {
   return guarded([&] {
     if (!is_byte_view(bytes)) return error_value(ErrorCode::kInvalidArgument, kNotBytes);
@@ -273,17 +323,31 @@ val canvas_placement_value(int width, int height, std::string spec_json) {
   });
 }
 
-// renderCam({cam, camWidth, camHeight, width, height, rgba, colormap?, alpha?}, specJson)
+// Heatmap (RGB) -> RGBA for ImageData.
+Rgba8 heatmap_rgba(const Image& heatmap) {
+  Rgba8 heat;
+  heat.width = heatmap.width;
+  heat.height = heatmap.height;
+  const std::size_t n = static_cast<std::size_t>(heatmap.width) * heatmap.height;
+  heat.pixels.assign(n * 4, 255);
+  for (std::size_t p = 0; p < n; ++p) std::memcpy(&heat.pixels[4 * p], &heatmap.samples[3 * p], 3);
+  return heat;
+}
+
+// renderCam({cam, camWidth, camHeight, width, height, rgba, colormap?, alpha?, heatmapOnly?}, specJson)
 //   cam: Float32Array (camHeight,camWidth), the raw map over the spec's canvas; rgba: the original image,
 //   (height,width,4) Uint8Array or Uint8ClampedArray; colormap "jet" (default) | "viridis"; alpha: the
 //   colour's weight, default 0.5.
 // -> { ok, overlay: {width, height, data}, heatmap: {width, height, data} (RGBA, alpha 255),
 //      cam: Float32Array (height,width) in [0,1] on the original image (0 where crop cut it off) }
+// heatmapOnly: true -> { ok, heatmap } alone, and rgba is not needed: the same steps as render_cam up to
+// heatmap_image (the page blends the overlay itself, bit for bit as overlay() does, at any opacity).
 val render_cam_value(val args, std::string spec_json) {
   return guarded([&] {
+    const bool heatmap_only = !args.isUndefined() && !args.isNull() && args["heatmapOnly"].isTrue();
     if (args.isUndefined() || args.isNull() || !args["camWidth"].isNumber() || !args["camHeight"].isNumber() ||
         !args["width"].isNumber() || !args["height"].isNumber() || !is_byte_view(args["cam"]) ||
-        !is_byte_view(args["rgba"]))
+        (!heatmap_only && !is_byte_view(args["rgba"])))
       return error_value(ErrorCode::kInvalidArgument,
                          "renderCam needs {cam: Float32Array, camWidth, camHeight, width, height, rgba: Uint8Array}");
     if (!args["cam"].instanceof(val::global("Float32Array")))
@@ -299,6 +363,26 @@ val render_cam_value(val args, std::string spec_json) {
                                                           std::to_string(static_cast<long long>(cam_w) * cam_h));
     std::vector<float> cam(static_cast<std::size_t>(cam_w) * cam_h);
     std::memcpy(cam.data(), cam_bytes.data(), cam_bytes.size());
+    const std::string colormap_name_text = args["colormap"].isString() ? args["colormap"].as<std::string>() : "jet";
+    if (heatmap_only) {
+      Result<Colormap> colormap = parse_colormap(colormap_name_text);
+      if (!colormap) return error_value(colormap.error());
+      Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
+      if (!spec) return error_value(spec.error());
+      Result<std::vector<float>> norm = normalize_cam(cam.data(), cam_w * cam_h);
+      if (!norm) return error_value(norm.error());
+      Result<CanvasPlacement> place = canvas_placement(width, height, spec.value());
+      if (!place) return error_value(place.error());
+      Result<std::vector<float>> up = upsample_cam(norm.value().data(), cam_w, cam_h, place.value(), spec.value().width,
+                                                   spec.value().height, width, height);
+      if (!up) return error_value(up.error());
+      Result<Image> heat = heatmap_image(up.value(), width, height, colormap.value());
+      if (!heat) return error_value(heat.error());
+      val out = val::object();
+      out.set("ok", true);
+      out.set("heatmap", rgba_value(heatmap_rgba(heat.value())));
+      return out;
+    }
     Image image;
     image.width = width;
     image.height = height;
@@ -309,8 +393,7 @@ val render_cam_value(val args, std::string spec_json) {
       return error_value(ErrorCode::kInvalidArgument, "renderCam: rgba has " + std::to_string(image.samples.size()) +
                                                           " bytes, width x height x 4 is " +
                                                           std::to_string(static_cast<long long>(width) * height * 4));
-    const std::string colormap_text = args["colormap"].isString() ? args["colormap"].as<std::string>() : "jet";
-    Result<Colormap> colormap = parse_colormap(colormap_text);
+    Result<Colormap> colormap = parse_colormap(colormap_name_text);
     if (!colormap) return error_value(colormap.error());
     const float alpha = args["alpha"].isNumber() ? static_cast<float>(args["alpha"].as<double>()) : 0.5f;
     Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
@@ -318,11 +401,7 @@ val render_cam_value(val args, std::string spec_json) {
     Result<CamRendering> r = render_cam(image, cam.data(), cam_w, cam_h, spec.value(), colormap.value(), alpha);
     if (!r) return error_value(r.error());
     const CamRendering& c = r.value();
-    Rgba8 heat;  // RGB -> RGBA for ImageData
-    heat.width = width;
-    heat.height = height;
-    heat.pixels.assign(static_cast<std::size_t>(width) * height * 4, 255);
-    for (std::size_t p = 0; p < c.cam01.size(); ++p) std::memcpy(&heat.pixels[4 * p], &c.heatmap.samples[3 * p], 3);
+    const Rgba8 heat = heatmap_rgba(c.heatmap);
     Rgba8 over;
     over.width = width;
     over.height = height;

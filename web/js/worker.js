@@ -1,7 +1,10 @@
 // worker.js — decoding and preprocessing off the main thread, one file per message, so the page stays
 // responsive and a file that hangs a decoder can be abandoned (the page terminates this worker).
-//   in:  { id, name, bytes: ArrayBuffer, specJson }
-//   out: { id, ok, ... } (see pipeline.js); pixel arrays are transferred, not copied.
+//   in:  { id, bytes: ArrayBuffer, specJson, options }   options go to the wasm module: decode limits,
+//        thumbnailSize (the page asks for its view size: the image itself when not larger), and
+//        {tile, stride, tileAbove, maxTiles} to cut large images into tiles (see wasm/bindings.cpp)
+//   out: { id, ok, ... } (see pipeline.js) + ms; pixel arrays are transferred, not copied.
+// Inference runs in a second worker (infer.js), so decoding the next image overlaps the model.
 import { loadCellcam } from './cellcam.js';
 import { preprocessFile } from './pipeline.js';
 import UTIF from '../vendor/utif.mjs';
@@ -14,13 +17,14 @@ const ready = loadCellcam().then((cellcam) => {
 });
 
 self.onmessage = async (event) => {
-  const { id, bytes, specJson } = event.data;
+  const { id, bytes, specJson, options } = event.data;
   const cellcam = await ready;
   const t0 = performance.now();
   const result = cellcam
-    ? preprocessFile(cellcam, UTIF, new Uint8Array(bytes), specJson)
+    ? preprocessFile(cellcam, UTIF, new Uint8Array(bytes), specJson, options ?? {})
     : { ok: false, code: 'internal', message: 'the wasm module is not available' };
   result.ms = performance.now() - t0;
   const transfer = result.ok ? [result.tensor.buffer, result.preview.data.buffer, result.thumbnail.data.buffer] : [];
+  if (result.ok && result.tiles) transfer.push(result.tiles.tensor.buffer);
   self.postMessage({ type: 'result', id, result }, transfer);
 };

@@ -1,0 +1,253 @@
+#!/usr/bin/env node
+// browser_bench.mjs — the page in headless Chromium on real images: end-to-end images/s, each stage's
+// cost (decode, preprocess, inference, Grad-CAM rendering), cold start, and the same model's inference
+// in ONNX Runtime Web (browser, wasm) against onnxruntime-node (native) on the same tensors.
+//
+//   make site && node bench/browser_bench.mjs [--n 256] [--model malaria] [--threads T] [--batch B]
+//                                             [--out build/bench/browser_bench.json]
+//   (--threads / --batch are passed to the page as ?threads= / ?batch=; default: the page's own choice)
+//
+// Images: 96x96 PCam patches and malaria cell crops from ../shared/data (the first N of each, sorted;
+// falls back to tests/data, repeated, when that folder is absent). The model is the shipped one
+// (models/<model>, served from build/web).
+//
+// What each number is:
+//   cold start      navigation -> the page's `cellcam-ready` mark (model fetched, SHA-256 checked, ORT
+//                   session created), a fresh browser context (empty HTTP cache) each run, median of 3;
+//   end-to-end      N files given to "Choose files" -> the last row drawn, as the page runs them: decoding
+//                   in one worker, inference (batches of up to 32) + CAM rendering in another, overlapped;
+//   stage times     measured inside the page's workers, per image: decode+preprocess (worker.js), the
+//                   ORT session.run share (infer.js), the CAM render of the predicted class (renderCam);
+//   stage split     main thread, the page's wasm module, warm, as the page calls it (the preprocess block
+//                   as spec, full-size RGBA view): decode = preprocess(bytes) - preprocessPixels(decoded
+//                   RGBA); preprocess = preprocessPixels (resize, normalise, the view copy); CAM = renderCam
+//                   (the heatmap, as the page asks for it) + blendOverlay (the overlay, in JS, as the page);
+//   inference       session.run alone, same model and tensors: ORT Web (wasm SIMD, in the page) vs
+//                   onnxruntime-node (native CPU), 1 and 2 threads, batch 1 and 32, ms per image.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as ort from 'onnxruntime-node';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const argv = process.argv.slice(2);
+const arg = (name, fallback) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1] : fallback; };
+const N = Number(arg('n', 256));
+const MODEL = arg('model', 'malaria');
+const PAGE_QS = `${arg('threads', '') ? `&threads=${arg('threads')}` : ''}${arg('batch', '') ? `&batch=${arg('batch')}` : ''}`;
+const OUT = arg('out', join(root, 'build', 'bench', 'browser_bench.json'));
+const SITE = join(root, 'build', 'web');
+const PORT = 18600 + (process.pid % 300);
+const ORIGIN = `http://127.0.0.1:${PORT}`;
+const CHROMIUM = process.env.CELLCAM_CHROMIUM ?? '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+if (!existsSync(join(SITE, 'vendor', 'ort', 'ort.wasm.min.mjs'))) {
+  console.error('browser_bench: build/web is not built: make site');
+  process.exit(1);
+}
+const modelDir = join(root, 'models', MODEL);
+const modelText = readFileSync(join(modelDir, 'model.json'), 'utf8');
+const modelJson = JSON.parse(modelText);
+const specText = JSON.stringify({ preprocess: modelJson.preprocess });  // what the page passes (model.js specJson)
+const [C, H, W] = modelJson.input.shape.slice(1);
+
+// ---------------------------------------------------------------- images
+function firstN(dir, n, filter = () => true) {
+  return existsSync(dir) ? readdirSync(dir).filter(filter).sort().slice(0, n).map((f) => join(dir, f)) : [];
+}
+function repeatTo(list, n) {
+  return Array.from({ length: n }, (_, i) => list[i % list.length]);
+}
+const shared = join(root, '..', 'shared', 'data');
+let pcam = firstN(join(shared, 'pcam', 'images'), N, (f) => f.endsWith('.jpg'));
+if (pcam.length < N) pcam = repeatTo(firstN(join(root, 'tests', 'data', 'pcam'), 100), N);
+let malaria = [];
+const para = firstN(join(shared, 'malaria', 'Parasitized'), Math.ceil(N / 2), (f) => f.endsWith('.png'));
+const unin = firstN(join(shared, 'malaria', 'Uninfected'), Math.floor(N / 2), (f) => f.endsWith('.png'));
+malaria = [...para, ...unin];
+if (malaria.length < N) malaria = repeatTo(firstN(join(root, 'tests', 'data', 'malaria'), 100), N);
+const SETS = { 'PCam 96x96 patches (JPEG)': pcam, 'malaria cell crops (PNG, 46-394 px)': malaria };
+
+// ---------------------------------------------------------------- helpers
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const r1 = (x) => Math.round(x * 10) / 10;
+const r2 = (x) => Math.round(x * 100) / 100;
+const r3 = (x) => Math.round(x * 1000) / 1000;
+
+const server = spawn(process.execPath, [join(root, 'scripts', 'serve.mjs'), SITE], { env: { ...process.env, PORT: String(PORT) }, stdio: ['ignore', 'pipe', 'inherit'] });
+await new Promise((resolve) => server.stdout.on('data', (d) => { if (String(d).includes('serving')) resolve(); }));
+const { chromium } = await import('playwright-core');
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+const chromiumVersion = browser.version();
+
+async function open(url = `${ORIGIN}/?model=${MODEL}${PAGE_QS}`) {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`pageerror: ${e}`));
+  await page.goto(url);
+  await page.waitForFunction(() => ['ready', 'failed'].includes(document.body.dataset.engine), null, { timeout: 120000 });
+  const engine = await page.evaluate(() => window.cellcam.engine());
+  if (!engine || !engine.ok) throw new Error(`the page did not load its model: ${await page.textContent('#alert-text')}`);
+  return { context, page, engine };
+}
+
+const report = {
+  date: new Date().toISOString(), machine: `${cpus().length} x ${cpus()[0].model}`, loadavg: loadavg().map(r2),
+  chromium: chromiumVersion, model: `${modelJson.name} ${modelJson.version} (${modelJson.onnx.sha256.slice(0, 12)})`, input: [C, H, W], n: N,
+};
+
+// ---------------------------------------------------------------- cold start
+{
+  const runs = [];
+  for (let i = 0; i < 3; i++) {
+    const { context, page, engine } = await open();
+    const ready = await page.evaluate(() => performance.getEntriesByName('cellcam-ready')[0].startTime);
+    runs.push({ ready, worker: engine.totalMs, session: engine.createMs, verify: engine.verifyMs });
+    await context.close();
+  }
+  report.coldStart = {
+    readyMs: r1(median(runs.map((r) => r.ready))), workerMs: r1(median(runs.map((r) => r.worker))),
+    sessionMs: r1(median(runs.map((r) => r.session))), sha256Ms: r1(median(runs.map((r) => r.verify))), runs: runs.map((r) => r1(r.ready)),
+  };
+  console.log(`cold start: ${report.coldStart.readyMs} ms to ready (runs ${report.coldStart.runs.join(', ')}; ORT session ${report.coldStart.sessionMs} ms, SHA-256 ${report.coldStart.sha256Ms} ms)`);
+}
+
+// ---------------------------------------------------------------- end to end + stages, per image set
+report.sets = {};
+for (const [name, files] of Object.entries(SETS)) {
+  const { context, page, engine } = await open();
+  report.pageThreads = engine.threads;
+  await page.setInputFiles('#pick-files', files);
+  await page.waitForFunction((n) => document.getElementById('progress-text').textContent.startsWith(`${n} / ${n} done`), files.length, { timeout: 600000, polling: 250 });  // not 'raf': polling every frame costs the page a third of its speed
+  const batch = await page.evaluate(() => window.cellcam.batch());
+  const timings = await page.evaluate(() => window.cellcam.timings());
+  const errors = files.length - timings.length;
+  const seconds = (batch.finishedAt - batch.started) / 1000;
+
+  // Stage split on the main thread with the page's own wasm module (warm: second pass).
+  const payload = files.map((f) => readFileSync(f).toString('base64'));
+  const split = await page.evaluate(async ({ b64s, spec, cam: camInfo }) => {
+    const { loadCellcam } = await import('/js/cellcam.js');
+    const { blendOverlay } = await import('/js/model.js');
+    const cc = await loadCellcam();
+    const bytes = b64s.map((b) => Uint8Array.from(atob(b), (c) => c.charCodeAt(0)));
+    const cam = new Float32Array(camInfo.width * camInfo.height).map((_, i) => Math.abs(Math.sin(i)));
+    let out = null;
+    for (let pass = 0; pass < 1; pass++) {
+      let whole = 0;
+      let pre = 0;
+      let render = 0;
+      let n = 0;
+      for (const b of bytes) {
+        const full = cc.preprocess(b, spec, { thumbnailSize: 25000 });
+        if (!full.ok) continue;
+        const pixels = { width: full.thumbnail.width, height: full.thumbnail.height, channels: 4, bits: 8, data: new Uint8Array(full.thumbnail.data.buffer) };
+        // Both with the page's full-size RGBA copy (thumbnailSize 1024): a tiny thumbnailSize would add an
+        // extreme-downscale resize to both and distort the split. Each the fastest of 3 (a busy machine).
+        const best = (fn) => {
+          let m = Infinity;
+          for (let k = 0; k < 3; k++) { const t = performance.now(); fn(); m = Math.min(m, performance.now() - t); }
+          return m;
+        };
+        whole += best(() => cc.preprocess(b, spec, { thumbnailSize: 1024 }));
+        pre += best(() => cc.preprocessPixels(pixels, spec, { thumbnailSize: 1024 }));
+        render += best(() => {
+          const r = cc.renderCam({ cam, camWidth: camInfo.width, camHeight: camInfo.height, width: pixels.width, height: pixels.height, heatmapOnly: true }, spec);
+          blendOverlay(pixels.data, r.heatmap.data, 0.5);
+        });
+        n++;
+      }
+      out = { decode: (whole - pre) / n, preprocess: pre / n, cam: render / n, n };
+    }
+    return out;
+  }, { b64s: payload, spec: specText, cam: modelJson.cam });
+  await context.close();
+
+  report.sets[name] = {
+    files: files.length, errors, seconds: r2(seconds), imagesPerSecond: r1(files.length / seconds), backend: engine.label,
+    page: { decodePreprocessMs: r3(mean(timings.map((t) => t.decodeMs))), inferMs: r3(mean(timings.map((t) => t.inferMs))),
+      camMs: r3(mean(timings.map((t) => t.camMs))), meanBatch: r1(mean(timings.map((t) => t.batch))) },
+    split: { decodeMs: r3(split.decode), preprocessMs: r3(split.preprocess), camMs: r3(split.cam) },
+  };
+  const s = report.sets[name];
+  console.log(`${name}: ${files.length} images in ${s.seconds} s = ${s.imagesPerSecond} images/s (${engine.label}); ` +
+    `per image in the workers: decode+preprocess ${s.page.decodePreprocessMs} ms, inference ${s.page.inferMs} ms (mean batch ${s.page.meanBatch}), CAM ${s.page.camMs} ms; ` +
+    `split: decode ${s.split.decodeMs}, preprocess ${s.split.preprocessMs}, CAM ${s.split.camMs} ms`);
+}
+
+// ---------------------------------------------------------------- inference alone: browser vs native
+// Tensors: the page's pipeline in node (the same wasm module: identical floats to the browser's).
+const { loadSite } = await import(pathToFileURL(join(root, 'tests', 'node', 'site.mjs')).href);
+const { cellcam, UTIF, pipeline } = await loadSite();
+const tensors = [];
+for (const f of malaria.slice(0, 128)) {
+  const r = pipeline.preprocessFile(cellcam, UTIF, new Uint8Array(readFileSync(f)), specText, { thumbnailSize: 1024 });
+  if (r.ok) tensors.push(r.tensor);
+}
+const size = C * H * W;
+const stacked = new Float32Array(tensors.length * size);
+tensors.forEach((t, i) => stacked.set(t, i * size));
+const BATCHES = [1, 32];
+
+async function nativeMs(threads, batch) {
+  const session = await ort.InferenceSession.create(join(modelDir, 'model.onnx'), { intraOpNumThreads: threads, interOpNumThreads: 1 });
+  const run = (start) => session.run({ input: new ort.Tensor('float32', stacked.slice(start * size, (start + batch) * size), [batch, C, H, W]) });
+  await run(0);
+  const t0 = performance.now();
+  let images = 0;
+  for (let s = 0; s + batch <= tensors.length; s += batch) { await run(s); images += batch; }
+  return (performance.now() - t0) / images;
+}
+
+report.inference = [];
+for (const threads of [1, 2]) {
+  const { context, page } = await open(`${ORIGIN}/?model=${MODEL}`);
+  const browserMs = await page.evaluate(async ({ b64, count, threads: nt, batches, shape, modelUrl }) => {
+    const ortWeb = await import('/vendor/ort/ort.wasm.min.mjs');
+    ortWeb.env.wasm.wasmPaths = new URL('/vendor/ort/', location.href).href;
+    ortWeb.env.wasm.numThreads = nt;
+    ortWeb.env.logLevel = 'error';
+    const session = await ortWeb.InferenceSession.create(modelUrl, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const all = new Float32Array(raw.buffer);
+    const sz = shape[0] * shape[1] * shape[2];
+    const out = {};
+    for (const b of batches) {
+      const run = (s) => session.run({ input: new ortWeb.Tensor('float32', all.slice(s * sz, (s + b) * sz), [b, ...shape]) });
+      await run(0);
+      const t0 = performance.now();
+      let images = 0;
+      for (let s = 0; s + b <= count; s += b) { await run(s); images += b; }
+      out[b] = (performance.now() - t0) / images;
+    }
+    return out;
+  }, { b64: Buffer.from(stacked.buffer).toString('base64'), count: tensors.length, threads, batches: BATCHES, shape: [C, H, W], modelUrl: `/models/${MODEL}/model.onnx` });
+  await context.close();
+  for (const b of BATCHES) {
+    const nat = await nativeMs(threads, b);
+    report.inference.push({ threads, batch: b, browserMs: r3(browserMs[b]), nativeMs: r3(nat), ratio: r2(browserMs[b] / nat) });
+    console.log(`inference alone, ${threads} thread(s), batch ${b}: ORT Web ${r3(browserMs[b])} ms/image, onnxruntime-node ${r3(nat)} ms/image, browser/native ${r2(browserMs[b] / nat)}x`);
+  }
+}
+
+// ---------------------------------------------------------------- the target: preprocessing + CAM < 15% of inference
+// Each measured alone in the browser: preprocess and CAM from the stage split, inference = ORT Web at
+// batch 32 with the page's thread count (report.pageThreads).
+const pageInference = report.inference.find((x) => x.threads === report.pageThreads && x.batch === 32)
+  ?? report.inference.find((x) => x.batch === 32);
+for (const [name, s] of Object.entries(report.sets)) {
+  s.preprocessPlusCamShare = r3((s.split.preprocessMs + s.split.camMs) / pageInference.browserMs);
+  console.log(`${name}: (preprocess ${s.split.preprocessMs} + CAM ${s.split.camMs} ms) / inference ${pageInference.browserMs} ms ` +
+    `(ORT Web, batch 32, ${pageInference.threads} thread) = ${(100 * s.preprocessPlusCamShare).toFixed(1)} % (target < 15 %)`);
+}
+
+await browser.close();
+server.kill();
+mkdirSync(dirname(OUT), { recursive: true });
+writeFileSync(OUT, `${JSON.stringify(report, null, 2)}\n`);
+console.log(`browser_bench: ${OUT} (load average at start ${report.loadavg.join(', ')}; files: ${basename(pcam[0])}...)`);
