@@ -364,23 +364,16 @@ val render_cam_value(val args, std::string spec_json) {
     std::vector<float> cam(static_cast<std::size_t>(cam_w) * cam_h);
     std::memcpy(cam.data(), cam_bytes.data(), cam_bytes.size());
     const std::string colormap_name_text = args["colormap"].isString() ? args["colormap"].as<std::string>() : "jet";
+    Result<Colormap> colormap = parse_colormap(colormap_name_text);
+    if (!colormap) return error_value(colormap.error());
+    Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
+    if (!spec) return error_value(spec.error());
     if (heatmap_only) {
-      Result<Colormap> colormap = parse_colormap(colormap_name_text);
-      if (!colormap) return error_value(colormap.error());
-      Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
-      if (!spec) return error_value(spec.error());
-      Result<std::vector<float>> norm = normalize_cam(cam.data(), cam_w * cam_h);
-      if (!norm) return error_value(norm.error());
-      Result<CanvasPlacement> place = canvas_placement(width, height, spec.value());
-      if (!place) return error_value(place.error());
-      Result<std::vector<float>> up = upsample_cam(norm.value().data(), cam_w, cam_h, place.value(), spec.value().width,
-                                                   spec.value().height, width, height);
-      if (!up) return error_value(up.error());
-      Result<Image> heat = heatmap_image(up.value(), width, height, colormap.value());
+      Result<CamRendering> heat = render_heatmap(cam.data(), cam_w, cam_h, width, height, spec.value(), colormap.value());
       if (!heat) return error_value(heat.error());
       val out = val::object();
       out.set("ok", true);
-      out.set("heatmap", rgba_value(heatmap_rgba(heat.value())));
+      out.set("heatmap", rgba_value(heatmap_rgba(heat.value().heatmap)));
       return out;
     }
     Image image;
@@ -393,11 +386,7 @@ val render_cam_value(val args, std::string spec_json) {
       return error_value(ErrorCode::kInvalidArgument, "renderCam: rgba has " + std::to_string(image.samples.size()) +
                                                           " bytes, width x height x 4 is " +
                                                           std::to_string(static_cast<long long>(width) * height * 4));
-    Result<Colormap> colormap = parse_colormap(colormap_name_text);
-    if (!colormap) return error_value(colormap.error());
     const float alpha = args["alpha"].isNumber() ? static_cast<float>(args["alpha"].as<double>()) : 0.5f;
-    Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
-    if (!spec) return error_value(spec.error());
     Result<CamRendering> r = render_cam(image, cam.data(), cam_w, cam_h, spec.value(), colormap.value(), alpha);
     if (!r) return error_value(r.error());
     const CamRendering& c = r.value();

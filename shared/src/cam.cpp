@@ -269,26 +269,35 @@ Result<Image> overlay(const Image& image, const std::vector<float>& cam01, Color
 
 // ---- the whole chain
 
-Result<CamRendering> render_cam(const Image& image, const float* cam, int cam_w, int cam_h,
-                                const PreprocessSpec& spec, Colormap c, float alpha) {
-  if (!image_layout_ok(image)) return invalid("render_cam: image buffer does not match its declared layout");
+Result<CamRendering> render_heatmap(const float* cam, int cam_w, int cam_h, int width, int height,
+                                    const PreprocessSpec& spec, Colormap c) {
   if (cam == nullptr || !pixel_count_ok(cam_w, cam_h))
     return invalid("render_cam: map size " + dims(cam_w, cam_h) + " is empty or too large");
+  if (!pixel_count_ok(width, height))
+    return invalid("render_cam: image size " + dims(width, height) + " is empty or too large");
   Result<std::vector<float>> norm = normalize_cam(cam, cam_w * cam_h);
   if (!norm) return norm.error();
-  Result<CanvasPlacement> place = canvas_placement(image.width, image.height, spec);
+  Result<CanvasPlacement> place = canvas_placement(width, height, spec);
   if (!place) return place.error();
   CamRendering r;
   Result<std::vector<float>> up = upsample_cam(norm.value().data(), cam_w, cam_h, place.value(), spec.width,
-                                               spec.height, image.width, image.height, &r.covered);
+                                               spec.height, width, height, &r.covered);
   if (!up) return up.error();
   r.cam01 = up.take();
-  Result<Image> heat = heatmap_image(r.cam01, image.width, image.height, c);
+  Result<Image> heat = heatmap_image(r.cam01, width, height, c);
   if (!heat) return heat.error();
-  Result<Image> blended = overlay(image, r.cam01, c, alpha);
-  if (!blended) return blended.error();
   r.heatmap = heat.take();
-  r.overlay = blended.take();
+  return r;
+}
+
+Result<CamRendering> render_cam(const Image& image, const float* cam, int cam_w, int cam_h,
+                                const PreprocessSpec& spec, Colormap c, float alpha) {
+  if (!image_layout_ok(image)) return invalid("render_cam: image buffer does not match its declared layout");
+  Result<CamRendering> r = render_heatmap(cam, cam_w, cam_h, image.width, image.height, spec, c);
+  if (!r) return r;
+  Result<Image> blended = overlay(image, r.value().cam01, c, alpha);
+  if (!blended) return blended.error();
+  r.value().overlay = blended.take();
   return r;
 }
 

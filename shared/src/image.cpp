@@ -74,12 +74,27 @@ Result<Image> crop_image(const Image& image, const Rect& rect) {
   return out;
 }
 
-Result<Rgba8> render_thumbnail(const Image& image, int max_side) {
-  if (max_side < 1) return make_error(ErrorCode::kInvalidArgument, "thumbnail size must be positive");
-  if (image.width <= 0 || image.height <= 0 || image.samples.empty())
-    return make_error(ErrorCode::kInvalidArgument, "empty image");
-  // RGBA8 at full size first (rounded, not truncated, from 16-bit), then one stb resize.
-  std::vector<std::uint8_t> full(static_cast<std::size_t>(image.width) * image.height * 4);
+namespace {
+
+// (H,W,4) 8-bit: gray replicated, 16-bit rounded, alpha 255 where the image has none.
+std::vector<std::uint8_t> to_rgba8(const Image& image) {
+  const std::size_t pixels = static_cast<std::size_t>(image.width) * image.height;
+  std::vector<std::uint8_t> full(pixels * 4);
+  if (image.bits == 8 && image.channels == 4) {
+    std::memcpy(full.data(), image.samples.data(), full.size());
+    return full;
+  }
+  if (image.bits == 8 && image.channels == 3) {  // the common case, without the general loop's branches
+    const std::uint8_t* in = image.samples.data();
+    std::uint8_t* out = full.data();
+    for (std::size_t p = 0; p < pixels; ++p, in += 3, out += 4) {
+      out[0] = in[0];
+      out[1] = in[1];
+      out[2] = in[2];
+      out[3] = 255;
+    }
+    return full;
+  }
   for (int y = 0; y < image.height; ++y) {
     for (int x = 0; x < image.width; ++x) {
       std::uint8_t rgba[4] = {0, 0, 0, 255};
@@ -105,6 +120,17 @@ Result<Rgba8> render_thumbnail(const Image& image, int max_side) {
       std::memcpy(&full[(static_cast<std::size_t>(y) * image.width + x) * 4], rgba, 4);
     }
   }
+  return full;
+}
+
+}  // namespace
+
+Result<Rgba8> render_thumbnail(const Image& image, int max_side) {
+  if (max_side < 1) return make_error(ErrorCode::kInvalidArgument, "thumbnail size must be positive");
+  if (image.width <= 0 || image.height <= 0 || image.samples.empty())
+    return make_error(ErrorCode::kInvalidArgument, "empty image");
+  // RGBA8 at full size first (rounded, not truncated, from 16-bit), then one stb resize.
+  std::vector<std::uint8_t> full = to_rgba8(image);
   Rgba8 thumb;
   const int longer = image.width > image.height ? image.width : image.height;
   if (longer <= max_side) {

@@ -517,6 +517,20 @@ TEST(RenderCam, IsTheChainOfItsParts) {
             ErrorCode::kInvalidArgument);
 }
 
+TEST(RenderCam, HeatmapAloneIsRenderCamWithoutTheBlend) {  // what the page's renderCam({heatmapOnly}) returns
+  const Image img = synthetic_image(61, 37, 3);
+  const std::vector<float> cam = synthetic_cam(7, 5);
+  const PreprocessSpec spec = canvas_spec(48, 40, AspectMode::kPad);
+  const CamRendering full = render_cam(img, cam.data(), 7, 5, spec, Colormap::kViridis, 0.4f).take();
+  const CamRendering heat = render_heatmap(cam.data(), 7, 5, 61, 37, spec, Colormap::kViridis).take();
+  EXPECT_EQ(heat.cam01, full.cam01);
+  EXPECT_EQ(heat.covered, full.covered);
+  EXPECT_EQ(heat.heatmap.samples, full.heatmap.samples);
+  EXPECT_TRUE(heat.overlay.samples.empty());
+  EXPECT_EQ(render_heatmap(cam.data(), 7, 5, 0, 37, spec, Colormap::kJet).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(render_heatmap(nullptr, 7, 5, 61, 37, spec, Colormap::kJet).error().code, ErrorCode::kInvalidArgument);
+}
+
 std::uint32_t fnv1a(std::uint32_t h, const void* data, std::size_t n) {
   const auto* p = static_cast<const std::uint8_t*>(data);
   for (std::size_t i = 0; i < n; ++i) {

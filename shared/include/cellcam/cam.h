@@ -98,7 +98,13 @@ struct CamRendering {
   Image overlay;                     // (H,W,3|4)
 };
 
-// normalize_cam -> canvas_placement -> upsample_cam -> heatmap_image + overlay, for a map computed on
+// The map on the original image and its colours, without the blend (the page blends at any opacity
+// itself, as overlay() does): normalize_cam -> canvas_placement -> upsample_cam -> heatmap_image for an
+// image of width x height preprocessed with `spec`. cam: (cam_h,cam_w). Fills cam01 and covered.
+Result<CamRendering> render_heatmap(const float* cam, int cam_w, int cam_h, int width, int height,
+                                    const PreprocessSpec& spec, Colormap c);
+
+// render_heatmap + overlay, for a map computed on
 // `image` preprocessed with `spec` (cam over the spec's width x height canvas). cam: (cam_h,cam_w).
 Result<CamRendering> render_cam(const Image& image, const float* cam, int cam_w, int cam_h,
                                 const PreprocessSpec& spec, Colormap c, float alpha);
