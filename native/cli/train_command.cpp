@@ -36,6 +36,8 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("--test-fraction", s.test_fraction, "")->capture_default_str();
   cmd->add_option("--target-sensitivity", s.target_sensitivity, "binary: threshold for this sensitivity (0: Youden's J)")
       ->capture_default_str();
+  cmd->add_option("--ema", s.ema, "keep an exponential moving average of the weights with this decay (e.g. 0.999) and validate, keep and export it (0: off)")
+      ->capture_default_str();
   cmd->add_flag("--tta", s.tta, "final validation and test passes average the 8 flips/rotations (test-time augmentation)");
   cmd->add_option("--positive-class", s.positive_class, "binary: the class to detect, e.g. Parasitized (default: the second by name)");
   cmd->add_option("--seed", s.seed, "")->capture_default_str();

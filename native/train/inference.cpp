@@ -86,13 +86,19 @@ Predictions predict_store(native::Network& net, const ImageStore& store, const s
   return out;
 }
 
-Result<bool> save_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer& opt, const json& state) {
+Result<bool> save_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer& opt, const json& state,
+                             const std::vector<torch::Tensor>* averaged) {
   try {
     torch::serialize::OutputArchive archive;
     net->save(archive);
     torch::serialize::OutputArchive optimizer;
     opt.save(optimizer);
     archive.write("optimizer", optimizer);
+    if (averaged && !averaged->empty()) {
+      torch::serialize::OutputArchive average;
+      for (std::size_t i = 0; i < averaged->size(); ++i) average.write(std::to_string(i), (*averaged)[i], /*is_buffer=*/true);
+      archive.write("weight_average", average);
+    }
     archive.save_to(path + ".tmp");
     fs::rename(path + ".tmp", path);
   } catch (const std::exception& e) {
@@ -101,7 +107,8 @@ Result<bool> save_checkpoint(const std::string& path, native::Network& net, torc
   return native::write_text_atomically(path + ".json", state.dump(2) + "\n");
 }
 
-Result<json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt) {
+Result<json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt,
+                             std::vector<torch::Tensor>* averaged) {
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path, torch::kCPU);  // a CUDA-trained checkpoint must load on a CPU-only machine
@@ -110,6 +117,14 @@ Result<json> load_checkpoint(const std::string& path, native::Network& net, torc
       torch::serialize::InputArchive optimizer;
       archive.read("optimizer", optimizer);
       opt->load(optimizer);
+    }
+    if (averaged) {
+      averaged->clear();
+      torch::serialize::InputArchive average;
+      if (archive.try_read("weight_average", average)) {
+        torch::Tensor t;
+        for (std::size_t i = 0; average.try_read(std::to_string(i), t, /*is_buffer=*/true); ++i) averaged->push_back(t.clone());
+      }
     }
   } catch (const std::exception& e) {
     return make_error(ErrorCode::kIo, "cannot read checkpoint " + path + ": " + e.what());

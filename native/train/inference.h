@@ -35,11 +35,13 @@ struct Predictions {
 Predictions predict_store(native::Network& net, const ImageStore& store, const std::vector<int>& samples, int batch_size,
                           const torch::Device& device, bool tta = false);
 
-// A checkpoint is one archive (model parameters and buffers + optimizer state), written atomically,
-// with the trainer's state beside it as PATH.json.
+// A checkpoint is one archive (model parameters and buffers + optimizer state, and the weight average when
+// training keeps one), written atomically, with the trainer's state beside it as PATH.json.
 Result<bool> save_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer& opt,
-                             const nlohmann::json& state);
-Result<nlohmann::json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt);
+                             const nlohmann::json& state, const std::vector<torch::Tensor>* averaged = nullptr);
+// averaged: filled from the archive when it holds a weight average (left empty otherwise).
+Result<nlohmann::json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt,
+                                       std::vector<torch::Tensor>* averaged = nullptr);
 
 // Transfer learning: copies every parameter and buffer of the checkpoint whose name and shape match
 // one of `net`'s (a different head or input is fine). Returns how many tensors were copied, of how many.

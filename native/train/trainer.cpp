@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "augment.h"
@@ -31,6 +32,7 @@
 #include "runtime.h"
 #include "schedule.h"
 #include "split.h"
+#include "weight_average.h"
 
 namespace cellcam::train {
 namespace fs = std::filesystem;
@@ -63,7 +65,7 @@ json settings_to_json(const TrainSettings& s) {
               {"warmup_epochs", s.warmup_epochs}, {"class_weights", s.class_weights},
               {"weighted_sampler", s.weighted_sampler}, {"monitor", s.monitor}, {"patience", s.patience},
               {"val_fraction", s.val_fraction}, {"test_fraction", s.test_fraction},
-              {"target_sensitivity", s.target_sensitivity}, {"tta", s.tta}, {"positive_class", s.positive_class}, {"seed", s.seed}, {"threads", s.threads},
+              {"target_sensitivity", s.target_sensitivity}, {"ema", s.ema}, {"tta", s.tta}, {"positive_class", s.positive_class}, {"seed", s.seed}, {"threads", s.threads},
               {"workers", s.workers}, {"device", s.device}, {"init_from", s.init_from}, {"cache_gb", s.cache_gb}};
 }
 
@@ -93,6 +95,7 @@ TrainSettings settings_from_json(const json& j) {
   s.val_fraction = j.value("val_fraction", s.val_fraction);
   s.test_fraction = j.value("test_fraction", s.test_fraction);
   s.target_sensitivity = j.value("target_sensitivity", s.target_sensitivity);
+  s.ema = j.value("ema", s.ema);
   s.tta = j.value("tta", s.tta);
   s.positive_class = j.value("positive_class", s.positive_class);
   s.seed = j.value("seed", s.seed);
@@ -404,9 +407,14 @@ int run_train(const TrainSettings& requested) {
   double plateau_lr = s.lr;
   const std::string last_path = (fs::path(s.out) / "checkpoints" / "last.pt").string();
   const std::string best_path = (fs::path(s.out) / "checkpoints" / "best.pt").string();
+  std::optional<WeightAverage> average;
+  if (s.ema > 0) average.emplace(net, s.ema);
   if (!s.resume.empty()) {
-    Result<json> state = load_checkpoint(last_path, net, &opt);
+    std::vector<torch::Tensor> averaged;
+    Result<json> state = load_checkpoint(last_path, net, &opt, &averaged);
     if (!state) return fail(state.error());
+    if (average && !average->restore(averaged, state.value().value("average_steps", 0L)))
+      return fail(make_error(ErrorCode::kCorrupt, last_path + " holds no weight average matching this model (--ema)"));
     for (const json& r : state.value()["history"]) history.push_back(row_from_json(r));
     start_epoch = state.value().value("epoch", 0) + 1;
     bad_epochs = state.value().value("bad_epochs", 0);
@@ -454,6 +462,7 @@ int run_train(const TrainSettings& requested) {
       const torch::Tensor loss = data_loss + net->penalty().to(device);
       loss.backward();
       opt.step();
+      if (average) average->update(net);
       const torch::Tensor predicted = binary ? (logits.squeeze(1) >= 0).to(torch::kLong) : logits.argmax(1);
       correct += predicted.eq(y).sum().item<long>();
       loss_sum += data_loss.item<double>() * b->size;
@@ -473,6 +482,7 @@ int run_train(const TrainSettings& requested) {
     if (terminal) std::fputc('\n', stderr);
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
+    if (average) average->swap(net);  // validate (and keep as best) the average; swapped back before last.pt
     const Predictions val = predict_store(net, val_store.value(), val_store.value().usable(), batch * 2, device);
     Result<Metrics> vm = compute_metrics(val.probs, val.labels);
     EpochRow row;
@@ -504,13 +514,15 @@ int run_train(const TrainSettings& requested) {
     json rows = json::array();
     for (const EpochRow& r : history) rows.push_back(row_to_json(r));
     const json state{{"epoch", epoch}, {"best", best}, {"best_epoch", best_epoch}, {"bad_epochs", bad_epochs},
-                     {"plateau_lr", plateau_lr}, {"monitor", s.monitor}, {"history", rows}};
-    Result<bool> saved = save_checkpoint(last_path, net, opt, state);
-    if (!saved) return fail(saved.error());
-    if (improved) {
-      saved = save_checkpoint(best_path, net, opt, state);
+                     {"plateau_lr", plateau_lr}, {"monitor", s.monitor}, {"history", rows},
+                     {"average_steps", average ? average->steps() : 0L}};
+    if (improved) {  // the weights just validated: the average when there is one
+      Result<bool> saved = save_checkpoint(best_path, net, opt, state);
       if (!saved) return fail(saved.error());
     }
+    if (average) average->swap(net);  // back to the raw weights, which keep training
+    Result<bool> saved = save_checkpoint(last_path, net, opt, state, average ? &average->tensors() : nullptr);
+    if (!saved) return fail(saved.error());
     (void)native::write_text_atomically((fs::path(s.out) / "metrics.csv").string(), metrics_csv(history));
     log_line("epoch %d/%d  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f auc %.4f  %.0f img/s  data wait %.0f%%%s",
              epoch, s.epochs, row.lr, row.train_loss, row.train_accuracy, row.val_loss, row.val_accuracy, row.val_auc,

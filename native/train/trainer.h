@@ -40,6 +40,7 @@ struct TrainSettings {
   double val_fraction = 0.15;
   double test_fraction = 0.15;
   double target_sensitivity = 0.0;  // > 0: binary threshold for this sensitivity instead of Youden's J
+  double ema = 0.0;                 // > 0: validate, keep and export an exponential moving average of the weights (e.g. 0.999)
   bool tta = false;                 // final validation/test passes: mean over the 8 dihedral transforms
   std::string positive_class;       // binary: the class the model detects (its output is P(positive)); default the second
   std::uint64_t seed = 42;

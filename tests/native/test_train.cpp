@@ -1,6 +1,6 @@
 // test_train.cpp — `cellcam train` end to end on the smoke set (80 malaria cells from 61 patients):
 // it must beat chance clearly on its held-out patients, and a run killed after one epoch and resumed
-// must give the same numbers as an uninterrupted one.
+// must give the same numbers as an uninterrupted one (also with a weight average, --ema).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,7 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <torch/torch.h>
+
+#include "cellcam/model_spec.h"
+#include "network.h"
 #include "trainer.h"
+#include "weight_average.h"
 
 namespace cellcam::train {
 namespace {
@@ -74,17 +79,20 @@ TEST(Train, SmokeRunBeatsChanceOnHeldOutPatients) {
   EXPECT_TRUE(report.contains("threshold"));
 }
 
-TEST(Train, ResumeAfterAKillEqualsAnUninterruptedRun) {
-  const fs::path straight = fs::temp_directory_path() / "cellcam_train_straight";
-  const fs::path resumed = fs::temp_directory_path() / "cellcam_train_resumed";
+// Trains 3 epochs straight and 1 + (resume) 2, with or without a weight average, and compares.
+void expect_resume_equals_straight(double ema, const std::string& tag) {
+  const fs::path straight = fs::temp_directory_path() / ("cellcam_train_straight" + tag);
+  const fs::path resumed = fs::temp_directory_path() / ("cellcam_train_resumed" + tag);
   fs::remove_all(straight);
   fs::remove_all(resumed);
   TrainSettings a = smoke_settings(straight.string());
   a.epochs = 3;
+  a.ema = ema;
   ASSERT_EQ(run_train(a), 0);
 
   TrainSettings b = smoke_settings(resumed.string());
   b.epochs = 3;
+  b.ema = ema;
   b.max_epochs_this_run = 1;  // "killed" after epoch 1
   ASSERT_EQ(run_train(b), 0);
   EXPECT_FALSE(fs::exists(resumed / "report.json"));
@@ -96,6 +104,32 @@ TEST(Train, ResumeAfterAKillEqualsAnUninterruptedRun) {
   const json ra = json::parse(read(straight / "report.json")), rb = json::parse(read(resumed / "report.json"));
   EXPECT_EQ(ra["test"]["accuracy"], rb["test"]["accuracy"]);
   EXPECT_EQ(ra["test"]["loss"], rb["test"]["loss"]);
+}
+
+TEST(Train, ResumeAfterAKillEqualsAnUninterruptedRun) { expect_resume_equals_straight(0.0, ""); }
+
+// --ema: the average travels in last.pt, so a resumed run validates the same averaged weights.
+TEST(Train, ResumeWithAWeightAverageEqualsAnUninterruptedRun) { expect_resume_equals_straight(0.9, "_ema"); }
+
+TEST(WeightAverage, FollowsTheDecayAndSwapsBack) {
+  Result<ModelSpec> spec = parse_model_spec(
+      R"({"classes": ["a", "b"], "preprocess": {"width": 4, "height": 4, "color": "gray", "mean": 0, "std": 1},
+          "architecture": {"layers": [{"type": "flatten"}, {"type": "dense", "out": 3}]}})");
+  ASSERT_TRUE(spec.ok()) << spec.error().message;
+  native::Network net(spec.value());
+  torch::NoGradGuard no_grad;
+  torch::Tensor w = net->parameters()[0];
+  w.fill_(1.0f);
+  WeightAverage average(net, /*decay=*/0.5);  // starts at the current weights: 1
+  w.fill_(3.0f);
+  average.update(net);  // step 1: d = min(0.5, 2/11) = 2/11 -> 1 * 2/11 + 3 * 9/11
+  const float expected = 1.0f * (2.0f / 11.0f) + 3.0f * (9.0f / 11.0f);
+  EXPECT_NEAR(average.tensors()[0].flatten()[0].item<float>(), expected, 1e-6);
+  average.swap(net);
+  EXPECT_NEAR(w.flatten()[0].item<float>(), expected, 1e-6);
+  average.swap(net);
+  EXPECT_EQ(w.flatten()[0].item<float>(), 3.0f);
+  EXPECT_FALSE(average.restore({}, 0));
 }
 
 // --init-from: a run starting from another run's checkpoint begins with its weights (the head too,
