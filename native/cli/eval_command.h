@@ -1,4 +1,4 @@
-// eval_command.h — `cellcam eval`: CLI11 options onto cellcam::train::EvalSettings.
+// eval_command.h — `cellcam eval` and `cellcam calibrate`: CLI11 options onto their settings (evaluate.h).
 #pragma once
 
 #include "evaluate.h"
@@ -10,5 +10,6 @@ class App;
 namespace cellcam::cli {
 
 void add_eval_command(CLI::App& app, train::EvalSettings& settings);
+void add_calibrate_command(CLI::App& app, train::CalibrateSettings& settings);
 
 }  // namespace cellcam::cli

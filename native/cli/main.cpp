@@ -4,6 +4,7 @@
 //   cellcam preprocess IMAGE|FOLDER... --spec SPEC.json --out DIR [--tile N --stride N]
 //   cellcam train DATA [--out RUN] [--preset ...] [--resume RUN] ...
 //   cellcam eval RUN [--data DATA] [--checkpoint best|last|PATH] [--out DIR]
+//   cellcam calibrate RUN
 //   cellcam predict RUN IMAGE|FOLDER... [--out predictions.csv] [--kaggle]
 //   cellcam export RUN --out models/NAME [--cam-layer features.N]
 //   cellcam gradcam RUN|MODEL_DIR IMAGE|FOLDER... [--out DIR] [--class predicted|all|NAME]
@@ -40,6 +41,8 @@ int main(int argc, char** argv) {
   cellcam::cli::add_train_command(app, train);
   cellcam::train::EvalSettings eval;
   cellcam::cli::add_eval_command(app, eval);
+  cellcam::train::CalibrateSettings calibrate;
+  cellcam::cli::add_calibrate_command(app, calibrate);
   cellcam::train::PredictSettings predict;
   cellcam::cli::add_predict_command(app, predict);
   cellcam::explain::ExportSettings export_settings;
@@ -62,6 +65,7 @@ int main(int argc, char** argv) {
       return cellcam::train::run_train(train);
     }
     if (app.got_subcommand("eval")) return cellcam::train::run_eval(eval);
+    if (app.got_subcommand("calibrate")) return cellcam::train::run_calibrate(calibrate);
     if (app.got_subcommand("predict")) return cellcam::train::run_predict(predict);
     if (app.got_subcommand("export")) return cellcam::explain::run_export(export_settings);
     if (app.got_subcommand("gradcam")) return cellcam::explain::run_gradcam(gradcam);

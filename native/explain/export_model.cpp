@@ -88,7 +88,7 @@ int export_impl(const ExportSettings& s) {
   r.spec.version = s.version;
 
   Result<OnnxExport> onnx = export_onnx(r.net, s.cam_layer.empty() ? r.cam_layer : s.cam_layer,
-                                        "cellcam model " + name + " " + s.version + " with Grad-CAM outputs");
+                                        "cellcam model " + name + " " + s.version + " with Grad-CAM outputs", r.temperature);
   if (!onnx) return fail(onnx.error());
   const OnnxExport& o = onnx.value();
 
@@ -104,6 +104,11 @@ int export_impl(const ExportSettings& s) {
                       {"hirescam", {"N", classes, o.cam_height, o.cam_width}}};
   model["cam"] = {{"layer", o.cam_layer}, {"channels", o.cam_channels}, {"height", o.cam_height}, {"width", o.cam_width},
                   {"method", "gradcam"}, {"outputs", {"cam", "hirescam"}}};
+  model["temperature"] = r.temperature;  // already applied inside model.onnx's probs; the threshold is at it
+  if (r.review_band.size() == 2) {  // the page flags "refer for review" inside it
+    model["review_band"] = r.review_band;
+    model["review_band_source"] = r.review_band_source;
+  }
   if (r.spec.head == HeadKind::kBinary) {
     model["threshold"] = r.threshold;
     model["threshold_source"] = r.threshold_source;

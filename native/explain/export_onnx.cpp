@@ -313,7 +313,7 @@ class Exporter {
 
 }  // namespace
 
-Result<OnnxExport> export_onnx(native::Network& net, const std::string& cam_layer, const std::string& doc) {
+Result<OnnxExport> export_onnx(native::Network& net, const std::string& cam_layer, const std::string& doc, double temperature) {
   const ModelSpec& spec = net->spec();
   Result<CamTarget> target = resolve_cam_layer(spec, cam_layer);
   if (!target) return target.error();
@@ -337,12 +337,17 @@ Result<OnnxExport> export_onnx(native::Network& net, const std::string& cam_laye
     const std::string logits = g.node("Gemm", {features, g.constant("head.weight", dims_of(hw), values(hw)),
                                                g.constant("head.bias", dims_of(hb), values(hb))},
                                       {Attr::Int("transB", 1)}, "head");
+    // Temperature scaling divides the logits on the way to the probabilities only: `logits` and the CAM
+    // (the raw class scores' gradients) are unchanged, and so are the decisions.
+    if (!(temperature > 0.0)) return make_error(ErrorCode::kInvalidArgument, "temperature must be positive");
+    const std::string scaled =
+        temperature == 1.0 ? logits : g.node("Div", {logits, g.scalar("temperature", static_cast<float>(temperature))}, {}, "scaled_logits");
     std::string probs;
     if (binary) {
-      const std::string p = g.node("Sigmoid", {logits}, {}, "p_positive");
+      const std::string p = g.node("Sigmoid", {scaled}, {}, "p_positive");
       probs = g.node("Concat", {g.node("Sub", {g.scalar("one", 1.0f), p}, {}, "p_negative"), p}, {Attr::Int("axis", 1)}, "probs_binary");
     } else {
-      probs = g.node("Softmax", {logits}, {Attr::Int("axis", 1)}, "softmax");
+      probs = g.node("Softmax", {scaled}, {Attr::Int("axis", 1)}, "softmax");
     }
     // ---- Grad-CAM: the class-score gradient back to the target, then the two maps
     const std::string grad = ex.backward(tape, ex.seed(features, shape[0], binary));  // (C,N,K,h,w)

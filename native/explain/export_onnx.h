@@ -28,6 +28,8 @@ struct OnnxExport {
 };
 
 // `cam_layer` empty: the default target (cam_layer.h). The network must be in eval mode on the CPU.
-Result<OnnxExport> export_onnx(native::Network& net, const std::string& cam_layer, const std::string& doc);
+// temperature: probs = softmax(logits / T) (sigmoid for one logit), temperature scaling baked into the graph.
+Result<OnnxExport> export_onnx(native::Network& net, const std::string& cam_layer, const std::string& doc,
+                               double temperature = 1.0);
 
 }  // namespace cellcam::explain

@@ -5,13 +5,13 @@
 
 namespace cellcam::explain {
 
-CamMaps compute_cams(native::Network& net, const torch::Tensor& x, const std::string& layer) {
+CamMaps compute_cams(native::Network& net, const torch::Tensor& x, const std::string& layer, double temperature) {
   torch::AutoGradMode enable(true);
   const bool binary = net->spec().head == HeadKind::kBinary;
   const int classes = static_cast<int>(net->spec().classes.size());
   auto [logits, activation] = net->forward_with_activation(x, layer);  // (N,outputs), (N,K,h,w)
   CamMaps out;
-  out.probs = train::probabilities(logits, binary).detach();
+  out.probs = train::probabilities(logits, binary, temperature).detach();
   std::vector<torch::Tensor> gradcam, hirescam;
   for (int c = 0; c < classes; ++c) {
     // Samples are independent in eval mode, so the gradient of the batch sum is each sample's own.

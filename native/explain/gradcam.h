@@ -24,6 +24,7 @@ struct CamMaps {
 };
 
 // `x` (N,Cin,H,W) on the network's device; the network must be in eval mode.
-CamMaps compute_cams(native::Network& net, const torch::Tensor& x, const std::string& layer);
+// probs at `temperature` (temperature scaling); the maps do not depend on it.
+CamMaps compute_cams(native::Network& net, const torch::Tensor& x, const std::string& layer, double temperature = 1.0);
 
 }  // namespace cellcam::explain

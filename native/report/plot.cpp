@@ -1212,6 +1212,19 @@ Result<bool> plot_reliability(const std::string& path, const std::vector<Series>
   return write_raster(render_line_chart(chart, 680, 640), path);
 }
 
+Result<bool> plot_referral(const std::string& path, const std::vector<Series>& curves) {
+  if (curves.empty()) return invalid("referral curve: no curves");
+  LineChart chart;
+  chart.title = "Referral: accuracy on the images kept";
+  chart.x_label = "share referred for review (least certain first)";
+  chart.y_label = "accuracy on the rest";
+  chart.series = curves;
+  chart.x_min = 0.0;
+  chart.y_max = 1.0;
+  chart.markers = true;
+  return write_raster(render_line_chart(chart, 760, 560), path);
+}
+
 Result<bool> plot_confusion(const std::string& path, const std::vector<std::string>& labels,
                             const std::vector<long long>& counts) {
   Heatmap h{"Confusion matrix", "predicted class", "true class", labels, counts};

@@ -158,5 +158,8 @@ Result<bool> plot_confusion(const std::string& path, const std::vector<std::stri
 // Observed accuracy against mean confidence per bin (one series per model; put the ECE in the label),
 // with the diagonal of perfect calibration.
 Result<bool> plot_reliability(const std::string& path, const std::vector<Series>& curves);
+// Accuracy on the images kept against the share referred to a person, the least certain first (x in
+// [0,1] as a share; one series per model or split).
+Result<bool> plot_referral(const std::string& path, const std::vector<Series>& curves);
 
 }  // namespace cellcam::report

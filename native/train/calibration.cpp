@@ -99,4 +99,212 @@ Result<Calibration> calibration(const std::vector<std::vector<float>>& probs, co
   return out;
 }
 
+// ---- temperature scaling
+
+namespace {
+
+// log p(label) for one row of logits at inverse temperature beta, in double, overflow-safe.
+double log_likelihood(const std::vector<float>& z, int label, bool binary, double beta) {
+  if (binary) {
+    const double s = beta * z[0];
+    const double signed_s = label == 1 ? s : -s;  // log sigmoid(signed_s)
+    return signed_s >= 0 ? -std::log1p(std::exp(-signed_s)) : signed_s - std::log1p(std::exp(signed_s));
+  }
+  double top = -INFINITY;
+  for (float v : z) top = std::max(top, beta * v);
+  double sum = 0.0;
+  for (float v : z) sum += std::exp(beta * v - top);
+  return beta * z[static_cast<std::size_t>(label)] - top - std::log(sum);
+}
+
+}  // namespace
+
+std::vector<std::vector<float>> probabilities_at(const std::vector<std::vector<float>>& logits, bool binary, double temperature) {
+  std::vector<std::vector<float>> out;
+  out.reserve(logits.size());
+  const double beta = 1.0 / temperature;
+  for (const std::vector<float>& z : logits) {
+    if (binary) {
+      const double p = 1.0 / (1.0 + std::exp(-beta * z[0]));
+      out.push_back({static_cast<float>(1.0 - p), static_cast<float>(p)});
+      continue;
+    }
+    double top = -INFINITY, sum = 0.0;
+    for (float v : z) top = std::max(top, beta * v);
+    std::vector<double> e;
+    for (float v : z) {
+      e.push_back(std::exp(beta * v - top));
+      sum += e.back();
+    }
+    std::vector<float> row;
+    for (double v : e) row.push_back(static_cast<float>(v / sum));
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+double mean_nll(const std::vector<std::vector<float>>& logits, const std::vector<int>& labels, bool binary, double temperature) {
+  double sum = 0.0;
+  for (std::size_t i = 0; i < logits.size(); ++i) sum -= log_likelihood(logits[i], labels[i], binary, 1.0 / temperature);
+  return logits.empty() ? 0.0 : sum / static_cast<double>(logits.size());
+}
+
+Result<double> fit_temperature(const std::vector<std::vector<float>>& logits, const std::vector<int>& labels, bool binary) {
+  if (logits.empty() || logits.size() != labels.size())
+    return make_error(ErrorCode::kInvalidArgument, "temperature scaling needs as many labels as logit rows, and at least one");
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    const std::size_t width = binary ? 1 : logits[i].size();
+    if (logits[i].size() != width || width < 1 || labels[i] < 0 || (binary ? labels[i] > 1 : labels[i] >= static_cast<int>(width)))
+      return make_error(ErrorCode::kInvalidArgument, "temperature scaling: row " + std::to_string(i) + " has the wrong width or label");
+    for (float v : logits[i])
+      if (!std::isfinite(v)) return make_error(ErrorCode::kInvalidArgument, "temperature scaling: a logit is not finite");
+  }
+  // NLL(beta) is convex in beta = 1/T (a log-sum-exp of functions linear in beta): golden section is exact enough.
+  const double phi = (std::sqrt(5.0) - 1.0) / 2.0;
+  double lo = 1.0 / 20.0, hi = 1.0 / 0.05;
+  auto nll = [&](double beta) { return mean_nll(logits, labels, binary, 1.0 / beta); };
+  double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo);
+  double fa = nll(a), fb = nll(b);
+  for (int it = 0; it < 100 && hi - lo > 1e-7; ++it) {
+    if (fa <= fb) {
+      hi = b;
+      b = a;
+      fb = fa;
+      a = hi - phi * (hi - lo);
+      fa = nll(a);
+    } else {
+      lo = a;
+      a = b;
+      fa = fb;
+      b = lo + phi * (hi - lo);
+      fb = nll(b);
+    }
+  }
+  return 1.0 / ((lo + hi) / 2.0);
+}
+
+double threshold_at(double threshold, double temperature) {
+  if (!(threshold > 0.0) || !(threshold < 1.0)) return threshold;  // 0 and 1 stay where they are
+  const double z = std::log(threshold / (1.0 - threshold));
+  return 1.0 / (1.0 + std::exp(-z / temperature));
+}
+
+// ---- uncertainty and referral
+
+namespace {
+
+int decide(const std::vector<float>& probs, double threshold, bool binary) {
+  if (binary) return probs[1] >= threshold ? 1 : 0;
+  return static_cast<int>(std::max_element(probs.begin(), probs.end()) - probs.begin());
+}
+
+double score(const std::vector<float>& probs, bool binary) {
+  return binary ? probs[1] : *std::max_element(probs.begin(), probs.end());
+}
+
+}  // namespace
+
+double uncertainty(const std::vector<float>& probs, double threshold, bool binary) {
+  if (!binary) return 1.0 - score(probs, false);
+  const double p = probs[1];
+  const double scale = p < threshold ? threshold : 1.0 - threshold;
+  return scale > 0.0 ? 1.0 - std::abs(p - threshold) / scale : 0.0;
+}
+
+std::vector<ReferralPoint> referral_curve(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels,
+                                          double threshold, bool binary, double max_rate, double step) {
+  const std::size_t n = probs.size();
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  // Most certain first; ties broken by index, so the curve is deterministic.
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return uncertainty(probs[a], threshold, binary) < uncertainty(probs[b], threshold, binary);
+  });
+  std::vector<long long> correct_prefix(n + 1, 0);
+  for (std::size_t k = 0; k < n; ++k)
+    correct_prefix[k + 1] = correct_prefix[k] + (decide(probs[order[k]], threshold, binary) == labels[order[k]] ? 1 : 0);
+  std::vector<ReferralPoint> out;
+  for (int i = 0; n > 0 && i * step <= max_rate + 1e-12; ++i) {
+    ReferralPoint pt;
+    pt.rate = i * step;
+    pt.kept = static_cast<long long>(std::llround(static_cast<double>(n) * (1.0 - pt.rate)));
+    pt.accuracy = pt.kept > 0 ? static_cast<double>(correct_prefix[static_cast<std::size_t>(pt.kept)]) / pt.kept : 1.0;
+    out.push_back(pt);
+  }
+  return out;
+}
+
+ReviewBand band_for_cutoff(double cutoff, double threshold, bool binary) {
+  ReviewBand b;
+  b.cutoff = cutoff;
+  if (binary) {
+    b.lo = cutoff * threshold;
+    b.hi = threshold + (1.0 - cutoff) * (1.0 - threshold);
+  } else {
+    b.lo = 0.0;
+    b.hi = 1.0 - cutoff;
+  }
+  return b;
+}
+
+ReviewBand apply_review_band(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels, double threshold,
+                             bool binary, double lo, double hi) {
+  ReviewBand b;
+  b.lo = lo;
+  b.hi = hi;
+  long long referred = 0, kept = 0, correct = 0;
+  for (std::size_t i = 0; i < probs.size(); ++i) {
+    const double s = score(probs[i], binary);
+    if (s >= lo && s <= hi) {
+      ++referred;
+      continue;
+    }
+    ++kept;
+    correct += decide(probs[i], threshold, binary) == labels[i] ? 1 : 0;
+  }
+  b.referred_share = probs.empty() ? 0.0 : static_cast<double>(referred) / static_cast<double>(probs.size());
+  b.kept_accuracy = kept > 0 ? static_cast<double>(correct) / static_cast<double>(kept) : 1.0;
+  return b;
+}
+
+Result<ReviewBand> choose_review_band(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels,
+                                      double threshold, bool binary, double target_accuracy, double max_rate) {
+  if (probs.empty() || probs.size() != labels.size())
+    return make_error(ErrorCode::kInvalidArgument, "choosing a review band needs as many labels as predictions, and at least one");
+  // Candidate cutoffs: each image's uncertainty (refer it and everything less certain... i.e. >= it),
+  // tried from the least referral up; the first that reaches the target wins.
+  std::vector<double> u;
+  for (const std::vector<float>& p : probs) u.push_back(uncertainty(p, threshold, binary));
+  std::vector<double> cutoffs = u;
+  cutoffs.push_back(1.0 + 1e-9);  // refer nothing
+  std::sort(cutoffs.begin(), cutoffs.end(), std::greater<double>());
+  cutoffs.erase(std::unique(cutoffs.begin(), cutoffs.end()), cutoffs.end());
+  ReviewBand best;
+  bool have = false;
+  for (double c : cutoffs) {
+    long long referred = 0, kept = 0, correct = 0;
+    for (std::size_t i = 0; i < probs.size(); ++i) {
+      if (u[i] >= c) {
+        ++referred;
+        continue;
+      }
+      ++kept;
+      correct += decide(probs[i], threshold, binary) == labels[i] ? 1 : 0;
+    }
+    const double share = static_cast<double>(referred) / static_cast<double>(probs.size());
+    if (share > max_rate + 1e-12) break;
+    ReviewBand b = band_for_cutoff(std::min(c, 1.0), threshold, binary);
+    b.referred_share = share;
+    b.kept_accuracy = kept > 0 ? static_cast<double>(correct) / static_cast<double>(kept) : 1.0;
+    b.target_accuracy = target_accuracy;
+    b.reached = b.kept_accuracy >= target_accuracy;
+    if (!have || b.kept_accuracy > best.kept_accuracy) {
+      best = b;
+      have = true;
+    }
+    if (b.reached) return b;
+  }
+  return best;  // the target is out of reach within max_rate: the best accuracy found, reached = false
+}
+
 }  // namespace cellcam::train

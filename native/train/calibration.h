@@ -1,5 +1,6 @@
 // calibration.h — how far to trust a model's numbers: bootstrap confidence intervals of the held-out
-// metrics, and calibration (expected calibration error, reliability diagram bins) of its probabilities.
+// metrics, calibration (expected calibration error, reliability diagram bins) of its probabilities, and
+// temperature scaling (Guo et al., 2017) to make them calibrated.
 //
 // Inputs as metrics.h: N rows of C class probabilities and the true labels. Binary models put the
 // positive class in column 1 and decide with `threshold`; multi-class models take the argmax.
@@ -42,5 +43,57 @@ struct Calibration {
   std::vector<CalibrationBin> bins;
 };
 Result<Calibration> calibration(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels, int bins = 15);
+
+// ---- temperature scaling: p = sigmoid(z / T) (binary, one logit per row) or softmax(z / T) (C logits).
+// One scalar: it never changes which class wins, nor the order of the scores (so nor ROC-AUC).
+
+// Class probabilities (N,C) of logits (N,1) binary or (N,C) multi-class at temperature T > 0.
+std::vector<std::vector<float>> probabilities_at(const std::vector<std::vector<float>>& logits, bool binary, double temperature);
+
+// Mean negative log-likelihood of the labels under probabilities_at(logits, binary, T), in double.
+double mean_nll(const std::vector<std::vector<float>>& logits, const std::vector<int>& labels, bool binary, double temperature);
+
+// The T minimising mean_nll over [0.05, 20]: golden-section search on 1/T, where the NLL is convex.
+// Fit it on validation predictions, never on test.
+Result<double> fit_temperature(const std::vector<std::vector<float>>& logits, const std::vector<int>& labels, bool binary);
+
+// A binary threshold on P(positive) at T = 1 moved to the same decision boundary at temperature T:
+// sigmoid(logit(threshold) / T). Decisions are unchanged.
+double threshold_at(double threshold, double temperature);
+
+// ---- uncertainty and referral: send the least certain images to a person, classify the rest.
+
+// 0 (certain) .. 1 (on the decision boundary). Binary, threshold t on P(positive) = probs[1]:
+// 1 - |p - t| / (t if p < t else 1 - t). Multi-class: 1 - top-1 probability.
+double uncertainty(const std::vector<float>& probs, double threshold, bool binary);
+
+// Accuracy on the images kept when the `rate` most uncertain are referred, rate = 0, 0.02, ..., max_rate.
+struct ReferralPoint {
+  double rate = 0.0;       // share referred
+  double accuracy = 0.0;   // accuracy on the rest
+  long long kept = 0;
+};
+std::vector<ReferralPoint> referral_curve(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels,
+                                          double threshold, bool binary, double max_rate = 0.5, double step = 0.02);
+
+// The review band the page flags (model.json "review_band"): refer when the score lies in [lo, hi], the
+// score being P(positive) for binary models and the top-1 probability for multi-class ones. Chosen on
+// validation as the narrowest band (fewest referrals) whose kept images reach `target_accuracy`, referring
+// at most `max_rate` of them; `reached` says whether the target was met within that budget.
+struct ReviewBand {
+  double lo = 0.0, hi = 0.0;
+  double cutoff = 1.0;           // refer when uncertainty >= cutoff
+  double referred_share = 0.0;   // on the data it was chosen on
+  double kept_accuracy = 0.0;
+  double target_accuracy = 0.0;
+  bool reached = false;
+};
+Result<ReviewBand> choose_review_band(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels,
+                                      double threshold, bool binary, double target_accuracy, double max_rate = 0.5);
+// The band of an uncertainty cutoff, as above.
+ReviewBand band_for_cutoff(double cutoff, double threshold, bool binary);
+// Share referred and accuracy on the rest for a band, on any data (e.g. the test split).
+ReviewBand apply_review_band(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels, double threshold,
+                             bool binary, double lo, double hi);
 
 }  // namespace cellcam::train

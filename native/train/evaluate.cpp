@@ -88,6 +88,53 @@ std::string confusion_text(const Metrics& m, const std::vector<std::string>& cla
   return out.str();
 }
 
+// The labelled images to score: all of `data`, or (data empty) one part of the run's own split.
+struct ScoredData {
+  data::Dataset dataset;
+  std::vector<int> samples;
+  std::string path;
+  bool own_split = false;
+};
+
+Result<ScoredData> scored_data(const LoadedRun& r, const std::string& run, const std::string& data, const std::string& part) {
+  const std::vector<std::string>& classes = r.spec.classes;
+  ScoredData out;
+  out.own_split = data.empty();
+  out.path = out.own_split ? r.settings.value("data", std::string()) : data;
+  if (out.path.empty())
+    return make_error(ErrorCode::kInvalidArgument, run + (r.exported ? " is an exported model folder, which keeps no data split" : "/config.json names no data") + "; pass --data");
+  Result<data::Dataset> dataset = data::load_dataset(out.path);
+  // The run's own data path is as `cellcam train` was given it: relative paths are relative to where it ran.
+  if (!dataset)
+    return make_error(dataset.error().code, (out.own_split ? "the run's data " : "") + out.path + ": " + dataset.error().message);
+  out.dataset = dataset.take();
+  // The same classes in another order (a run trained with --positive-class moves the class of interest
+  // to index 1; folders list classes by name): relabel into the model's order.
+  if (out.dataset.classes != classes &&
+      std::is_permutation(classes.begin(), classes.end(), out.dataset.classes.begin(), out.dataset.classes.end())) {
+    std::vector<int> to_model(classes.size());
+    for (std::size_t i = 0; i < classes.size(); ++i)
+      to_model[i] = static_cast<int>(std::find(classes.begin(), classes.end(), out.dataset.classes[i]) - classes.begin());
+    for (data::Sample& sample : out.dataset.samples) sample.label = to_model[static_cast<std::size_t>(sample.label)];
+    out.dataset.classes = classes;
+  }
+  if (out.dataset.classes != classes)
+    return make_error(ErrorCode::kInvalidArgument, "the classes of " + out.path + " (" + join(out.dataset.classes) +
+                                                       ") differ from the model's (" + join(classes) + ")");
+  if (out.own_split) {
+    Result<data::Split> split = data::read_split_csv((fs::path(run) / "split.csv").string(), out.dataset);
+    if (!split) return make_error(split.error().code, run + "/split.csv: " + split.error().message);
+    out.samples = part == "val" ? split.value().val : split.value().test;
+    if (out.samples.empty())
+      return make_error(ErrorCode::kInvalidArgument, "the run's " + part + " split is empty (trained with --" + part + "-fraction 0?)" +
+                                                         (part == "test" ? "; pass --data" : ""));
+  } else {
+    for (int i = 0; i < static_cast<int>(out.dataset.samples.size()); ++i) out.samples.push_back(i);
+    if (out.samples.empty()) return make_error(ErrorCode::kInvalidArgument, out.path + " holds no labelled images");
+  }
+  return out;
+}
+
 int eval_impl(const EvalSettings& s) {
   const char* cmd = "eval";
   if (s.batch_size < 1) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--batch-size must be at least 1"));
@@ -99,46 +146,21 @@ int eval_impl(const EvalSettings& s) {
   const bool binary = r.spec.head == HeadKind::kBinary;
 
   // ---- which images: all of --data, or the run's own test split
-  const bool own_split = s.data.empty();
-  const std::string data_path = own_split ? r.settings.value("data", std::string()) : s.data;
-  if (data_path.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, s.run + (r.exported ? " is an exported model folder, which keeps no data split" : "/config.json names no data") + "; pass --data"));
-  Result<data::Dataset> dataset = data::load_dataset(data_path);
-  // The run's own data path is as `cellcam train` was given it: relative paths are relative to where it ran.
-  if (!dataset)
-    return fail(cmd, make_error(dataset.error().code, (own_split ? "the run's data " : "") + data_path + ": " + dataset.error().message));
-  // The same classes in another order (a run trained with --positive-class moves the class of interest
-  // to index 1; folders list classes by name): relabel into the model's order.
-  if (dataset.value().classes != classes && std::is_permutation(classes.begin(), classes.end(), dataset.value().classes.begin(),
-                                                                 dataset.value().classes.end())) {
-    std::vector<int> to_model(classes.size());
-    for (std::size_t i = 0; i < classes.size(); ++i)
-      to_model[i] = static_cast<int>(std::find(classes.begin(), classes.end(), dataset.value().classes[i]) - classes.begin());
-    for (data::Sample& sample : dataset.value().samples) sample.label = to_model[static_cast<std::size_t>(sample.label)];
-    dataset.value().classes = classes;
-  }
-  if (dataset.value().classes != classes)
-    return fail(cmd, make_error(ErrorCode::kInvalidArgument, "the classes of " + data_path + " (" + join(dataset.value().classes) +
-                                                                 ") differ from the model's (" + join(classes) + ")"));
-  std::vector<int> samples;
-  if (own_split) {
-    Result<data::Split> split = data::read_split_csv((fs::path(s.run) / "split.csv").string(), dataset.value());
-    if (!split) return fail(cmd, make_error(split.error().code, s.run + "/split.csv: " + split.error().message));
-    samples = split.value().test;
-    if (samples.empty())
-      return fail(cmd, make_error(ErrorCode::kInvalidArgument, "the run's test split is empty (trained with --test-fraction 0?); pass --data"));
-  } else {
-    for (int i = 0; i < static_cast<int>(dataset.value().samples.size()); ++i) samples.push_back(i);
-    if (samples.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, data_path + " holds no labelled images"));
-  }
+  Result<ScoredData> scored = scored_data(r, s.run, s.data, "test");
+  if (!scored) return fail(cmd, scored.error());
+  const bool own_split = scored.value().own_split;
+  const std::string& data_path = scored.value().path;
+  const std::vector<int>& samples = scored.value().samples;
+  const data::Dataset& dataset = scored.value().dataset;
 
   // ---- decode, predict, score
-  std::vector<data::Skipped> skipped = own_split ? std::vector<data::Skipped>{} : dataset.value().skipped;
+  std::vector<data::Skipped> skipped = own_split ? std::vector<data::Skipped>{} : dataset.skipped;
   const double cache_gb = r.settings.value("cache_gb", 4.0);
-  Result<ImageStore> store = ImageStore::build(dataset.value(), samples, r.spec.preprocess, threads,
+  Result<ImageStore> store = ImageStore::build(dataset, samples, r.spec.preprocess, threads,
                                                static_cast<std::size_t>(cache_gb * (1ull << 30)), &skipped);
   if (!store) return fail(cmd, store.error());
   for (const data::Skipped& k : skipped) std::fprintf(stderr, "%s: skipped: %s\n", k.path.c_str(), k.reason.c_str());
-  const Predictions p = predict_store(r.net, store.value(), store.value().usable(), s.batch_size, r.device, s.tta);
+  const Predictions p = predict_store(r.net, store.value(), store.value().usable(), s.batch_size, r.device, s.tta, r.temperature);
   Result<Metrics> metrics = compute_metrics(p.probs, p.labels, r.threshold);
   if (!metrics) return fail(cmd, metrics.error());
   const Metrics& m = metrics.value();
@@ -149,6 +171,7 @@ int eval_impl(const EvalSettings& s) {
   report["checkpoint"] = {{"name", s.checkpoint}, {"path", r.checkpoint_path}, {"epoch", r.checkpoint_epoch}};
   report["data"] = {{"path", data_path}, {"part", own_split ? "test" : "all"}};
   report["tta"] = s.tta;
+  report["temperature"] = r.temperature;
   report["threshold"] = binary ? json{{"value", r.threshold}, {"source", r.threshold_source}} : json(nullptr);
   json per_class = json::object();
   for (const std::string& c : classes) per_class[c] = 0;
@@ -182,9 +205,48 @@ int eval_impl(const EvalSettings& s) {
     }
     report["calibration"] = {{"ece", cal.value().ece}, {"mce", cal.value().max_gap}, {"bins", bins}};
     char label[64];
-    std::snprintf(label, sizeof label, "model (ECE %.3f)", cal.value().ece);
+    std::snprintf(label, sizeof label, r.temperature != 1.0 ? "T = %.2f (ECE %.3f)" : "model (ECE %.3f)",
+                  r.temperature != 1.0 ? r.temperature : cal.value().ece, cal.value().ece);
     reliability.label = label;
   }
+  // With temperature scaling: the same predictions before it (one view: without TTA), for the comparison.
+  std::vector<cellcam::report::Series> reliability_curves;
+  if (r.temperature != 1.0) {
+    Result<Calibration> before = calibration(probabilities_at(p.logits, binary, 1.0), p.labels, 15);
+    if (before) {
+      report["calibration"]["ece_before_temperature"] = before.value().ece;
+      report["calibration"]["nll_before_temperature"] = mean_nll(p.logits, p.labels, binary, 1.0);
+      report["calibration"]["nll"] = mean_nll(p.logits, p.labels, binary, r.temperature);
+      cellcam::report::Series raw;
+      for (const CalibrationBin& b : before.value().bins) {
+        if (b.count == 0) continue;
+        raw.x.push_back(b.confidence);
+        raw.y.push_back(b.accuracy);
+      }
+      char label[64];
+      std::snprintf(label, sizeof label, "T = 1 (ECE %.3f)", before.value().ece);
+      raw.label = label;
+      reliability_curves.push_back(raw);
+    }
+  }
+
+  // ---- referral: accuracy on the rest as the least certain images go to a person; the review band's effect
+  const double decision_threshold = binary ? r.threshold : 0.5;
+  const std::vector<ReferralPoint> curve = referral_curve(p.probs, p.labels, decision_threshold, binary);
+  json referral{{"uncertainty", binary ? "1 - |p - threshold| / (distance from the threshold to 0 or 1)" : "1 - top-1 probability"}};
+  cellcam::report::Series referral_series;
+  referral_series.label = own_split ? "test split" : "data";
+  for (const ReferralPoint& pt : curve) {
+    referral["curve"].push_back({{"referred", pt.rate}, {"kept", pt.kept}, {"accuracy", pt.accuracy}});
+    referral_series.x.push_back(pt.rate);
+    referral_series.y.push_back(pt.accuracy);
+  }
+  if (r.review_band.size() == 2) {
+    const ReviewBand applied = apply_review_band(p.probs, p.labels, decision_threshold, binary, r.review_band[0], r.review_band[1]);
+    referral["review_band"] = {{"band", r.review_band}, {"source", r.review_band_source},
+                               {"referred_share", applied.referred_share}, {"kept_accuracy", applied.kept_accuracy}};
+  }
+  report["referral"] = referral;
 
   std::ostringstream csv;
   csv << "file,label";
@@ -192,7 +254,7 @@ int eval_impl(const EvalSettings& s) {
   csv << ",predicted,correct\n";
   for (std::size_t i = 0; i < p.probs.size(); ++i) {
     const int predicted = predicted_class(p.probs[i], r.threshold);
-    csv << data::csv_field(dataset.value().samples[p.samples[i]].path) << ',' << data::csv_field(classes[p.labels[i]]);
+    csv << data::csv_field(dataset.samples[p.samples[i]].path) << ',' << data::csv_field(classes[p.labels[i]]);
     for (float v : p.probs[i]) csv << ',' << probability_text(v);
     csv << ',' << data::csv_field(classes[predicted]) << ',' << (predicted == p.labels[i] ? 1 : 0) << '\n';
   }
@@ -207,7 +269,10 @@ int eval_impl(const EvalSettings& s) {
   // Plots beside the numbers; a plot that cannot be drawn is reported, the numbers stand.
   std::vector<Result<bool>> drawn;
   drawn.push_back(cellcam::report::plot_confusion((out / "confusion.png").string(), classes, m.confusion.counts));
-  if (!reliability.x.empty()) drawn.push_back(cellcam::report::plot_reliability((out / "reliability.png").string(), {reliability}));
+  if (!reliability.x.empty()) reliability_curves.push_back(reliability);
+  if (!reliability_curves.empty())
+    drawn.push_back(cellcam::report::plot_reliability((out / "reliability.png").string(), reliability_curves));
+  if (!referral_series.x.empty()) drawn.push_back(cellcam::report::plot_referral((out / "referral.png").string(), {referral_series}));
   if (binary) {
     std::vector<cellcam::report::Series> curves = roc_series(p, classes, "model");
     if (!curves.empty()) drawn.push_back(cellcam::report::plot_roc((out / "roc.png").string(), curves));
@@ -224,9 +289,91 @@ int eval_impl(const EvalSettings& s) {
   std::printf("\nROC-AUC   %s", metric_text(m.roc_auc).c_str());
   if (ci) std::printf("  (95%% CI %.4f-%.4f)", ci.value().roc_auc.lo, ci.value().roc_auc.hi);
   std::printf("\nmacro F1  %.4f\n", m.macro.f1);
-  if (cal) std::printf("ECE       %.4f (15 bins)\n", cal.value().ece);
+  if (cal) std::printf("ECE       %.4f (15 bins)", cal.value().ece);
+  if (cal && report["calibration"].contains("ece_before_temperature"))
+    std::printf("  at temperature %.3f; %.4f before it", r.temperature, report["calibration"]["ece_before_temperature"].get<double>());
+  if (cal) std::printf("\n");
+  if (referral.contains("review_band"))
+    std::printf("review    band [%.4f, %.4f] refers %.1f%%; accuracy on the rest %.4f\n", r.review_band[0], r.review_band[1],
+                100 * referral["review_band"]["referred_share"].get<double>(), referral["review_band"]["kept_accuracy"].get<double>());
   std::printf("%s", confusion_text(m, classes).c_str());
   std::printf("written: %s, %s\n", (out / "eval.json").string().c_str(), (out / "predictions.csv").string().c_str());
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// calibrate
+
+int calibrate_impl(const CalibrateSettings& s) {
+  const char* cmd = "calibrate";
+  if (s.batch_size < 1) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--batch-size must be at least 1"));
+  const int threads = native::configure_torch_threads(s.threads);
+  Result<LoadedRun> loaded = load_run(s.run, "best");
+  if (!loaded) return fail(cmd, loaded.error());
+  LoadedRun& r = loaded.value();
+  if (r.exported)
+    return fail(cmd, make_error(ErrorCode::kInvalidArgument, s.run + " is an exported model folder: calibrate the run it came from "
+                                                                     "(its validation split), then export again"));
+  const bool binary = r.spec.head == HeadKind::kBinary;
+  Result<ScoredData> scored = scored_data(r, s.run, "", "val");
+  if (!scored) return fail(cmd, scored.error());
+  std::vector<data::Skipped> skipped;
+  Result<ImageStore> store = ImageStore::build(scored.value().dataset, scored.value().samples, r.spec.preprocess, threads,
+                                               static_cast<std::size_t>(r.settings.value("cache_gb", 4.0) * (1ull << 30)), &skipped);
+  if (!store) return fail(cmd, store.error());
+  const Predictions p = predict_store(r.net, store.value(), store.value().usable(), s.batch_size, r.device);
+  Result<double> fitted = fit_temperature(p.logits, p.labels, binary);
+  if (!fitted) return fail(cmd, fitted.error());
+  const double t = fitted.value();
+  Result<Calibration> before = calibration(probabilities_at(p.logits, binary, 1.0), p.labels, 15);
+  Result<Calibration> after = calibration(probabilities_at(p.logits, binary, t), p.labels, 15);
+  if (!before || !after) return fail(cmd, (before ? after : before).error());
+  // The trainer's threshold on raw probabilities (report.json), moved to the same boundary at T.
+  double raw_threshold = 0.5;
+  if (r.report.is_object() && r.report.contains("threshold") && r.report["threshold"].is_object())
+    raw_threshold = r.report["threshold"].value("value", 0.5);
+  json out{{"temperature", t},
+           {"method", "temperature scaling (Guo et al., 2017): p = softmax(z / T), or sigmoid(z / T) for one logit"},
+           {"fitted_on", {{"part", "val"}, {"images", p.labels.size()}}},
+           {"checkpoint", {{"path", r.checkpoint_path}, {"epoch", r.checkpoint_epoch}}},
+           {"val", {{"nll_before", mean_nll(p.logits, p.labels, binary, 1.0)}, {"nll_after", mean_nll(p.logits, p.labels, binary, t)},
+                    {"ece_before", before.value().ece}, {"ece_after", after.value().ece}}}};
+  if (binary) out["threshold"] = {{"at_temperature_1", raw_threshold}, {"at_temperature", threshold_at(raw_threshold, t)}};
+  // The review band, on the calibrated validation probabilities (the scale the page and model.json use).
+  const double threshold_t = binary ? threshold_at(raw_threshold, t) : 0.5;
+  const std::vector<std::vector<float>> calibrated = probabilities_at(p.logits, binary, t);
+  Result<ReviewBand> band = choose_review_band(calibrated, p.labels, threshold_t, binary, s.target_accuracy, s.max_referral);
+  if (!band) return fail(cmd, band.error());
+  out["review_band"] = {{"band", {band.value().lo, band.value().hi}},
+                        {"score", binary ? "P(" + r.spec.classes[1] + ")" : std::string("top-1 probability")},
+                        {"target_accuracy", s.target_accuracy}, {"max_referral", s.max_referral},
+                        {"reached", band.value().reached}, {"val_referred_share", band.value().referred_share},
+                        {"val_kept_accuracy", band.value().kept_accuracy}};
+  Result<bool> written = native::write_text_atomically((fs::path(s.run) / "calibration.json").string(), out.dump(2) + "\n");
+  if (!written) return fail(cmd, written.error());
+  std::vector<cellcam::report::Series> curves;
+  for (const auto& [cal, name] : {std::pair{&before.value(), "T = 1"}, std::pair{&after.value(), "fitted T"}}) {
+    cellcam::report::Series series;
+    for (const CalibrationBin& b : cal->bins) {
+      if (b.count == 0) continue;
+      series.x.push_back(b.confidence);
+      series.y.push_back(b.accuracy);
+    }
+    char label[64];
+    std::snprintf(label, sizeof label, "%s (ECE %.3f)", name, cal->ece);
+    series.label = label;
+    curves.push_back(series);
+  }
+  Result<bool> drawn = cellcam::report::plot_reliability((fs::path(s.run) / "calibration_reliability.png").string(), curves);
+  if (!drawn) std::fprintf(stderr, "cellcam calibrate: plot not drawn: %s\n", drawn.error().message.c_str());
+  std::printf("cellcam calibrate: %s on its validation split (%zu images): temperature %.4f\n", s.run.c_str(), p.labels.size(), t);
+  std::printf("validation NLL %.4f -> %.4f, ECE %.4f -> %.4f", out["val"]["nll_before"].get<double>(), out["val"]["nll_after"].get<double>(),
+              before.value().ece, after.value().ece);
+  if (binary) std::printf("; threshold %.4f -> %.4f (same decisions)", raw_threshold, threshold_at(raw_threshold, t));
+  std::printf("\nreview band [%.4f, %.4f]: refers %.1f%% of validation, %.2f%% accurate on the rest (target %.2f%%%s)\n",
+              band.value().lo, band.value().hi, 100 * band.value().referred_share, 100 * band.value().kept_accuracy,
+              100 * s.target_accuracy, band.value().reached ? "" : ", not reached within --max-referral");
+  std::printf("written: %s/calibration.json; eval, predict, gradcam and export now apply it\n", s.run.c_str());
   return 0;
 }
 
@@ -278,7 +425,7 @@ void predict_chunk(const std::vector<std::string>& files, std::size_t begin, std
   torch::NoGradGuard no_grad;
   const torch::Tensor x = batch_images(batch, r.device);
   const bool binary = r.spec.head == HeadKind::kBinary;
-  const torch::Tensor p = (tta ? tta_probabilities(r.net, x, binary) : probabilities(r.net->forward(x), binary)).to(torch::kCPU).contiguous();
+  const torch::Tensor p = (tta ? tta_probabilities(r.net, x, binary, r.temperature) : probabilities(r.net->forward(x), binary, r.temperature)).to(torch::kCPU).contiguous();
   const float* data = p.data_ptr<float>();
   const long c = p.size(1);
   for (std::size_t k = 0; k < members.size(); ++k) rows[members[k]].probs.assign(data + k * c, data + (k + 1) * c);
@@ -367,6 +514,15 @@ int run_eval(const EvalSettings& settings) {
     return eval_impl(settings);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cellcam eval: internal error: %s\n", e.what());
+    return 1;
+  }
+}
+
+int run_calibrate(const CalibrateSettings& settings) {
+  try {
+    return calibrate_impl(settings);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cellcam calibrate: internal error: %s\n", e.what());
     return 1;
   }
 }

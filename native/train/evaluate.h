@@ -3,6 +3,7 @@
 //   eval     a labelled dataset (the run's own test split by default) -> OUT/eval.json with the metrics,
 //            95% bootstrap intervals and calibration (ECE), OUT/predictions.csv with one row per image,
 //            OUT/confusion.png, reliability.png, roc.png (binary), and a summary on stdout.
+//   calibrate see run_calibrate below.
 //   predict  image files or folders -> one CSV row per input (class probabilities, predicted class),
 //            or a Kaggle submission (id,label).
 // Both use the run's model spec for preprocessing and, for binary models, the operating threshold the
@@ -42,5 +43,20 @@ struct PredictSettings {
 };
 
 int run_predict(const PredictSettings& settings);
+
+// calibrate  temperature scaling of a run's best checkpoint, fitted on the run's own validation split:
+//            RUN/calibration.json (temperature, the threshold moved to it, NLL and ECE before and after)
+//            and RUN/calibration_reliability.png. eval, predict, gradcam and export then apply it.
+//            It also chooses the review band (refer for review) on the same validation predictions: the
+//            fewest referrals whose kept images reach --target-accuracy, at most --max-referral of them.
+struct CalibrateSettings {
+  std::string run;
+  double target_accuracy = 0.98;  // on the images not referred (validation)
+  double max_referral = 0.3;      // the most a band may refer (share of images)
+  int batch_size = 128;
+  int threads = 0;
+};
+
+int run_calibrate(const CalibrateSettings& settings);
 
 }  // namespace cellcam::train

@@ -31,16 +31,17 @@ torch::Tensor sample_losses(const torch::Tensor& logits, const torch::Tensor& la
   return torch::nn::functional::cross_entropy(logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
 }
 
-// Class probabilities (N, C) from logits; a binary head gives {1 - p, p}.
-torch::Tensor probabilities(const torch::Tensor& logits, bool binary) {
+// Class probabilities (N, C) from logits at a temperature; a binary head gives {1 - p, p}.
+torch::Tensor probabilities(const torch::Tensor& logits, bool binary, double temperature) {
+  const torch::Tensor z = temperature == 1.0 ? logits : logits / temperature;
   if (binary) {
-    const torch::Tensor p = torch::sigmoid(logits.squeeze(1));
+    const torch::Tensor p = torch::sigmoid(z.squeeze(1));
     return torch::stack({1 - p, p}, 1);
   }
-  return torch::softmax(logits, 1);
+  return torch::softmax(z, 1);
 }
 
-torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bool binary) {
+torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bool binary, double temperature) {
   std::vector<torch::Tensor> views;
   if (x.size(2) == x.size(3)) {
     for (const torch::Tensor& base : {x, x.flip({3})})
@@ -50,14 +51,14 @@ torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bo
   }
   torch::Tensor sum;
   for (const torch::Tensor& v : views) {
-    const torch::Tensor p = probabilities(net->forward(v.contiguous()), binary);
+    const torch::Tensor p = probabilities(net->forward(v.contiguous()), binary, temperature);
     sum = sum.defined() ? sum + p : p;
   }
   return sum / static_cast<double>(views.size());
 }
 
 Predictions predict_store(native::Network& net, const ImageStore& store, const std::vector<int>& samples, int batch_size,
-                          const torch::Device& device, bool tta) {
+                          const torch::Device& device, bool tta, double temperature) {
   Predictions out;
   torch::NoGradGuard no_grad;
   net->eval();
@@ -72,12 +73,16 @@ Predictions predict_store(native::Network& net, const ImageStore& store, const s
     const torch::Tensor logits = net->forward(batch_images(*b, device));
     const torch::Tensor labels = torch::tensor(b->labels, torch::kLong).to(device);
     loss_sum += sample_losses(logits, labels, binary).sum().item<double>();
-    const torch::Tensor p = (tta ? tta_probabilities(net, batch_images(*b, device), binary) : probabilities(logits, binary))
+    const torch::Tensor p = (tta ? tta_probabilities(net, batch_images(*b, device), binary, temperature)
+                                 : probabilities(logits, binary, temperature))
                                 .to(torch::kCPU)
                                 .contiguous();
+    const torch::Tensor z = logits.to(torch::kCPU).contiguous();
     const float* data = p.data_ptr<float>();
+    const float* zdata = z.data_ptr<float>();
     for (int i = 0; i < b->size; ++i) {
       out.probs.emplace_back(data + i * p.size(1), data + (i + 1) * p.size(1));
+      out.logits.emplace_back(zdata + i * z.size(1), zdata + (i + 1) * z.size(1));
       out.labels.push_back(b->labels[i]);
       out.samples.push_back(b->samples[i]);
     }

@@ -21,19 +21,20 @@ Result<std::string> read_text(const std::string& path);
 
 torch::Tensor batch_images(const Batch& b, const torch::Device& device);                      // (N,C,H,W)
 torch::Tensor sample_losses(const torch::Tensor& logits, const torch::Tensor& labels, bool binary);  // (N)
-torch::Tensor probabilities(const torch::Tensor& logits, bool binary);                        // (N,C)
+torch::Tensor probabilities(const torch::Tensor& logits, bool binary, double temperature = 1.0);                        // (N,C)
 // Test-time augmentation: the mean of the class probabilities over the 8 dihedral transforms of the
 // input (flips x 90-degree rotations; the 4 flips only when H != W). x (N,C,H,W) -> (N,classes).
-torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bool binary);
+torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bool binary, double temperature = 1.0);
 
 struct Predictions {
-  std::vector<std::vector<float>> probs;  // (N, C)
+  std::vector<std::vector<float>> probs;  // (N, C), at the temperature asked for
+  std::vector<std::vector<float>> logits; // (N, 1) binary or (N, C): the raw scores, one view (no TTA)
   std::vector<int> labels;
   std::vector<int> samples;
   double loss = 0.0;  // mean unweighted loss
 };
 Predictions predict_store(native::Network& net, const ImageStore& store, const std::vector<int>& samples, int batch_size,
-                          const torch::Device& device, bool tta = false);
+                          const torch::Device& device, bool tta = false, double temperature = 1.0);
 
 // A checkpoint is one archive (model parameters and buffers + optimizer state, and the weight average when
 // training keeps one), written atomically, with the trainer's state beside it as PATH.json.

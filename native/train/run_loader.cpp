@@ -1,9 +1,11 @@
 // run_loader.cpp — see run_loader.h.
 #include "run_loader.h"
 
+#include "calibration.h"
 #include <cstdio>
 #include <filesystem>
 
+#include "calibration.h"
 #include "inference.h"
 
 namespace cellcam::train {
@@ -46,6 +48,12 @@ Result<LoadedRun> load_model_folder(const std::string& folder) {
   if (m.contains("threshold") && m["threshold"].is_number()) {
     r.threshold = m["threshold"].get<double>();
     r.threshold_source = "model.json";
+  }
+  if (m.contains("temperature") && m["temperature"].is_number() && m["temperature"].get<double>() > 0)
+    r.temperature = m["temperature"].get<double>();  // model.json's threshold is already at this temperature
+  if (m.contains("review_band") && m["review_band"].is_array() && m["review_band"].size() == 2) {
+    r.review_band = m["review_band"].get<std::vector<double>>();
+    r.review_band_source = m.value("review_band_source", std::string("model.json"));
   }
   if (m.contains("cam") && m["cam"].is_object()) r.cam_layer = m["cam"].value("layer", "");
   r.report = m.value("metrics", json());
@@ -99,6 +107,20 @@ Result<LoadedRun> load_run_folder(const std::string& run, const std::string& che
     }
     if (r.threshold_source == "default")
       std::fprintf(stderr, "cellcam: %s/report.json gives no threshold; using 0.5\n", run.c_str());
+  }
+  // Temperature scaling fitted by `cellcam calibrate` on the best checkpoint's validation predictions.
+  Result<json> calibration = read_json(fs::path(run) / "calibration.json");
+  if (calibration && checkpoint == "best" && calibration.value().value("temperature", 0.0) > 0) {
+    r.temperature = calibration.value()["temperature"].get<double>();
+    r.threshold = threshold_at(r.threshold, r.temperature);
+    const json& band = calibration.value().value("review_band", json::object());
+    if (band.contains("band") && band["band"].is_array() && band["band"].size() == 2) {
+      r.review_band = band["band"].get<std::vector<double>>();
+      char source[160];
+      std::snprintf(source, sizeof source, "chosen on validation: %.1f%% accuracy on the rest, referring at most %.0f%%",
+                    100 * band.value("target_accuracy", 0.0), 100 * band.value("max_referral", 0.0));
+      r.review_band_source = source;
+    }
   }
   return r;
 }

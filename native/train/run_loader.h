@@ -28,8 +28,11 @@ struct LoadedRun {
   torch::Device device{torch::kCPU};
   std::string checkpoint_path;
   int checkpoint_epoch = 0;
-  double threshold = 0.5;
+  double threshold = 0.5;           // on P(classes[1]) at `temperature`
   std::string threshold_source = "default";
+  double temperature = 1.0;         // temperature scaling (`cellcam calibrate`; model.json "temperature")
+  std::vector<double> review_band;  // {lo, hi} on the decision score, or empty (`cellcam calibrate`; model.json)
+  std::string review_band_source;
   std::string cam_layer;            // model folders: the exported CAM target layer
 };
 

@@ -35,6 +35,7 @@ struct Case {
   const char* color;
   int classes;
   const char* cam_layer;  // "" = default
+  double temperature = 1.0;  // temperature scaling baked into probs
 };
 
 std::vector<Case> cases() {
@@ -53,9 +54,9 @@ std::vector<Case> cases() {
       {"malaria_leaky_gap", {{"preset", "malaria_leaky_gap"}}, 32, "hsv", 2, ""},
       {"malaria_leaky_gap_early", {{"preset", "malaria_leaky_gap"}}, 32, "rgb", 2, "features.1"},
       {"malaria_bn_se", {{"preset", "malaria_bn_se"}}, 32, "rgb", 2, ""},
-      {"malaria_bn_se_early", {{"preset", "malaria_bn_se"}}, 32, "rgb", 2, "features.4"},
+      {"malaria_bn_se_early", {{"preset", "malaria_bn_se"}}, 32, "rgb", 2, "features.4", 2.5},
       {"resnet18", {{"preset", "resnet18"}, {"width", 8}}, 32, "rgb", 4, ""},
-      {"resnet18_early", {{"preset", "resnet18"}, {"width", 8}}, 32, "rgb", 3, "features.4"},
+      {"resnet18_early", {{"preset", "resnet18"}, {"width", 8}}, 32, "rgb", 3, "features.4", 0.7},
       {"avg_pool_multiclass", {{"layers", avg_pool_layers}}, 28, "rgb", 5, "features.2"},
   };
 }
@@ -129,14 +130,15 @@ int main(int argc, char** argv) {
     }
     const torch::Tensor x = torch::stack(inputs);  // (N,C,H,W)
 
-    auto exported = cellcam::explain::export_onnx(net, c.cam_layer, std::string("golden fixture ") + c.name);
+    auto exported = cellcam::explain::export_onnx(net, c.cam_layer, std::string("golden fixture ") + c.name, c.temperature);
     if (!exported) return fail(std::string(c.name) + ": " + exported.error().message);
-    const cellcam::explain::CamMaps maps = cellcam::explain::compute_cams(net, x, exported.value().cam_layer);
+    const cellcam::explain::CamMaps maps = cellcam::explain::compute_cams(net, x, exported.value().cam_layer, c.temperature);
 
     const fs::path dir = out / c.name;
     fs::create_directories(dir);
     const json meta = {{"case", c.name}, {"architecture", c.architecture}, {"cam_layer", exported.value().cam_layer},
-                       {"classes", c.classes}, {"images", names}, {"nodes", exported.value().nodes}};
+                       {"classes", c.classes}, {"images", names}, {"nodes", exported.value().nodes},
+                       {"temperature", c.temperature}};
     if (!cellcam::native::write_text_atomically((dir / "model.onnx").string(), exported.value().bytes).ok() ||
         !save(dir / "input.npy", x) || !save(dir / "probs.npy", maps.probs) || !save(dir / "cam.npy", maps.gradcam) ||
         !save(dir / "hirescam.npy", maps.hirescam) ||

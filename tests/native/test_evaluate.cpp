@@ -5,6 +5,7 @@
 // an error row and never stops the others; data with other classes is refused with a clear message.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,6 +13,7 @@
 #include <sstream>
 
 #include "dataset.h"
+#include "calibration.h"
 #include "evaluate.h"
 #include "trainer.h"
 
@@ -148,6 +150,64 @@ TEST_F(Evaluate, MissingRunOrCheckpointIsAClearError) {
   EXPECT_EQ(run_predict(p), 1);
   EXPECT_NE(testing::internal::GetCapturedStderr().find("no checkpoint /nonexistent/model.pt"), std::string::npos);
   EXPECT_FALSE(fs::exists(p.out));
+}
+
+// cellcam calibrate on a copy of the run: a temperature fitted on validation that keeps every decision,
+// moves the probabilities as sigmoid(logit(p) / T), and that eval then applies and reports.
+TEST_F(Evaluate, CalibrateFitsATemperatureThatKeepsEveryDecision) {
+  const fs::path copy = scratch("calibrated_run");
+  fs::copy(run(), copy, fs::copy_options::recursive);
+  fs::remove_all(copy / "eval");
+  CalibrateSettings c;
+  c.run = copy.string();
+  c.threads = 2;
+  ASSERT_EQ(run_calibrate(c), 0);
+  const json cal = json::parse(read(copy / "calibration.json"));
+  const double t = cal["temperature"].get<double>();
+  EXPECT_GT(t, 0.05);
+  EXPECT_LT(t, 20.0);
+  EXPECT_LE(cal["val"]["nll_after"].get<double>(), cal["val"]["nll_before"].get<double>() + 1e-9);
+  EXPECT_EQ(cal["fitted_on"]["part"], "val");
+  EXPECT_TRUE(fs::exists(copy / "calibration_reliability.png"));
+  // The review band, chosen on the same validation predictions.
+  const std::vector<double> band = cal["review_band"]["band"].get<std::vector<double>>();
+  ASSERT_EQ(band.size(), 2u);
+  EXPECT_LE(band[0], band[1]);
+  EXPECT_LE(cal["review_band"]["val_referred_share"].get<double>(), 0.3 + 1e-12);
+
+  EvalSettings before, after;
+  before.run = run().string();
+  before.out = scratch("uncalibrated").string();
+  after.run = copy.string();
+  after.out = scratch("calibrated").string();
+  before.threads = after.threads = 2;
+  ASSERT_EQ(run_eval(before), 0);
+  ASSERT_EQ(run_eval(after), 0);
+  const json a = json::parse(read(fs::path(before.out) / "eval.json")), b = json::parse(read(fs::path(after.out) / "eval.json"));
+  EXPECT_EQ(a["confusion"]["counts"], b["confusion"]["counts"]);  // the same decisions
+  EXPECT_DOUBLE_EQ(a["temperature"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(b["temperature"].get<double>(), t);
+  EXPECT_NEAR(b["threshold"]["value"].get<double>(), threshold_at(a["threshold"]["value"].get<double>(), t), 1e-12);
+  ASSERT_TRUE(b["calibration"].contains("ece_before_temperature"));
+  EXPECT_NEAR(b["calibration"]["ece_before_temperature"].get<double>(), a["calibration"]["ece"].get<double>(), 1e-6);
+  // eval: the referral curve always, the band's effect once calibrate chose one.
+  EXPECT_FALSE(a["referral"].contains("review_band"));
+  ASSERT_TRUE(b["referral"].contains("review_band"));
+  EXPECT_EQ(b["referral"]["review_band"]["band"].get<std::vector<double>>(), band);
+  EXPECT_DOUBLE_EQ(b["referral"]["curve"][0]["accuracy"].get<double>(), b["accuracy"].get<double>());
+  EXPECT_TRUE(fs::exists(fs::path(after.out) / "referral.png"));
+  const std::vector<data::CsvRow> ra = read_csv(fs::path(before.out) / "predictions.csv"), rb = read_csv(fs::path(after.out) / "predictions.csv");
+  ASSERT_EQ(ra.size(), rb.size());
+  for (std::size_t i = 1; i < ra.size(); ++i) {
+    const double pa = std::stod(ra[i].fields.at(3)), pb = std::stod(rb[i].fields.at(3));
+    EXPECT_NEAR(pb, 1.0 / (1.0 + std::exp(-std::log(pa / (1.0 - pa)) / t)), 1e-4) << "row " << i;
+  }
+  // A missing run is a clear error.
+  CalibrateSettings bad;
+  bad.run = "/nonexistent/run";
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(run_calibrate(bad), 1);
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("is not a run folder"), std::string::npos);
 }
 
 // Two test-split images and a broken file in one folder.

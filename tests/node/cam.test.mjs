@@ -200,6 +200,9 @@ test('model.json: the shipped model parses; bad ones are refused with a reason',
   bad({ threshold: 1.5 }, /threshold/);
   bad({ review_band: [0.6, 0.4] }, /review_band/);
   bad({ preprocess: undefined }, /preprocess/);
+  bad({ temperature: 0 }, /temperature/);
+  bad({ temperature: 'hot' }, /temperature/);
+  assert.equal(model.parseModelJson(JSON.stringify({ ...j, temperature: 1.7 })).temperature, 1.7);
   assert.equal(model.parseModelJson('not json').ok, false);
   assert.equal(model.parseModelJson('[]').ok, false);
 });

@@ -339,7 +339,8 @@ function renderModelCard() {
       choice.readme ? [' · ', h('a', { href: choice.readme, target: '_blank', rel: 'noopener', text: 'model card (intended use, limits)' })] : '',
       choice.source === 'own' ? ` · from ${choice.fileName}` : '',
       ' · ', verified),
-    h('div', { class: 'muted' }, `Class: ${rules.decision}. Review: ${rules.review}. ${rules.tiles[0].toUpperCase()}${rules.tiles.slice(1)}.`),
+    h('div', { class: 'muted' }, `Class: ${rules.decision}. Review: ${rules.review}. ${rules.tiles[0].toUpperCase()}${rules.tiles.slice(1)}.` +
+      (m.temperature !== 1 ? ` Probabilities calibrated by temperature scaling (T = ${m.temperature.toFixed(2)}, fitted on validation).` : '')),
   );
 }
 

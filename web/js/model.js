@@ -85,6 +85,12 @@ export function parseModelJson(text) {
   let tiling = null;
   if (j.tiling && Number.isInteger(j.tiling.tile) && j.tiling.tile > 0)
     tiling = { tile: j.tiling.tile, stride: Number.isInteger(j.tiling.stride) && j.tiling.stride > 0 ? j.tiling.stride : j.tiling.tile };
+  // Temperature scaling is inside model.onnx's probs already (cellcam export); shown, never applied twice.
+  let temperature = 1;
+  if (j.temperature !== undefined && j.temperature !== null) {
+    if (!isNumber(j.temperature) || j.temperature <= 0) return bad('"temperature" must be a positive number');
+    temperature = j.temperature;
+  }
   const positiveIndex = head === 'binary' ? 1 : -1;
   return {
     ok: true,
@@ -98,6 +104,7 @@ export function parseModelJson(text) {
     positiveClass: head === 'binary' ? classes[1] : (typeof j.positive_class === 'string' ? j.positive_class : ''),
     reviewBand,
     reviewSource,
+    temperature,
     preprocess: pre,
     inputShape: [channels, pre.height, pre.width],
     cam,
