@@ -113,6 +113,7 @@ Result<LoadedRun> load_run_folder(const std::string& run, const std::string& che
   if (calibration && checkpoint == "best" && calibration.value().value("temperature", 0.0) > 0) {
     r.temperature = calibration.value()["temperature"].get<double>();
     r.threshold = threshold_at(r.threshold, r.temperature);
+    if (r.threshold_source == "report.json") r.threshold_source = "report.json, moved to calibration.json's temperature";
     const json& band = calibration.value().value("review_band", json::object());
     if (band.contains("band") && band["band"].is_array() && band["band"].size() == 2) {
       r.review_band = band["band"].get<std::vector<double>>();
