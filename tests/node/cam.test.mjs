@@ -223,7 +223,7 @@ test('decide: threshold, argmax and the refer-for-review band (model.json or the
   assert.equal(model.decide([0.5, 0.5], banded).review, true);
   assert.equal(model.decide([0.15, 0.85], banded).review, false);
   const classes = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
-  const multi = model.parseModelJson(JSON.stringify({ ...j, head: 'multiclass', classes, threshold: undefined }));
+  const multi = model.parseModelJson(JSON.stringify({ ...j, head: 'multiclass', classes, threshold: undefined, review_band: undefined }));
   assert.equal(multi.ok, true, multi.message);
   assert.deepEqual(multi.reviewBand, [0, 0.6]);
   const p = [0.05, 0.05, 0.7, 0.05, 0.05, 0.05, 0.03, 0.02];
