@@ -71,6 +71,20 @@ std::string metric_text(double v) {
   return buf;
 }
 
+// A reliability diagram's points (the non-empty bins), labelled "<name> (ECE x)".
+cellcam::report::Series reliability_series(const Calibration& c, const std::string& name) {
+  cellcam::report::Series series;
+  for (const CalibrationBin& b : c.bins) {
+    if (b.count == 0) continue;
+    series.x.push_back(b.confidence);
+    series.y.push_back(b.accuracy);
+  }
+  char ece[32];
+  std::snprintf(ece, sizeof ece, "%.3f", c.ece);
+  series.label = name + " (ECE " + ece + ")";
+  return series;
+}
+
 std::string confusion_text(const Metrics& m, const std::vector<std::string>& classes) {
   std::size_t width = 9;  // "predicted"
   for (const std::string& c : classes) width = std::max(width, c.size());
@@ -197,17 +211,12 @@ int eval_impl(const EvalSettings& s) {
   cellcam::report::Series reliability;
   if (cal) {
     json bins = json::array();
-    for (const CalibrationBin& b : cal.value().bins) {
+    for (const CalibrationBin& b : cal.value().bins)
       bins.push_back({{"lo", b.lo}, {"hi", b.hi}, {"count", b.count}, {"confidence", b.confidence}, {"accuracy", b.accuracy}});
-      if (b.count == 0) continue;
-      reliability.x.push_back(b.confidence);
-      reliability.y.push_back(b.accuracy);
-    }
     report["calibration"] = {{"ece", cal.value().ece}, {"mce", cal.value().max_gap}, {"bins", bins}};
-    char label[64];
-    std::snprintf(label, sizeof label, r.temperature != 1.0 ? "T = %.2f (ECE %.3f)" : "model (ECE %.3f)",
-                  r.temperature != 1.0 ? r.temperature : cal.value().ece, cal.value().ece);
-    reliability.label = label;
+    char name[32];
+    std::snprintf(name, sizeof name, "T = %.2f", r.temperature);
+    reliability = reliability_series(cal.value(), r.temperature != 1.0 ? name : "model");
   }
   // With temperature scaling: the same predictions before it (one view: without TTA), for the comparison.
   std::vector<cellcam::report::Series> reliability_curves;
@@ -217,16 +226,7 @@ int eval_impl(const EvalSettings& s) {
       report["calibration"]["ece_before_temperature"] = before.value().ece;
       report["calibration"]["nll_before_temperature"] = mean_nll(p.logits, p.labels, binary, 1.0);
       report["calibration"]["nll"] = mean_nll(p.logits, p.labels, binary, r.temperature);
-      cellcam::report::Series raw;
-      for (const CalibrationBin& b : before.value().bins) {
-        if (b.count == 0) continue;
-        raw.x.push_back(b.confidence);
-        raw.y.push_back(b.accuracy);
-      }
-      char label[64];
-      std::snprintf(label, sizeof label, "T = 1 (ECE %.3f)", before.value().ece);
-      raw.label = label;
-      reliability_curves.push_back(raw);
+      reliability_curves.push_back(reliability_series(before.value(), "T = 1"));
     }
   }
 
@@ -351,19 +351,8 @@ int calibrate_impl(const CalibrateSettings& s) {
                         {"val_kept_accuracy", band.value().kept_accuracy}};
   Result<bool> written = native::write_text_atomically((fs::path(s.run) / "calibration.json").string(), out.dump(2) + "\n");
   if (!written) return fail(cmd, written.error());
-  std::vector<cellcam::report::Series> curves;
-  for (const auto& [cal, name] : {std::pair{&before.value(), "T = 1"}, std::pair{&after.value(), "fitted T"}}) {
-    cellcam::report::Series series;
-    for (const CalibrationBin& b : cal->bins) {
-      if (b.count == 0) continue;
-      series.x.push_back(b.confidence);
-      series.y.push_back(b.accuracy);
-    }
-    char label[64];
-    std::snprintf(label, sizeof label, "%s (ECE %.3f)", name, cal->ece);
-    series.label = label;
-    curves.push_back(series);
-  }
+  const std::vector<cellcam::report::Series> curves = {reliability_series(before.value(), "T = 1"),
+                                                       reliability_series(after.value(), "fitted T")};
   Result<bool> drawn = cellcam::report::plot_reliability((fs::path(s.run) / "calibration_reliability.png").string(), curves);
   if (!drawn) std::fprintf(stderr, "cellcam calibrate: plot not drawn: %s\n", drawn.error().message.c_str());
   std::printf("cellcam calibrate: %s on its validation split (%zu images): temperature %.4f\n", s.run.c_str(), p.labels.size(), t);
