@@ -193,13 +193,35 @@ double threshold_at(double threshold, double temperature) {
 
 namespace {
 
-int decide(const std::vector<float>& probs, double threshold, bool binary) {
-  if (binary) return probs[1] >= threshold ? 1 : 0;
-  return static_cast<int>(std::max_element(probs.begin(), probs.end()) - probs.begin());
-}
-
 double score(const std::vector<float>& probs, bool binary) {
   return binary ? probs[1] : *std::max_element(probs.begin(), probs.end());
+}
+
+// The predictions from the most certain to the least (ties by index), with the running count of correct
+// decisions: correct_prefix[k] = correct among the k most certain. Shared by the curve and the band.
+struct RankedByUncertainty {
+  std::vector<double> uncertainty;  // ascending
+  std::vector<long long> correct_prefix;
+};
+
+RankedByUncertainty rank_by_uncertainty(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels,
+                                        double threshold, bool binary) {
+  const std::size_t n = probs.size();
+  std::vector<double> u(n);
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    u[i] = uncertainty(probs[i], threshold, binary);
+    order[i] = i;
+  }
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return u[a] < u[b]; });
+  RankedByUncertainty r;
+  r.correct_prefix.assign(n + 1, 0);
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = order[k];
+    r.uncertainty.push_back(u[i]);
+    r.correct_prefix[k + 1] = r.correct_prefix[k] + (predicted_class(probs[i], threshold) == labels[i] ? 1 : 0);
+  }
+  return r;
 }
 
 }  // namespace
@@ -214,21 +236,13 @@ double uncertainty(const std::vector<float>& probs, double threshold, bool binar
 std::vector<ReferralPoint> referral_curve(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels,
                                           double threshold, bool binary, double max_rate, double step) {
   const std::size_t n = probs.size();
-  std::vector<std::size_t> order(n);
-  for (std::size_t i = 0; i < n; ++i) order[i] = i;
-  // Most certain first; ties broken by index, so the curve is deterministic.
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return uncertainty(probs[a], threshold, binary) < uncertainty(probs[b], threshold, binary);
-  });
-  std::vector<long long> correct_prefix(n + 1, 0);
-  for (std::size_t k = 0; k < n; ++k)
-    correct_prefix[k + 1] = correct_prefix[k] + (decide(probs[order[k]], threshold, binary) == labels[order[k]] ? 1 : 0);
+  const RankedByUncertainty ranked = rank_by_uncertainty(probs, labels, threshold, binary);
   std::vector<ReferralPoint> out;
   for (int i = 0; n > 0 && i * step <= max_rate + 1e-12; ++i) {
     ReferralPoint pt;
     pt.rate = i * step;
     pt.kept = static_cast<long long>(std::llround(static_cast<double>(n) * (1.0 - pt.rate)));
-    pt.accuracy = pt.kept > 0 ? static_cast<double>(correct_prefix[static_cast<std::size_t>(pt.kept)]) / pt.kept : 1.0;
+    pt.accuracy = pt.kept > 0 ? static_cast<double>(ranked.correct_prefix[static_cast<std::size_t>(pt.kept)]) / pt.kept : 1.0;
     out.push_back(pt);
   }
   return out;
@@ -260,7 +274,7 @@ ReviewBand apply_review_band(const std::vector<std::vector<float>>& probs, const
       continue;
     }
     ++kept;
-    correct += decide(probs[i], threshold, binary) == labels[i] ? 1 : 0;
+    correct += predicted_class(probs[i], threshold) == labels[i] ? 1 : 0;
   }
   b.referred_share = probs.empty() ? 0.0 : static_cast<double>(referred) / static_cast<double>(probs.size());
   b.kept_accuracy = kept > 0 ? static_cast<double>(correct) / static_cast<double>(kept) : 1.0;
@@ -271,31 +285,21 @@ Result<ReviewBand> choose_review_band(const std::vector<std::vector<float>>& pro
                                       double threshold, bool binary, double target_accuracy, double max_rate) {
   if (probs.empty() || probs.size() != labels.size())
     return make_error(ErrorCode::kInvalidArgument, "choosing a review band needs as many labels as predictions, and at least one");
-  // Candidate cutoffs: each image's uncertainty (refer it and everything less certain... i.e. >= it),
-  // tried from the least referral up; the first that reaches the target wins.
-  std::vector<double> u;
-  for (const std::vector<float>& p : probs) u.push_back(uncertainty(p, threshold, binary));
-  std::vector<double> cutoffs = u;
-  cutoffs.push_back(1.0 + 1e-9);  // refer nothing
-  std::sort(cutoffs.begin(), cutoffs.end(), std::greater<double>());
-  cutoffs.erase(std::unique(cutoffs.begin(), cutoffs.end()), cutoffs.end());
+  // Candidate cutoffs, from the least referral up: refer nothing (kept = n), then each distinct
+  // uncertainty c, referring every image at least that uncertain (kept = the images ranked below c).
+  // The first that reaches the target wins.
+  const RankedByUncertainty ranked = rank_by_uncertainty(probs, labels, threshold, binary);
+  const std::size_t n = probs.size();
   ReviewBand best;
   bool have = false;
-  for (double c : cutoffs) {
-    long long referred = 0, kept = 0, correct = 0;
-    for (std::size_t i = 0; i < probs.size(); ++i) {
-      if (u[i] >= c) {
-        ++referred;
-        continue;
-      }
-      ++kept;
-      correct += decide(probs[i], threshold, binary) == labels[i] ? 1 : 0;
-    }
-    const double share = static_cast<double>(referred) / static_cast<double>(probs.size());
+  for (std::size_t kept = n + 1; kept-- > 0;) {
+    if (kept < n && kept > 0 && ranked.uncertainty[kept - 1] == ranked.uncertainty[kept]) continue;  // inside a tie
+    const double c = kept == n ? 1.0 : ranked.uncertainty[kept];
+    const double share = static_cast<double>(n - kept) / static_cast<double>(n);
     if (share > max_rate + 1e-12) break;
     ReviewBand b = band_for_cutoff(std::min(c, 1.0), threshold, binary);
     b.referred_share = share;
-    b.kept_accuracy = kept > 0 ? static_cast<double>(correct) / static_cast<double>(kept) : 1.0;
+    b.kept_accuracy = kept > 0 ? static_cast<double>(ranked.correct_prefix[kept]) / static_cast<double>(kept) : 1.0;
     b.target_accuracy = target_accuracy;
     b.reached = b.kept_accuracy >= target_accuracy;
     if (!have || b.kept_accuracy > best.kept_accuracy) {
