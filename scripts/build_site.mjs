@@ -74,12 +74,20 @@ copyFileSync(join(root, 'models', 'index.json'), join(out, 'models', 'index.json
 for (const m of index.models) {
   const from = join(root, 'models', m.folder);
   const spec = JSON.parse(readFileSync(join(from, 'model.json'), 'utf8'));
-  const onnxName = spec.onnx?.file ?? 'model.onnx';
-  const onnx = readFileSync(join(from, onnxName));
-  const digest = createHash('sha256').update(onnx).digest('hex');
-  if (digest !== spec.onnx?.sha256) die(`models/${m.folder}/${onnxName}: SHA-256 ${digest} differs from model.json's ${spec.onnx?.sha256} (re-export it)`);
+  // One ONNX file (model.json "onnx"), or an ensemble's members (model.json "ensemble.members[].onnx",
+  // under the folder): each must match its SHA-256.
+  const graphs = spec.ensemble ? (spec.ensemble.members ?? []).map((x) => x.onnx ?? {}) : [spec.onnx ?? {}];
   const to = join(out, 'models', m.folder);
   mkdirSync(to, { recursive: true });
-  for (const f of readdirSync(from)) if (f === onnxName || SITE_MODEL_FILES.test(f)) copyFileSync(join(from, f), join(to, f));
+  for (const g of graphs) {
+    const file = g.file ?? 'model.onnx';
+    if (file.includes('..')) die(`models/${m.folder}/model.json: ${file} is outside the folder`);
+    const onnx = readFileSync(join(from, file));
+    const digest = createHash('sha256').update(onnx).digest('hex');
+    if (digest !== g.sha256) die(`models/${m.folder}/${file}: SHA-256 ${digest} differs from model.json's ${g.sha256} (re-export it)`);
+    mkdirSync(dirname(join(to, file)), { recursive: true });
+    copyFileSync(join(from, file), join(to, file));
+  }
+  for (const f of readdirSync(from)) if (SITE_MODEL_FILES.test(f)) copyFileSync(join(from, f), join(to, f));
 }
 console.log(`build_site: site assembled in ${out} (${index.models.length} model${index.models.length === 1 ? '' : 's'})`);

@@ -14,6 +14,9 @@ void add_export_command(CLI::App& app, explain::ExportSettings& s) {
   cmd->add_option("--cam-layer", s.cam_layer, "Grad-CAM target layer, e.g. features.9 (default: the last convolutional block's output)");
   cmd->add_option("--name", s.name, "model name in model.json (default: the --out folder's name)");
   cmd->add_option("--version", s.version, "model version in model.json")->capture_default_str();
+  cmd->add_flag("--tta-default", s.tta_default, "the page averages the 8 flips/rotations of each image unless the user switches "
+                                                "it off (measure first: cellcam eval --tta --part val)");
+  cmd->add_option("--tta-note", s.tta_note, "the measured effect of TTA, shown in the page (model.json tta.note)");
 }
 
 }  // namespace cellcam::cli

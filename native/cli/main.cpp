@@ -18,11 +18,13 @@
 #include <exception>
 
 #include "cellcam/version.h"
+#include "ensemble_command.h"
 #include "eval_command.h"
 #include "export_command.h"
 #include "gradcam_command.h"
 #include "predict_command.h"
 #include "preprocess_command.h"
+#include "split_command.h"
 #include "train_command.h"
 #include "runtime.h"
 
@@ -49,6 +51,10 @@ int main(int argc, char** argv) {
   cellcam::cli::add_export_command(app, export_settings);
   cellcam::explain::GradcamSettings gradcam;
   cellcam::cli::add_gradcam_command(app, gradcam);
+  cellcam::train::EnsembleSettings ensemble;
+  cellcam::cli::add_ensemble_command(app, ensemble);
+  cellcam::cli::SplitSettings split;
+  cellcam::cli::add_split_command(app, split);
 
   try {
     app.parse(argc, argv);
@@ -68,6 +74,8 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("calibrate")) return cellcam::train::run_calibrate(calibrate);
     if (app.got_subcommand("predict")) return cellcam::train::run_predict(predict);
     if (app.got_subcommand("export")) return cellcam::explain::run_export(export_settings);
+    if (app.got_subcommand("ensemble")) return cellcam::train::run_ensemble(ensemble);
+    if (app.got_subcommand("split")) return cellcam::cli::run_split(split);
     if (app.got_subcommand("gradcam")) return cellcam::explain::run_gradcam(gradcam);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cellcam: internal error: %s\n", e.what());

@@ -104,6 +104,7 @@ int export_impl(const ExportSettings& s) {
                       {"hirescam", {"N", classes, o.cam_height, o.cam_width}}};
   model["cam"] = {{"layer", o.cam_layer}, {"channels", o.cam_channels}, {"height", o.cam_height}, {"width", o.cam_width},
                   {"method", "gradcam"}, {"outputs", {"cam", "hirescam"}}};
+  model["tta"] = {{"default", s.tta_default}, {"views", "the 8 flips/rotations (4 flips when not square)"}, {"note", s.tta_note}};
   model["temperature"] = r.temperature;  // already applied inside model.onnx's probs; the threshold is at it
   if (r.review_band.size() == 2) {  // the page flags "refer for review" inside it
     model["review_band"] = r.review_band;

@@ -20,6 +20,8 @@ struct ExportSettings {
   std::string cam_layer;            // empty: the last convolutional block's output
   std::string name;                 // model name in model.json; empty: the out folder's name
   std::string version = "1.0.0";
+  bool tta_default = false;         // model.json "tta.default": the page averages the 8 flips/rotations unless switched off
+  std::string tta_note;             // model.json "tta.note": the measured effect, shown in the page
 };
 
 int run_export(const ExportSettings& settings);

@@ -27,4 +27,10 @@ struct CamMaps {
 // probs at `temperature` (temperature scaling); the maps do not depend on it.
 CamMaps compute_cams(native::Network& net, const torch::Tensor& x, const std::string& layer, double temperature = 1.0);
 
+// Test-time augmentation: compute_cams on each of the 8 dihedral views of `x` (the 4 flips when H != W; the
+// views of train::tta_probabilities), every view's maps carried back to the original orientation (the
+// inverse rotation, then the inverse flip), and probabilities and maps averaged over the views.
+// The page does the same with views.js; tests/node/views.test.mjs holds the two together.
+CamMaps compute_cams_tta(native::Network& net, const torch::Tensor& x, const std::string& layer, double temperature = 1.0);
+
 }  // namespace cellcam::explain

@@ -104,7 +104,8 @@ int gradcam_impl(const GradcamSettings& s) {
     }
     CamMaps maps;
     if (!batch.empty()) {
-      maps = compute_cams(r.net, torch::stack(batch).to(r.device), target.value().layer, r.temperature);
+      maps = s.tta ? compute_cams_tta(r.net, torch::stack(batch).to(r.device), target.value().layer, r.temperature)
+                   : compute_cams(r.net, torch::stack(batch).to(r.device), target.value().layer, r.temperature);
       maps.probs = maps.probs.to(torch::kCPU).contiguous();
       maps.gradcam = maps.gradcam.to(torch::kCPU).contiguous();
       maps.hirescam = maps.hirescam.to(torch::kCPU).contiguous();

@@ -23,6 +23,7 @@ struct GradcamSettings {
   std::string method = "gradcam";   // gradcam | hirescam
   std::string colormap = "jet";     // jet | viridis
   float alpha = 0.5f;               // overlay opacity of the heatmap
+  bool tta = false;                 // average the 8 flips/rotations (maps carried back before averaging)
   int batch_size = 16;
   int threads = 0;
 };

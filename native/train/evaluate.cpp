@@ -26,6 +26,7 @@
 #include "cellcam/model_spec.h"
 #include "cellcam/preprocess.h"
 #include "dataset.h"
+#include "ensemble.h"
 #include "image_io.h"
 #include "calibration.h"
 #include "inference.h"
@@ -35,6 +36,7 @@
 #include "network.h"
 #include "run_loader.h"
 #include "runtime.h"
+#include "scored_data.h"
 #include "split.h"
 
 namespace cellcam::train {
@@ -102,52 +104,6 @@ std::string confusion_text(const Metrics& m, const std::vector<std::string>& cla
   return out.str();
 }
 
-// The labelled images to score: all of `data`, or (data empty) one part of the run's own split.
-struct ScoredData {
-  data::Dataset dataset;
-  std::vector<int> samples;
-  std::string path;
-  bool own_split = false;
-};
-
-Result<ScoredData> scored_data(const LoadedRun& r, const std::string& run, const std::string& data, const std::string& part) {
-  const std::vector<std::string>& classes = r.spec.classes;
-  ScoredData out;
-  out.own_split = data.empty();
-  out.path = out.own_split ? r.settings.value("data", std::string()) : data;
-  if (out.path.empty())
-    return make_error(ErrorCode::kInvalidArgument, run + (r.exported ? " is an exported model folder, which keeps no data split" : "/config.json names no data") + "; pass --data");
-  Result<data::Dataset> dataset = data::load_dataset(out.path);
-  // The run's own data path is as `cellcam train` was given it: relative paths are relative to where it ran.
-  if (!dataset)
-    return make_error(dataset.error().code, (out.own_split ? "the run's data " : "") + out.path + ": " + dataset.error().message);
-  out.dataset = dataset.take();
-  // The same classes in another order (a run trained with --positive-class moves the class of interest
-  // to index 1; folders list classes by name): relabel into the model's order.
-  if (out.dataset.classes != classes &&
-      std::is_permutation(classes.begin(), classes.end(), out.dataset.classes.begin(), out.dataset.classes.end())) {
-    std::vector<int> to_model(classes.size());
-    for (std::size_t i = 0; i < classes.size(); ++i)
-      to_model[i] = static_cast<int>(std::find(classes.begin(), classes.end(), out.dataset.classes[i]) - classes.begin());
-    for (data::Sample& sample : out.dataset.samples) sample.label = to_model[static_cast<std::size_t>(sample.label)];
-    out.dataset.classes = classes;
-  }
-  if (out.dataset.classes != classes)
-    return make_error(ErrorCode::kInvalidArgument, "the classes of " + out.path + " (" + join(out.dataset.classes) +
-                                                       ") differ from the model's (" + join(classes) + ")");
-  if (out.own_split) {
-    Result<data::Split> split = data::read_split_csv((fs::path(run) / "split.csv").string(), out.dataset);
-    if (!split) return make_error(split.error().code, run + "/split.csv: " + split.error().message);
-    out.samples = part == "val" ? split.value().val : split.value().test;
-    if (out.samples.empty())
-      return make_error(ErrorCode::kInvalidArgument, "the run's " + part + " split is empty (trained with --" + part + "-fraction 0?)" +
-                                                         (part == "test" ? "; pass --data" : ""));
-  } else {
-    for (int i = 0; i < static_cast<int>(out.dataset.samples.size()); ++i) out.samples.push_back(i);
-    if (out.samples.empty()) return make_error(ErrorCode::kInvalidArgument, out.path + " holds no labelled images");
-  }
-  return out;
-}
 
 int eval_impl(const EvalSettings& s) {
   const char* cmd = "eval";
@@ -160,7 +116,7 @@ int eval_impl(const EvalSettings& s) {
   const bool binary = r.spec.head == HeadKind::kBinary;
 
   // ---- which images: all of --data, or the run's own test split
-  Result<ScoredData> scored = scored_data(r, s.run, s.data, "test");
+  Result<ScoredData> scored = scored_data(r, s.run, s.data, s.part, s.split);
   if (!scored) return fail(cmd, scored.error());
   const bool own_split = scored.value().own_split;
   const std::string& data_path = scored.value().path;
@@ -183,7 +139,7 @@ int eval_impl(const EvalSettings& s) {
   json report = metrics_json(m, classes, p.loss);
   report["run"] = s.run;
   report["checkpoint"] = {{"name", s.checkpoint}, {"path", r.checkpoint_path}, {"epoch", r.checkpoint_epoch}};
-  report["data"] = {{"path", data_path}, {"part", own_split ? "test" : "all"}};
+  report["data"] = {{"path", data_path}, {"part", own_split ? s.part : "all"}, {"split", scored.value().split_path}};
   report["tta"] = s.tta;
   report["temperature"] = r.temperature;
   report["threshold"] = binary ? json{{"value", r.threshold}, {"source", r.threshold_source}} : json(nullptr);
@@ -235,7 +191,7 @@ int eval_impl(const EvalSettings& s) {
   const std::vector<ReferralPoint> curve = referral_curve(p.probs, p.labels, decision_threshold, binary);
   json referral{{"uncertainty", binary ? "1 - |p - threshold| / (distance from the threshold to 0 or 1)" : "1 - top-1 probability"}};
   cellcam::report::Series referral_series;
-  referral_series.label = own_split ? "test split" : "data";
+  referral_series.label = own_split ? s.part + " split" : "data";
   for (const ReferralPoint& pt : curve) {
     referral["curve"].push_back({{"referred", pt.rate}, {"kept", pt.kept}, {"accuracy", pt.accuracy}});
     referral_series.x.push_back(pt.rate);
@@ -281,7 +237,7 @@ int eval_impl(const EvalSettings& s) {
     if (!d) std::fprintf(stderr, "cellcam eval: plot not drawn: %s\n", d.error().message.c_str());
 
   std::printf("cellcam eval: %s, checkpoint %s (epoch %d), on %s%s\n", s.run.c_str(), s.checkpoint.c_str(), r.checkpoint_epoch,
-              own_split ? "the test split of " : "", data_path.c_str());
+              own_split ? ("the " + s.part + " split of ").c_str() : "", data_path.c_str());
   std::printf("%zu images evaluated, %zu skipped", p.labels.size(), skipped.size());
   if (binary) std::printf("; threshold %.4f (%s)", r.threshold, r.threshold_source.c_str());
   std::printf("\naccuracy  %.4f", m.accuracy);
@@ -426,10 +382,24 @@ int predict_impl(const PredictSettings& s) {
   if (s.inputs.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "give image files or folders"));
   if (s.out.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--out must name a CSV file"));
   const int threads = native::configure_torch_threads(s.threads);
-  Result<LoadedRun> loaded = load_run(s.run, s.checkpoint);
-  if (!loaded) return fail(cmd, loaded.error());
-  LoadedRun& r = loaded.value();
-  const std::vector<std::string>& classes = r.spec.classes;
+  // One model, or an ensemble folder (`cellcam ensemble`): its members run one after the other on each
+  // chunk and their probabilities combine as model.json says (the page's ensemble.js does the same).
+  std::optional<LoadedEnsemble> ensemble;
+  std::vector<LoadedRun*> models;
+  Result<LoadedRun> loaded = make_error(ErrorCode::kInvalidArgument, "not loaded");
+  if (is_ensemble_folder(s.run)) {
+    Result<LoadedEnsemble> e = load_ensemble(s.run);
+    if (!e) return fail(cmd, e.error());
+    ensemble = e.take();
+    for (LoadedRun& m : ensemble->members) models.push_back(&m);
+  } else {
+    loaded = load_run(s.run, s.checkpoint);
+    if (!loaded) return fail(cmd, loaded.error());
+    models.push_back(&loaded.value());
+  }
+  const std::vector<std::string> classes = ensemble ? ensemble->classes : models[0]->spec.classes;
+  const double threshold = ensemble ? ensemble->threshold : models[0]->threshold;
+  const bool binary_head = ensemble ? ensemble->binary : models[0]->spec.head == HeadKind::kBinary;
   if (s.kaggle && classes.size() != 2)
     return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--kaggle writes P(" + classes.back() +
                                                                  ") per image and needs a two-class model; this one has " +
@@ -442,7 +412,27 @@ int predict_impl(const PredictSettings& s) {
   const bool terminal = isatty(fileno(stderr)) != 0;
   for (std::size_t begin = 0; begin < files.size(); begin += s.batch_size) {
     const std::size_t end = std::min(files.size(), begin + static_cast<std::size_t>(s.batch_size));
-    predict_chunk(files, begin, end, r, s.tta, threads, rows);
+    if (!ensemble) {
+      predict_chunk(files, begin, end, *models[0], s.tta, threads, rows);
+    } else {
+      std::vector<std::vector<PredictRow>> member_rows(models.size(), std::vector<PredictRow>(files.size()));
+      for (std::size_t m = 0; m < models.size(); ++m) predict_chunk(files, begin, end, *models[m], s.tta, threads, member_rows[m]);
+      for (std::size_t i = begin; i < end; ++i) {
+        std::vector<ProbabilityTable> one(models.size());
+        for (std::size_t m = 0; m < models.size(); ++m) {
+          if (member_rows[m][i].probs.empty()) {
+            rows[i].error = member_rows[m][i].error.empty() ? "not predicted" : member_rows[m][i].error;
+            break;
+          }
+          one[m] = {member_rows[m][i].probs};
+        }
+        if (!rows[i].error.empty()) continue;
+        Result<ProbabilityTable> combined =
+            ensemble->method == "stacking" ? apply_stacking(ensemble->stacking, one) : soft_vote(one, ensemble->weights);
+        if (!combined) rows[i].error = combined.error().message;
+        else rows[i].probs = combined.value()[0];
+      }
+    }
     if (terminal) std::fprintf(stderr, "\rpredicted %zu/%zu", end, files.size());
   }
   if (terminal) std::fputc('\n', stderr);
@@ -467,7 +457,7 @@ int predict_impl(const PredictSettings& s) {
       if (!s.kaggle) csv << data::csv_field(files[i]) << std::string(classes.size() + 1, ',') << ',' << data::csv_field(error) << '\n';
       continue;
     }
-    const int predicted = predicted_class(row.probs, r.threshold);
+    const int predicted = predicted_class(row.probs, threshold);
     ++per_class[predicted];
     if (s.kaggle) {
       const std::string id = fs::path(files[i]).stem().string();
@@ -490,7 +480,7 @@ int predict_impl(const PredictSettings& s) {
   std::string counts;
   for (std::size_t c = 0; c < classes.size(); ++c)
     counts += (c ? ", " : "") + classes[c] + " " + std::to_string(per_class[c]);
-  if (r.spec.head == HeadKind::kBinary) counts += "; threshold " + probability_text(r.threshold);
+  if (binary_head) counts += "; threshold " + probability_text(threshold);
   std::printf("%zu images: %zu predicted (%s), %d failed; %s: %s\n", files.size(), files.size() - failed, counts.c_str(),
               failed, s.kaggle ? "Kaggle submission" : "predictions", s.out.c_str());
   return failed ? 2 : 0;

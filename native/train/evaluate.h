@@ -21,6 +21,8 @@ namespace cellcam::train {
 struct EvalSettings {
   std::string run;                  // run folder written by `cellcam train`
   std::string data;                 // labelled dataset to evaluate entirely; empty: the run's own test split
+  std::string split;                // with data: evaluate one part of this split file (`cellcam split`)
+  std::string part = "test";        // test | val: the part of the run's (or --split's) split to score
   std::string checkpoint = "best";  // best | last | a path to a .pt written by the trainer
   std::string out;                  // output folder; empty: RUN/eval
   int batch_size = 128;

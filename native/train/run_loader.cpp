@@ -1,7 +1,6 @@
 // run_loader.cpp — see run_loader.h.
 #include "run_loader.h"
 
-#include "calibration.h"
 #include <cstdio>
 #include <filesystem>
 
@@ -153,6 +152,51 @@ Result<bool> save_weights(const std::string& path, native::Network& net) {
     return make_error(ErrorCode::kIo, "cannot write weights " + path + ": " + e.what());
   }
   return true;
+}
+
+bool is_ensemble_folder(const std::string& folder) {
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::path(folder) / "model.json", ec)) return false;
+  Result<json> j = read_json(fs::path(folder) / "model.json");
+  return j && j.value().contains("ensemble") && j.value()["ensemble"].is_object();
+}
+
+Result<LoadedEnsemble> load_ensemble(const std::string& folder) {
+  Result<json> read = read_json(fs::path(folder) / "model.json");
+  if (!read) return read.error();
+  const json& j = read.value();
+  LoadedEnsemble e;
+  try {
+    const json& block = j.at("ensemble");
+    e.method = block.value("method", std::string("soft"));
+    e.classes = j.at("classes").get<std::vector<std::string>>();
+    e.binary = j.value("head", std::string("binary")) == "binary";
+    e.threshold = j.value("threshold", 0.5);
+    for (const json& m : block.at("members")) {
+      // The member's folder: where its ONNX file lies (members/<i>/model.onnx).
+      const fs::path member = fs::path(folder) / fs::path(m.at("onnx").at("file").get<std::string>()).parent_path();
+      Result<LoadedRun> r = load_run(member.string());
+      if (!r) return make_error(r.error().code, "ensemble member " + member.string() + ": " + r.error().message);
+      if (r.value().spec.classes != e.classes)
+        return make_error(ErrorCode::kInvalidArgument, "ensemble member " + member.string() + " has other classes than " + folder);
+      e.members.push_back(r.take());
+      e.weights.push_back(m.value("weight", 1.0));
+    }
+    if (e.method == "stacking") {
+      const json& st = block.at("stacking");
+      e.stacking.binary = e.binary;
+      e.stacking.members = static_cast<int>(e.members.size());
+      e.stacking.classes = static_cast<int>(e.classes.size());
+      e.stacking.weights = st.at("weights").get<std::vector<std::vector<double>>>();
+      e.stacking.intercepts = st.at("intercepts").get<std::vector<double>>();
+    } else if (e.method != "soft") {
+      return make_error(ErrorCode::kInvalidArgument, folder + "/model.json: ensemble method " + e.method + " (soft or stacking)");
+    }
+  } catch (const json::exception& ex) {
+    return make_error(ErrorCode::kCorrupt, folder + "/model.json: the ensemble block is malformed: " + ex.what());
+  }
+  if (e.members.size() < 2) return make_error(ErrorCode::kCorrupt, folder + "/model.json: an ensemble needs two members");
+  return e;
 }
 
 }  // namespace cellcam::train

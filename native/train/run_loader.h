@@ -14,6 +14,7 @@
 
 #include "cellcam/error.h"
 #include "cellcam/model_spec.h"
+#include "ensemble.h"
 #include "network.h"
 
 namespace cellcam::train {
@@ -38,6 +39,21 @@ struct LoadedRun {
 
 // `checkpoint` is best | last | a path (run folders only; a model folder has one set of weights).
 Result<LoadedRun> load_run(const std::string& folder, const std::string& checkpoint = "best");
+
+// An ensemble folder written by `cellcam ensemble` (model.json with an "ensemble" block): each member is a
+// model folder of its own under the ensemble's folder (members/<i>/: model.onnx, model.json, weights.pt),
+// combined as model.json says. `cellcam predict ENSEMBLE` runs it natively as the page does.
+struct LoadedEnsemble {
+  std::vector<LoadedRun> members;
+  std::string method = "soft";   // soft | stacking
+  std::vector<double> weights;   // soft voting, one per member
+  StackingModel stacking;        // method == "stacking"
+  std::vector<std::string> classes;
+  bool binary = true;
+  double threshold = 0.5;        // on the combined P(classes[1])
+};
+bool is_ensemble_folder(const std::string& folder);
+Result<LoadedEnsemble> load_ensemble(const std::string& folder);
 
 // The network's parameters and buffers alone (no optimizer state), written atomically.
 Result<bool> save_weights(const std::string& path, native::Network& net);

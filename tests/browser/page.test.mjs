@@ -9,7 +9,10 @@
 //   - the WebGPU backend (--enable-unsafe-webgpu: SwiftShader here, slow) at batch 1 agrees with WASM
 //     within 1e-4 (probabilities and normalised Grad-CAM maps); without an adapter the test says so;
 //   - the same site from a bare static host (no COOP/COEP): single-threaded, same numbers;
-//   - the user's own model.onnx + model.json: accepted when the SHA-256 matches, refused when not.
+//   - the user's own model.onnx + model.json: accepted when the SHA-256 matches, refused when not;
+//   - test-time augmentation switched on: equals `cellcam predict --tta`;
+//   - the shipped ensemble (several ONNX files, one per member): equals `cellcam predict` on its folder,
+//     with the combined Grad-CAM drawn.
 // Screenshots go to build/test-artifacts/.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -120,10 +123,10 @@ async function exportCsv(page) {
   return readFileSync(await download.path(), 'utf8');
 }
 
-function nativePredict(paths) {
+function nativePredict(paths, { model = modelDir, extra = [] } = {}) {
   const out = join(tmp, `predict-${Date.now()}.csv`);
   try {
-    execFileSync(cliPath, ['predict', modelDir, ...paths, '--out', out], { stdio: 'pipe' });
+    execFileSync(cliPath, ['predict', model, ...paths, '--out', out, ...extra], { stdio: 'pipe' });
   } catch (e) {
     if (!existsSync(out)) throw e;  // exit 2: some inputs failed, the CSV is still written
   }
@@ -497,6 +500,58 @@ test('a multiclass model: bars per class, argmax, CAM of any class, same probabi
   const csv = parseCsv(await exportCsv(page));
   assert.deepEqual(Object.keys(csv[0]).slice(0, 6), ['file', ...multiClasses.map((c) => `p_${c}`)]);
   await page.screenshot({ path: join(artifacts, 'page-multiclass.png'), fullPage: true });
+  assert.deepEqual(outsideOrigin(log.requests, ORIGIN), []);
+  assert.deepEqual(log.errors, []);
+  await context.close();
+});
+
+// ---------------------------------------------------------------- TTA and ensembles
+test('test-time augmentation switched on: the mean of the 8 views equals `cellcam predict --tta`', { timeout: 180000 }, async () => {
+  const files = fixtures('malaria/parasitized_P61_cell_164.png', 'malaria/uninfected_P97_cell_57.png', 'malaria/parasitized_P139_cell_157.png',
+    'tiff/rgb16_lzw.tif');
+  const { page, context, log } = await openPage(browser, `${ORIGIN}/?tta=1`);
+  await page.setInputFiles('#pick-files', files);
+  await waitDone(page, files.length);
+  assert.equal(await page.isChecked('#tta'), true);
+  assert.match(await page.textContent('#model-card'), /Test-time augmentation: on/);
+  const csv = parseCsv(await exportCsv(page));
+  const worst = comparePredictions(csv.map((r) => ({ ...r, file: basename(r.file) })), nativePredict(files, { extra: ['--tta'] }), classes);
+  console.log(`page TTA vs cellcam predict --tta: max abs diff ${worst.toExponential(2)}`);
+  assert.ok(worst <= BOUND);
+  // and it is not the single-view answer
+  const single = nativePredict(files);
+  const moved = Math.max(...csv.map((r) => Math.abs(Number(r[`p_${classes[1]}`]) - Number(single.get(basename(r.file))[`p_${classes[1]}`]))));
+  assert.ok(moved > 1e-3, `TTA moved no probability (${moved})`);
+  assert.ok(await page.$('#results .row:first-child canvas.thumb'));
+  assert.deepEqual(outsideOrigin(log.requests, ORIGIN), []);
+  assert.deepEqual(log.errors, []);
+  await context.close();
+});
+
+const ensembleEntry = JSON.parse(readFileSync(join(root, 'models', 'index.json'), 'utf8')).models
+  .find((m) => JSON.parse(readFileSync(join(root, 'models', m.folder, 'model.json'), 'utf8')).ensemble);
+test('the shipped ensemble: its members run in the page as `cellcam predict` runs its folder, maps combined', { timeout: 180000, skip: !ensembleEntry && 'models/index.json lists no ensemble' }, async () => {
+  const folder = join(root, 'models', ensembleEntry.folder);
+  const spec = JSON.parse(readFileSync(join(folder, 'model.json'), 'utf8'));
+  const files = fixtures('malaria/parasitized_P61_cell_164.png', 'malaria/uninfected_P97_cell_57.png', 'malaria/parasitized_P139_cell_157.png',
+    'malaria/uninfected_P61_cell_144.png', 'formats/cell_gray8.png');
+  const { page, context, log } = await openPage(browser, `${ORIGIN}/?model=${ensembleEntry.id}&tta=0`);
+  await page.setInputFiles('#pick-files', files);
+  await waitDone(page, files.length);
+  assert.match(await page.textContent('#model-card'), new RegExp(`An ensemble of ${spec.ensemble.members.length} models`));
+  const csv = parseCsv(await exportCsv(page));
+  const worst = comparePredictions(csv.map((r) => ({ ...r, file: basename(r.file) })), nativePredict(files, { model: folder }), spec.classes);
+  console.log(`page ensemble vs cellcam predict ${ensembleEntry.folder}: max abs diff ${worst.toExponential(2)}`);
+  assert.ok(worst <= BOUND);
+  const results = await page.evaluate((n) => Array.from({ length: n }, (_, i) => window.cellcam.result(i)), files.length);
+  for (const r of results) {
+    assert.ok(r.cams && r.cams.length > 0, 'no combined map');
+    assert.ok(Number.isFinite(r.disagreement) && r.disagreement >= 0 && r.disagreement <= 1, `disagreement ${r.disagreement}`);
+  }
+  // every member's file was fetched from the site itself
+  for (const m of spec.ensemble.members) assert.ok(log.requests.some((u) => u.endsWith(m.onnx.file)), `${m.onnx.file} not fetched`);
+  await page.waitForFunction(() => document.querySelector('#results .row:first-child canvas.thumb')?.dataset.drawn?.startsWith('overlay'));
+  await page.screenshot({ path: join(artifacts, 'page-ensemble.png'), fullPage: true });
   assert.deepEqual(outsideOrigin(log.requests, ORIGIN), []);
   assert.deepEqual(log.errors, []);
   await context.close();

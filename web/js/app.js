@@ -210,10 +210,10 @@ function startEngine() {
   });
   const init = {
     type: 'init', backend: $('backend').value, modelJson: choice.text,
-    batch: Number(params.get('batch')) || 0, threads: Number(params.get('threads')) || 0,
+    batch: Number(params.get('batch')) || 0, threads: Number(params.get('threads')) || 0, tta: $('tta').checked,
   };
   if (choice.bytes) init.modelBytes = choice.bytes.slice(0);
-  else init.modelUrl = new URL(choice.url, location.href).href;
+  else init.modelBase = new URL(choice.base, location.href).href;
   worker.postMessage(init, init.modelBytes ? [init.modelBytes] : []);
   return engine.ready;
 }
@@ -279,7 +279,7 @@ async function chooseShipped(entry) {
   const text = await response.text();
   const parsed = parseModelJson(text);
   if (!parsed.ok) throw new Error(parsed.message);
-  setChoice({ id: entry.id, title: entry.title, source: 'shipped', text, parsed, url: `${base}${parsed.onnxFile}`, readme: `${base}README.md` });
+  setChoice({ id: entry.id, title: entry.title, source: 'shipped', text, parsed, base, readme: `${base}README.md` });
 }
 
 async function chooseOwn(files) {
@@ -309,6 +309,8 @@ function setChoice(choice) {
   const m = choice.parsed;
   $('tile').value = m.tiling ? m.tiling.tile : Math.max(m.inputShape[1], m.inputShape[2]);
   if (!$('tile-above').value) $('tile-above').value = DEFAULT_TILE_ABOVE;
+  // TTA as the model's folder recommends (model.json "tta"; `?tta=1|0` overrides, for tests and links).
+  $('tta').checked = params.has('tta') ? params.get('tta') === '1' : m.tta.default;
   buildClassSelects();
   renderModelCard();
   startEngine();
@@ -340,7 +342,11 @@ function renderModelCard() {
       choice.source === 'own' ? ` · from ${choice.fileName}` : '',
       ' · ', verified),
     h('div', { class: 'muted' }, `Class: ${rules.decision}. Review: ${rules.review}. ${rules.tiles[0].toUpperCase()}${rules.tiles.slice(1)}.` +
-      (m.temperature !== 1 ? ` Probabilities calibrated by temperature scaling (T = ${m.temperature.toFixed(2)}, fitted on validation).` : '')),
+      (m.temperature !== 1 ? ` Probabilities calibrated by temperature scaling (T = ${m.temperature.toFixed(2)}, fitted on validation).` : '') +
+      (m.ensemble ? ` An ensemble of ${m.members.length} models (${m.ensemble.method === 'stacking' ? 'stacking: a logistic regression on their probabilities' : 'soft voting'}; ` +
+        `Grad-CAM: the weighted mean of their maps)${m.ensemble.review ? `, referred when the members disagree by ≥ ${m.ensemble.review.cutoff.toFixed(3)}` : ''}.` : '') +
+      ` Test-time augmentation: ${$('tta').checked ? 'on, each image also seen as its 8 flips/rotations (8× the inference time)' : 'off'}` +
+      `${m.tta.note ? ` (${m.tta.note})` : ''}.`),
   );
 }
 
@@ -474,7 +480,10 @@ function resultBadges(model, r) {
   const score = model.head === 'binary' ? `P(${model.classes[1]}) = ${fmt(r.score, 4)}` : `top-1 ${fmt(r.score, 4)}`;
   return [
     h('span', { class: `badge ${classColour(model, r.index)}`, text: r.label }),
-    r.review ? h('span', { class: 'flag', title: `In the uncertainty band ${model.reviewBand.map((v) => fmt(v)).join('–')}`, text: '⚑ Refer for review' }) : null,
+    r.review ? h('span', { class: 'flag', title: model.ensemble && model.ensemble.review && r.disagreement !== null
+      ? `The members disagree by ${fmt(r.disagreement)} (refer at ≥ ${fmt(model.ensemble.review.cutoff)})`
+      : `In the uncertainty band ${model.reviewBand.map((v) => fmt(v)).join('–')}`, text: '⚑ Refer for review' }) : null,
+    Number.isFinite(r.disagreement) ? h('span', { class: 'muted small', title: 'how far the ensemble\u2019s members are from their mean (0: they agree)', text: `members disagree ${fmt(r.disagreement)}` }) : null,
     h('div', { class: 'score muted', text: score }),
     r.tiles ? h('div', { class: 'score muted', text: model.head === 'binary' ? `${r.tiles.positive} of ${r.tiles.count} tiles positive` : `${r.tiles.count} tiles, mean` }) : null,
   ];
@@ -887,6 +896,7 @@ function exportRecords() {
       r.model.classes.forEach((c, k) => { probabilities[c] = Number(r.result.probs[k].toPrecision(9)); });
       return {
         ...base, probabilities, predicted: r.result.label, review: r.result.review, error: '', error_code: '',
+        ...(Number.isFinite(r.result.disagreement) ? { disagreement: r.result.disagreement } : {}),
         tiles: r.result.tiles ? r.result.tiles.count : 0, ...source,
         model: `${r.model.name}${r.model.version ? `@${r.model.version}` : ''}`, backend: r.backend,
       };
@@ -924,7 +934,9 @@ function toJson(records) {
   return JSON.stringify({
     tool: 'cellcam', version: $('version').textContent.replace(/^v/, ''), exported: new Date().toISOString(),
     model: { name: m.name, version: m.version, sha256: m.sha256, classes: m.classes, head: m.head, threshold: m.threshold,
-      review_band: m.reviewBand, rules },
+      review_band: m.reviewBand, rules, temperature: m.temperature, tta: $('tta').checked,
+      members: m.ensemble ? m.members.map((x) => ({ name: x.name, sha256: x.sha256, weight: x.weight })) : undefined,
+      ensemble_method: m.ensemble ? m.ensemble.method : undefined },
     backend: engine.info && engine.info.ok ? engine.info.label : '',
     results: records,
   }, null, 2);
@@ -989,6 +1001,7 @@ function wire() {
     }
   });
   $('backend').addEventListener('change', () => { if (state.choice) startEngine(); });
+  $('tta').addEventListener('change', () => { if (state.choice) { renderModelCard(); startEngine(); } });
   $('stop').addEventListener('click', () => { state.stopRequested = true; $('stop').disabled = true; });
 
   $('filter').addEventListener('change', () => scheduleView(0));
@@ -1090,7 +1103,7 @@ window.cellcam = {
     const r = state.rows[i];
     if (!r || r.status !== 'done') return null;
     return { probs: [...r.result.probs], index: r.result.index, cams: r.result.cams ? Array.from(r.result.cams) : null,
-      camWidth: r.result.camWidth, camHeight: r.result.camHeight, tiles: r.result.tiles ?? null };
+      camWidth: r.result.camWidth, camHeight: r.result.camHeight, tiles: r.result.tiles ?? null, disagreement: r.result.disagreement ?? null };
   },
   engine: () => (engine.info ? { ...engine.info } : null),
   batch: () => ({ started: state.started, finishedAt: state.finishedAt ?? null, running: state.running }),

@@ -9,7 +9,10 @@
 // ort-wasm-simd-threaded.asyncify.{mjs,wasm}. The page switches backend by starting a new worker.
 //
 // Messages in:
-//   { type: 'init', backend: 'auto'|'webgpu'|'wasm', modelJson: text, modelUrl | modelBytes, batch, threads }
+//   { type: 'init', backend: 'auto'|'webgpu'|'wasm', modelJson: text, modelBase (the folder's URL) | modelBytes,
+//     batch, threads, tta }
+//   An ensemble (model.json "ensemble") gets one session per member, each file checked against its SHA-256;
+//   tta: every image also runs as its 8 flips/rotations (views.js), probabilities and maps averaged.
 //   { type: 'classify', id, tensor: Float32Array (C,H,W), tiles?: {items, tensor (T,C,H,W), ...},
 //     view: {width, height, data: RGBA}, source: {width, height} }
 //   { type: 'render', reqId, cam: Float32Array (h,w), camWidth, camHeight, specJson, view }
@@ -20,16 +23,19 @@
 //   { type: 'rendered', reqId, ok, heatmap | code, message }
 // Nothing throws out of a handler: every failure is a message.
 import { loadCellcam } from './cellcam.js';
+import { combineMemberCams, combineMembers, memberDisagreement } from './ensemble.js';
 import { aggregateTiles, decide, parseModelJson, stitchedSpecJson, stitchTileCams } from './model.js';
 import { sha256Hex } from './sha256.js';
+import { averageViewCams, averageViewProbs, makeViews, viewCount } from './views.js';
 
 const ORT_DIR = new URL('../vendor/ort/', import.meta.url).href;
 const BUNDLES = { wasm: 'ort.wasm.min.mjs', webgpu: 'ort.webgpu.min.mjs' };
 
 let cellcam = null;
 let ort = null;
-let session = null;
+let sessions = [];
 let model = null;
+let tta = false;
 let batchSize = 32;
 const pending = [];
 let pumping = false;
@@ -80,17 +86,28 @@ async function init(m) {
   if (!spec.ok) throw new Error(`model.json preprocess block: ${spec.message}`);
   model = parsed;
 
-  let bytes = m.modelBytes;
-  if (!bytes) {
-    const response = await fetch(m.modelUrl);
-    if (!response.ok) throw new Error(`${m.modelUrl}: HTTP ${response.status}`);
-    bytes = await response.arrayBuffer();
+  // Every member's bytes, checked against model.json before any of them runs.
+  const files = [];
+  let verifyMs = 0;
+  let digest = '';
+  for (const [i, member] of model.members.entries()) {
+    let bytes = i === 0 && m.modelBytes ? m.modelBytes : null;
+    if (!bytes) {
+      if (!m.modelBase) throw new Error(`${member.file}: an ensemble's member files load from its folder only`);
+      const url = new URL(member.file, m.modelBase).href;
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${member.file}: HTTP ${response.status}`);
+      bytes = await response.arrayBuffer();
+    }
+    const tv = performance.now();
+    const d = await sha256Hex(bytes);
+    verifyMs += performance.now() - tv;
+    if (d !== member.sha256)
+      throw new Error(`${member.file} does not match model.json: its SHA-256 is ${d.slice(0, 16)}…, model.json says ${member.sha256.slice(0, 16)}… (refused)`);
+    if (i === 0) digest = d;
+    files.push(bytes);
   }
-  const tv = performance.now();
-  const digest = await sha256Hex(bytes);
-  const verifyMs = performance.now() - tv;
-  if (digest !== model.sha256)
-    throw new Error(`model.onnx does not match model.json: its SHA-256 is ${digest.slice(0, 16)}…, model.json says ${model.sha256.slice(0, 16)}… (refused)`);
+  tta = Boolean(m.tta);
 
   const choice = await pickBackend(m.backend ?? 'auto');
   ort = await import(ORT_DIR + BUNDLES[choice.backend]);
@@ -104,10 +121,14 @@ async function init(m) {
   ort.env.wasm.numThreads = threads;
   batchSize = m.batch > 0 ? m.batch : choice.backend === 'webgpu' ? 16 : 32;
   const ts = performance.now();
-  session = await ort.InferenceSession.create(new Uint8Array(bytes), {
-    executionProviders: [choice.backend], graphOptimizationLevel: 'all', logSeverityLevel: 3,
-  });
-  checkSession();
+  sessions = [];
+  for (const bytes of files) {
+    const session = await ort.InferenceSession.create(new Uint8Array(bytes), {
+      executionProviders: [choice.backend], graphOptimizationLevel: 'all', logSeverityLevel: 3,
+    });
+    checkSession(session);
+    sessions.push(session);
+  }
   const createMs = performance.now() - ts;
   // One run on zeros before saying "ready": the first run pays kernel set-up (and WebGPU shader
   // compilation), which would otherwise land on the first image.
@@ -120,11 +141,12 @@ async function init(m) {
   self.postMessage({
     type: 'ready', backend: choice.backend, label, note: choice.note, threads, adapter: choice.adapter, batch: batchSize,
     createMs, warmupMs, verifyMs, totalMs: performance.now() - t0, sha256: digest, cellcamVersion: cellcam.version(),
+    members: sessions.length, tta, views: tta ? viewCount(model.inputShape[1], model.inputShape[2]) : 1,
   });
 }
 
 // The session's inputs and outputs against model.json: a mismatched pair is refused before any image.
-function checkSession() {
+function checkSession(session) {
   const names = session.outputNames;
   if (!session.inputNames.includes('input')) throw new Error(`model.onnx has no input named "input" (it has ${session.inputNames.join(', ')})`);
   if (!names.includes('probs')) throw new Error('model.onnx has no "probs" output');
@@ -164,25 +186,70 @@ async function pump() {
   }
 }
 
-// Runs the model on n stacked (C,H,W) tensors: { probs (n,K), cams (n,K,h,w) | null, ms }.
-async function run(stacked, n) {
+// Runs one session on n stacked (C,H,W) tensors: { probs (n,K), cams: { data (n,K,h,w), h, w } | null }.
+async function runSession(session, stacked, n) {
   const [c, h, w] = model.inputShape;
-  const t0 = performance.now();
   const out = await session.run({ input: new ort.Tensor('float32', stacked, [n, c, h, w]) });
-  const ms = performance.now() - t0;
   const K = model.classes.length;
   if (!out.probs || out.probs.data.length !== n * K)
     throw new Error(`the model returned ${out.probs ? out.probs.data.length : 0} probabilities for ${n} images of ${K} classes`);
   let cams = null;
   if (model.cam && out.cam) {
     const dims = out.cam.dims;
-    if (dims.length === 4 && dims[1] === K) {
-      cams = { data: out.cam.data, h: dims[2], w: dims[3] };
-    }
+    if (dims.length === 4 && dims[1] === K) cams = { data: Float32Array.from(out.cam.data), h: dims[2], w: dims[3] };
   }
-  const result = { probs: Float32Array.from(out.probs.data), cams: cams && { ...cams, data: Float32Array.from(cams.data) }, ms };
+  const result = { probs: Float32Array.from(out.probs.data), cams };
   for (const t of Object.values(out)) t.dispose?.();
   return result;
+}
+
+// The model on n stacked (C,H,W) tensors: every member, and with TTA every view of every image.
+// -> { probs (n,K), cams: { data (n,K,h,w), h, w } | null, disagreement: Float64Array(n) | null, ms }.
+async function run(stacked, n) {
+  const [c, h, w] = model.inputShape;
+  const K = model.classes.length;
+  const V = tta ? viewCount(h, w) : 1;
+  const size = c * h * w;
+  let input = stacked;
+  if (V > 1) {
+    input = new Float32Array(n * V * size);
+    for (let i = 0; i < n; i++) input.set(makeViews(stacked.subarray(i * size, (i + 1) * size), c, h, w), i * V * size);
+  }
+  const t0 = performance.now();
+  const perMember = [];
+  for (const session of sessions) {
+    const r = await runSession(session, input, n * V);
+    if (V > 1) {
+      r.probs = averageViewProbs(r.probs, n, V, K);
+      if (r.cams) r.cams = { ...r.cams, data: averageViewCams(r.cams.data, n, V, K, r.cams.h, r.cams.w) };
+    }
+    perMember.push(r);
+  }
+  const ms = performance.now() - t0;
+  if (perMember.length === 1) return { ...perMember[0], disagreement: null, ms };
+  const e = model.ensemble;
+  const probs = combineMembers(perMember.map((r) => r.probs), n, K, e);
+  const disagreement = memberDisagreement(perMember.map((r) => r.probs), n, K, e.weights);
+  let cams = null;
+  if (perMember.every((r) => r.cams)) {
+    let data = null;
+    let ch = 0;
+    let cw = 0;
+    for (let i = 0; i < n; i++) {
+      const one = combineMemberCams(perMember.map((r) => {
+        const plane = K * r.cams.h * r.cams.w;
+        return { data: r.cams.data.subarray(i * plane, (i + 1) * plane), h: r.cams.h, w: r.cams.w };
+      }), K, e.weights);
+      if (!data) {
+        ch = one.h;
+        cw = one.w;
+        data = new Float32Array(n * K * ch * cw);
+      }
+      data.set(one.data, i * K * ch * cw);
+    }
+    cams = { data, h: ch, w: cw };
+  }
+  return { probs, cams, disagreement, ms };
 }
 
 function renderHeatmap(cam, camWidth, camHeight, specJson, view) {
@@ -197,8 +264,8 @@ function post(id, result, transfer = []) {
   self.postMessage({ type: 'result', id, result }, transfer);
 }
 
-function finish(item, probs, cams, camWidth, camHeight, camSpecJson, inferMs, extra = {}) {
-  const d = decide(probs, model);
+function finish(item, probs, cams, camWidth, camHeight, camSpecJson, inferMs, extra = {}, disagreement = null) {
+  const d = decide(probs, model, disagreement);
   const t0 = performance.now();
   let heatmap = null;
   let camError = '';
@@ -210,7 +277,7 @@ function finish(item, probs, cams, camWidth, camHeight, camSpecJson, inferMs, ex
   }
   const camMs = performance.now() - t0;
   const result = {
-    ok: true, probs: Array.from(probs), index: d.index, label: d.label, score: d.score, review: d.review,
+    ok: true, probs: Array.from(probs), index: d.index, label: d.label, score: d.score, review: d.review, disagreement,
     cams, camWidth, camHeight, camSpecJson, camClass: d.index, heatmap, camError, view: item.view, inferMs, camMs, ...extra,
   };
   const transfer = [item.view.data.buffer];
@@ -246,7 +313,7 @@ async function classifyBatch(batch) {
         cams = out.cams.data.slice(i * plane, (i + 1) * plane);
       }
       finish(batch[i], out.probs.subarray(i * K, (i + 1) * K), cams, out.cams?.w ?? 0, out.cams?.h ?? 0, model.specJson, out.ms / n,
-        { batch: n });
+        { batch: n }, out.disagreement ? out.disagreement[i] : null);
     } catch (e) {
       post(batch[i].id, { ok: false, code: 'internal', message: `internal error: ${message(e)}` });
     }

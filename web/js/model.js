@@ -53,9 +53,49 @@ export function parseModelJson(text) {
   const pre = j.preprocess;
   if (!Number.isInteger(pre.width) || !Number.isInteger(pre.height)) return bad('preprocess needs integer width and height');
   const channels = pre.color === 'gray' ? 1 : 3;
-  const onnx = j.onnx ?? {};
-  if (typeof onnx.sha256 !== 'string' || !/^[0-9a-f]{64}$/i.test(onnx.sha256))
-    return bad('"onnx.sha256" is missing or not 64 hex digits (cellcam export writes it)');
+  const isSha = (v) => typeof v === 'string' && /^[0-9a-f]{64}$/i.test(v);
+  // One model (model.json "onnx") or an ensemble of several ("ensemble.members[].onnx", `cellcam ensemble`).
+  let members;
+  let ensemble = null;
+  if (j.ensemble !== undefined && j.ensemble !== null) {
+    const e = j.ensemble;
+    if (!Array.isArray(e.members) || e.members.length < 2) return bad('"ensemble.members" must list at least two members');
+    members = [];
+    for (const [i, m] of e.members.entries()) {
+      if (!m || !m.onnx || !isSha(m.onnx.sha256) || typeof m.onnx.file !== 'string' || m.onnx.file.includes('..'))
+        return bad(`ensemble member ${i} needs "onnx": {"file", "sha256"} inside the folder`);
+      if (m.weight !== undefined && (!isNumber(m.weight) || m.weight < 0)) return bad(`ensemble member ${i}: "weight" must be >= 0`);
+      members.push({ name: typeof m.name === 'string' ? m.name : `member ${i}`, file: m.onnx.file, sha256: m.onnx.sha256.toLowerCase(),
+        bytes: isNumber(m.onnx.bytes) ? m.onnx.bytes : null, weight: isNumber(m.weight) ? m.weight : 1,
+        temperature: isNumber(m.temperature) ? m.temperature : 1 });
+    }
+    const method = e.method ?? 'soft';
+    if (method !== 'soft' && method !== 'stacking') return bad(`"ensemble.method" is "${method}" (soft or stacking)`);
+    let stacking = null;
+    if (method === 'stacking') {
+      const st = e.stacking ?? {};
+      const outputs = head === 'binary' ? 1 : classes.length;
+      const features = head === 'binary' ? members.length : members.length * classes.length;
+      if (!Array.isArray(st.weights) || st.weights.length !== outputs || !st.weights.every((r) => Array.isArray(r) && r.length === features && r.every(isNumber)) ||
+          !Array.isArray(st.intercepts) || st.intercepts.length !== outputs || !st.intercepts.every(isNumber))
+        return bad(`"ensemble.stacking" needs weights (${outputs} x ${features}) and ${outputs} intercepts`);
+      stacking = { weights: st.weights, intercepts: st.intercepts, features: head === 'binary' ? 'logit' : 'log', clamp: isNumber(st.clamp) ? st.clamp : 1e-6 };
+    }
+    let review = null;
+    if (e.review && e.review.score === 'disagreement') {
+      if (!isNumber(e.review.cutoff)) return bad('"ensemble.review.cutoff" must be a number');
+      review = { score: 'disagreement', cutoff: e.review.cutoff };
+    }
+    ensemble = { method, weights: members.map((m) => m.weight), stacking, review, tta: Boolean(e.tta) };
+  } else {
+    const onnx = j.onnx ?? {};
+    if (!isSha(onnx.sha256)) return bad('"onnx.sha256" is missing or not 64 hex digits (cellcam export writes it)');
+    members = [{ name: typeof j.name === 'string' ? j.name : 'model', file: typeof onnx.file === 'string' ? onnx.file : 'model.onnx',
+      sha256: onnx.sha256.toLowerCase(), bytes: isNumber(onnx.bytes) ? onnx.bytes : null, weight: 1 }];
+  }
+  // Test-time augmentation: model.json "tta": {"default": true|false, ...} says whether the page averages
+  // the 8 flips/rotations unless the user switches it (cellcam measured whether it helps this model).
+  const tta = { available: true, default: Boolean(j.tta && j.tta.default), note: j.tta && typeof j.tta.note === 'string' ? j.tta.note : '' };
   let threshold = 0.5;
   let thresholdSource = 'default 0.5';
   if (head === 'binary' && j.threshold !== undefined) {
@@ -82,6 +122,10 @@ export function parseModelJson(text) {
   let cam = null;
   if (j.cam && Number.isInteger(j.cam.width) && Number.isInteger(j.cam.height) && j.cam.width > 0 && j.cam.height > 0)
     cam = { width: j.cam.width, height: j.cam.height, layer: j.cam.layer ?? '', method: j.cam.method ?? 'gradcam' };
+  // An ensemble's maps have its first member's layout (the page combines them onto the finest member grid).
+  const firstCam = j.ensemble && Array.isArray(j.ensemble.members) && j.ensemble.members[0] ? j.ensemble.members[0].cam : null;
+  if (!cam && firstCam && Number.isInteger(firstCam.width) && Number.isInteger(firstCam.height) && firstCam.width > 0 && firstCam.height > 0)
+    cam = { width: firstCam.width, height: firstCam.height, layer: firstCam.layer ?? '', method: firstCam.method ?? 'gradcam' };
   let tiling = null;
   if (j.tiling && Number.isInteger(j.tiling.tile) && j.tiling.tile > 0)
     tiling = { tile: j.tiling.tile, stride: Number.isInteger(j.tiling.stride) && j.tiling.stride > 0 ? j.tiling.stride : j.tiling.tile };
@@ -109,9 +153,12 @@ export function parseModelJson(text) {
     inputShape: [channels, pre.height, pre.width],
     cam,
     tiling,
-    sha256: onnx.sha256.toLowerCase(),
-    onnxBytes: isNumber(onnx.bytes) ? onnx.bytes : null,
-    onnxFile: typeof onnx.file === 'string' ? onnx.file : 'model.onnx',
+    sha256: members[0].sha256,
+    onnxBytes: members[0].bytes,
+    onnxFile: members[0].file,
+    members,
+    ensemble,
+    tta,
     metrics: j.metrics && typeof j.metrics === 'object' ? j.metrics : null,
     text,
     // What the wasm module is handed as specJson: the preprocess block alone (the whole model.json
@@ -140,7 +187,9 @@ export function describeRules(model) {
 
 // probs: K numbers (array or typed array) -> { index, label, score, review }.
 //   score: P(positive) for binary, the top-1 probability for multiclass (what the review band is on).
-export function decide(probs, model) {
+//   disagreement: for an ensemble whose review rule is on the members' disagreement (model.json
+//   "ensemble.review"), the image's disagreement (ensemble.js memberDisagreement); refer when >= cutoff.
+export function decide(probs, model, disagreement = null) {
   let index;
   let score;
   if (model.head === 'binary') {
@@ -151,7 +200,10 @@ export function decide(probs, model) {
     for (let k = 1; k < probs.length; k++) if (probs[k] > probs[index]) index = k;
     score = probs[index];
   }
-  const review = score >= model.reviewBand[0] && score <= model.reviewBand[1];
+  const rule = model.ensemble && model.ensemble.review;
+  const review = rule && rule.score === 'disagreement' && disagreement !== null
+    ? disagreement >= rule.cutoff
+    : score >= model.reviewBand[0] && score <= model.reviewBand[1];
   return { index, label: model.classes[index], score, review };
 }
 
@@ -185,7 +237,7 @@ export function aggregateTiles(tileProbs, T, model) {
 
 // Bilinear sample of a (h,w) map at continuous map coordinates (u, v), torch align_corners=False with
 // edge clamping (the same rule the shared upsample_cam uses).
-function sample(map, offset, w, h, u, v) {
+export function sample(map, offset, w, h, u, v) {
   const fu = Math.floor(u);
   const fv = Math.floor(v);
   const du = u - fu;

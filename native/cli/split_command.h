@@ -1,0 +1,27 @@
+// split_command.h — `cellcam split DATA --out split.csv`: the train/val/test split `cellcam train` would
+// make of DATA with these fractions and seed (stratified, and by group when the data has a group column),
+// written without training. How an exported model, which keeps no split, is scored on its held-out part
+// again (`cellcam eval MODEL --data DATA --split split.csv`), and how an ensemble's members share one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace cellcam::cli {
+
+struct SplitSettings {
+  std::string data;
+  std::string out = "split.csv";
+  double val_fraction = 0.15;
+  double test_fraction = 0.15;
+  std::uint64_t seed = 42;
+};
+
+void add_split_command(CLI::App& app, SplitSettings& settings);
+int run_split(const SplitSettings& settings);
+
+}  // namespace cellcam::cli
