@@ -3,9 +3,9 @@
 // cost (decode, preprocess, inference, Grad-CAM rendering), cold start, and the same model's inference
 // in ONNX Runtime Web (browser, wasm) against onnxruntime-node (native) on the same tensors.
 //
-//   make site && node bench/browser_bench.mjs [--n 256] [--model malaria] [--threads T] [--batch B]
+//   make site && node bench/browser_bench.mjs [--n 256] [--model malaria] [--threads T] [--batch B] [--tta 0|1]
 //                                             [--out build/bench/browser_bench.json]
-//   (--threads / --batch are passed to the page as ?threads= / ?batch=; default: the page's own choice)
+//   (--threads / --batch / --tta are passed to the page as ?threads= / ?batch= / ?tta=; default: the page's own choice)
 //
 // Images: 96x96 PCam patches and malaria cell crops from ../shared/data (the first N of each, sorted;
 // falls back to tests/data, repeated, when that folder is absent). The model is the shipped one
@@ -36,7 +36,8 @@ const argv = process.argv.slice(2);
 const arg = (name, fallback) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1] : fallback; };
 const N = Number(arg('n', 256));
 const MODEL = arg('model', 'malaria');
-const PAGE_QS = `${arg('threads', '') ? `&threads=${arg('threads')}` : ''}${arg('batch', '') ? `&batch=${arg('batch')}` : ''}`;
+const PAGE_QS = `${arg('threads', '') ? `&threads=${arg('threads')}` : ''}${arg('batch', '') ? `&batch=${arg('batch')}` : ''}` +
+  `${arg('tta', '') ? `&tta=${arg('tta')}` : ''}`;
 const OUT = arg('out', join(root, 'build', 'bench', 'browser_bench.json'));
 const SITE = join(root, 'build', 'web');
 const PORT = 18600 + (process.pid % 300);

@@ -376,6 +376,8 @@ int ensemble_impl(const EnsembleSettings& s) {
                              {"cam", "the weighted mean of the members' maps, each resampled to the finest member grid and "
                                      "scaled to a maximum of 1 (soft-voting weights)"},
                              {"review", {{"score", use_disagreement ? "disagreement" : "margin"}, {"cutoff", rule.cutoff}}}}},
+               {"tta", {{"default", s.tta}, {"views", "the 8 flips/rotations (4 flips when not square)"},
+                        {"note", s.tta ? "the ensemble was scored with it" : ""}}},
                {"metrics", results[members.size() + (s.method == "soft" ? 0 : 1)]},
                {"comparison", results}};
     if (binary) {

@@ -47,7 +47,7 @@ test('the views are torch.rot90 and flip, all different, and each map turns back
         assert.equal(at(1, c, i, j), orig(j, n - 1 - i));          // torch.rot90(x, 1, {H, W})
         assert.equal(at(2, c, i, j), orig(n - 1 - i, n - 1 - j));  // two quarter turns
         assert.equal(at(4, c, i, j), orig(i, n - 1 - j));          // flip left-right
-        assert.equal(at(5, c, i, j), orig(n - 1 - j, n - 1 - i));  // rot90 of the flip: out[i][j] = flip[j][n-1-i]
+        assert.equal(at(5, c, i, j), orig(j, i));                  // rot90 of the flip: flip[j][n-1-i] = x[j][i], the transpose
       }
   const planes = new Set();
   for (let k = 0; k < 8; k++) planes.add(Array.from(v.subarray(k * C * n * n, k * C * n * n + n * n)).join(','));
