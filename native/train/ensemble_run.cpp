@@ -200,7 +200,9 @@ int ensemble_impl(const EnsembleSettings& s) {
   std::vector<Scored> scored;
   for (const Member& m : members)
     scored.push_back({m.name, m.val, m.test, binary ? m.run.threshold : 0.5, binary ? m.run.threshold_source : ""});
-  Scored soft{"soft voting", soft_vote(member_val, s.weights).take(), soft_vote(member_test, s.weights).take(), 0.5, ""};
+  Result<ProbabilityTable> soft_val = soft_vote(member_val, s.weights);
+  if (!soft_val) return fail(soft_val.error());  // e.g. negative --weights
+  Scored soft{"soft voting", soft_val.take(), soft_vote(member_test, s.weights).take(), 0.5, ""};
   // Stacking: the final meta-model on all of validation; its threshold from out-of-fold predictions.
   Result<StackingModel> stacking = fit_stacking(member_val, val_labels, binary);
   if (!stacking) return fail(stacking.error());
@@ -246,7 +248,11 @@ int ensemble_impl(const EnsembleSettings& s) {
     results.push_back(j);
   }
   report["results"] = results;
-  report["soft_voting"] = {{"weights", s.weights.empty() ? std::vector<double>(members.size(), 1.0 / static_cast<double>(members.size())) : s.weights}};
+  std::vector<double> vote_weights = s.weights.empty() ? std::vector<double>(members.size(), 1.0) : s.weights;
+  double weight_sum = 0.0;
+  for (double w : vote_weights) weight_sum += w;
+  for (double& w : vote_weights) w /= weight_sum;  // as soft_vote applies them (checked there: > 0)
+  report["soft_voting"] = {{"weights", vote_weights}};
   report["stacking"] = {{"features", binary ? "logit of each member's P(" + classes[1] + ")" : std::string("log of each member's class probabilities")},
                         {"weights", stacking.value().weights}, {"intercepts", stacking.value().intercepts},
                         {"l2", stacking.value().l2}, {"iterations", stacking.value().iterations},
