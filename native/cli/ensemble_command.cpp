@@ -14,8 +14,9 @@ void add_ensemble_command(CLI::App& app, train::EnsembleSettings& s) {
   cmd->add_option("--split", s.split, "split CSV whose val part fits the meta-model and whose test part scores "
                                       "(default: the first run member's split.csv)");
   cmd->add_option("--weights", s.weights, "soft-voting weights, one per member (default: equal)")->delimiter(',');
-  cmd->add_option("--method", s.method, "what the exported model.json applies")->capture_default_str()
-      ->check(CLI::IsMember({"soft", "stacking"}));
+  cmd->add_option("--method", s.method, "what the exported model.json applies (auto: the lower validation log-loss, "
+                                        "stacking's out of fold)")->capture_default_str()
+      ->check(CLI::IsMember({"auto", "soft", "stacking"}));
   cmd->add_flag("--tta", s.tta, "every member averages the 8 flips/rotations of each image");
   cmd->add_option("--target-accuracy", s.target_accuracy, "referral rule: accuracy wanted on the images not referred (validation)")
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));

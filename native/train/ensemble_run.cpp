@@ -108,8 +108,8 @@ std::string pct(double v) {
 int ensemble_impl(const EnsembleSettings& s) {
   if (s.members.size() < 2) return fail(make_error(ErrorCode::kInvalidArgument, "an ensemble needs at least two members"));
   if (s.out.empty()) return fail(make_error(ErrorCode::kInvalidArgument, "--out is required"));
-  if (s.method != "soft" && s.method != "stacking")
-    return fail(make_error(ErrorCode::kInvalidArgument, "--method is soft or stacking, not " + s.method));
+  if (s.method != "soft" && s.method != "stacking" && s.method != "auto")
+    return fail(make_error(ErrorCode::kInvalidArgument, "--method is auto, soft or stacking, not " + s.method));
   if (!s.weights.empty() && s.weights.size() != s.members.size())
     return fail(make_error(ErrorCode::kInvalidArgument, std::to_string(s.weights.size()) + " --weights for " +
                                                             std::to_string(s.members.size()) + " members"));
@@ -260,7 +260,10 @@ int ensemble_impl(const EnsembleSettings& s) {
 
   // ---- referral for the exported combination: by its probability margin or by the members' disagreement,
   // whichever reaches the target accuracy on validation referring fewer images.
-  const Scored& chosen = s.method == "soft" ? soft : stacked;
+  // auto: the lower validation log-loss (stacking's out of fold, so neither has seen the images it is judged on).
+  const std::string method = s.method != "auto" ? s.method
+                             : mean_log_loss(stacked.val, val_labels) < mean_log_loss(soft.val, val_labels) ? "stacking" : "soft";
+  const Scored& chosen = method == "soft" ? soft : stacked;
   const std::vector<double> dis_val = disagreement(member_val, s.weights).take();
   const std::vector<double> dis_test = disagreement(member_test, s.weights).take();
   std::vector<double> margin_val, margin_test;
@@ -276,7 +279,8 @@ int ensemble_impl(const EnsembleSettings& s) {
   const ReferralCutoff on_test = apply_referral_cutoff(use_disagreement ? dis_test : margin_test, correct_test, rule.cutoff);
   const ReviewBand band = band_for_cutoff(std::min(1.0, rule.cutoff), chosen.threshold, binary);
   report["referral"] = {
-      {"method", s.method},
+      {"method", method},
+      {"method_asked", s.method},
       {"score", use_disagreement ? "disagreement" : "margin"},
       {"cutoff", rule.cutoff},
       {"candidates", {{"margin", {{"cutoff", by_margin.cutoff}, {"val_referred_share", by_margin.referred_share}, {"val_kept_accuracy", by_margin.kept_accuracy}, {"reached", by_margin.reached}}},
@@ -285,7 +289,7 @@ int ensemble_impl(const EnsembleSettings& s) {
       {"test", {{"referred_share", on_test.referred_share}, {"kept_accuracy", on_test.kept_accuracy}}}};
   std::vector<cellcam::report::Series> referral_curves;
   for (const auto& [label, scores] : std::vector<std::pair<std::string, const std::vector<double>*>>{
-           {"margin (" + s.method + ")", &margin_test}, {"member disagreement", &dis_test}}) {
+           {"margin (" + method + ")", &margin_test}, {"member disagreement", &dis_test}}) {
     cellcam::report::Series series;
     series.label = label;
     for (const auto& [rate, accuracy] : referral_curve_by_score(*scores, correct_test)) {
@@ -315,7 +319,8 @@ int ensemble_impl(const EnsembleSettings& s) {
                   j.value("ece", NAN), j.value("log_loss", NAN));
     md << row;
   }
-  md << "\nReferral (" << s.method << "): by " << (use_disagreement ? "member disagreement" : "probability margin") << ", cutoff "
+  md << "\nExported combination: " << method << (s.method == "auto" ? " (lower validation log-loss)" : "") << ".\n";
+  md << "\nReferral (" << method << "): by " << (use_disagreement ? "member disagreement" : "probability margin") << ", cutoff "
      << rule.cutoff << " chosen on validation (target " << pct(s.target_accuracy) << ", at most " << pct(s.max_referral)
      << " referred): refers " << pct(on_test.referred_share) << " of test, " << pct(on_test.kept_accuracy) << " accurate on the rest.\n";
   Result<bool> written = native::write_text_atomically((out / "ensemble.json").string(), report.dump(2) + "\n");
@@ -376,7 +381,7 @@ int ensemble_impl(const EnsembleSettings& s) {
     }
     json model{{"name", s.name}, {"version", s.version}, {"classes", classes}, {"head", binary ? "binary" : "multiclass"},
                {"preprocess", member_json[0]["preprocess"]}, {"input", member_json[0].value("input", json(nullptr))},
-               {"ensemble", {{"method", s.method}, {"members", list}, {"tta", s.tta},
+               {"ensemble", {{"method", method}, {"members", list}, {"tta", s.tta},
                              {"stacking", {{"weights", stacking.value().weights}, {"intercepts", stacking.value().intercepts},
                                            {"features", binary ? "logit" : "log"}, {"clamp", 1e-6}}},
                              {"cam", "the weighted mean of the members' maps, each resampled to the finest member grid and "
@@ -384,7 +389,7 @@ int ensemble_impl(const EnsembleSettings& s) {
                              {"review", {{"score", use_disagreement ? "disagreement" : "margin"}, {"cutoff", rule.cutoff}}}}},
                {"tta", {{"default", s.tta}, {"views", "the 8 flips/rotations (4 flips when not square)"},
                         {"note", s.tta ? "the ensemble was scored with it" : ""}}},
-               {"metrics", results[members.size() + (s.method == "soft" ? 0 : 1)]},
+               {"metrics", results[members.size() + (method == "soft" ? 0 : 1)]},
                {"comparison", results}};
     if (binary) {
       model["positive_class"] = classes[1];

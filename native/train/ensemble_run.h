@@ -25,7 +25,7 @@ struct EnsembleSettings {
   std::string data;                  // labelled dataset; default: the first run member's
   std::string split;                 // split CSV with val and test parts; default: the first run member's split.csv
   std::vector<double> weights;       // soft-voting weights, one per member (empty: equal)
-  std::string method = "soft";       // what the exported model.json applies: soft | stacking
+  std::string method = "auto";       // what the exported model.json applies: soft | stacking | auto (lower validation log-loss)
   bool tta = false;                  // each member averages the 8 flips/rotations
   double target_accuracy = 0.98;     // referral rule: accuracy wanted on the images kept (validation)
   double max_referral = 0.3;         // the largest share it may refer

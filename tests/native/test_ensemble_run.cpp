@@ -95,6 +95,9 @@ TEST_F(EnsembleRun, ReportsMembersAndCombinationsFittedOnValidationOnly) {
     EXPECT_EQ(n, r["counts"]["test"].get<long long>());
   }
   EXPECT_EQ(r["stacking"]["fitted_on"], "val");
+  // --method auto: the combination with the lower validation log-loss is the one exported and referred with.
+  const double soft_val = r["results"][2]["val_log_loss"].get<double>(), stacked_val = r["results"][3]["val_log_loss"].get<double>();
+  EXPECT_EQ(r["referral"]["method"], stacked_val < soft_val ? "stacking" : "soft");
   EXPECT_GT(r["counts"]["val"].get<int>(), 0);
   EXPECT_TRUE(r["stacking"]["converged"].get<bool>());
   EXPECT_EQ(r["split_checks"][0]["checked"], true);
@@ -131,6 +134,7 @@ TEST_F(EnsembleRun, ExportedMembersMakeAFolderThatPredictRunsAsTheirSoftVote) {
   s.split = (kRoot / "a" / "split.csv").string();
   s.out = (kRoot / "ens_models").string();
   s.weights = {3.0, 1.0};
+  s.method = "soft";
   s.threads = 2;
   s.bootstrap = 50;
   ASSERT_EQ(run_ensemble(s), 0);

@@ -483,7 +483,7 @@ function resultBadges(model, r) {
     r.review ? h('span', { class: 'flag', title: model.ensemble && model.ensemble.review && r.disagreement !== null
       ? `The members disagree by ${fmt(r.disagreement)} (refer at ≥ ${fmt(model.ensemble.review.cutoff)})`
       : `In the uncertainty band ${model.reviewBand.map((v) => fmt(v)).join('–')}`, text: '⚑ Refer for review' }) : null,
-    Number.isFinite(r.disagreement) ? h('span', { class: 'muted small', title: 'how far the ensemble\u2019s members are from their mean (0: they agree)', text: `members disagree ${fmt(r.disagreement)}` }) : null,
+    Number.isFinite(r.disagreement) ? h('div', { class: 'muted', title: 'how far the ensemble\u2019s members are from their mean (0: they agree)', text: `members disagree ${fmt(r.disagreement)}` }) : null,
     h('div', { class: 'score muted', text: score }),
     r.tiles ? h('div', { class: 'score muted', text: model.head === 'binary' ? `${r.tiles.positive} of ${r.tiles.count} tiles positive` : `${r.tiles.count} tiles, mean` }) : null,
   ];
