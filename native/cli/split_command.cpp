@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 
 #include "dataset.h"
 #include "split.h"
@@ -23,6 +24,13 @@ int run_split(const SplitSettings& s) {
   Result<data::Dataset> dataset = data::load_dataset(s.data);
   if (!dataset) {
     std::fprintf(stderr, "cellcam split: %s: %s\n", s.data.c_str(), dataset.error().message.c_str());
+    return 1;
+  }
+  const std::filesystem::path parent = std::filesystem::path(s.out).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) {
+    std::fprintf(stderr, "cellcam split: cannot create %s: %s\n", parent.string().c_str(), ec.message().c_str());
     return 1;
   }
   Result<data::Split> split = data::make_split(dataset.value(), {s.val_fraction, s.test_fraction, s.seed});
