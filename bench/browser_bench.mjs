@@ -3,7 +3,7 @@
 // cost (decode, preprocess, inference, Grad-CAM rendering), cold start, and the same model's inference
 // in ONNX Runtime Web (browser, wasm) against onnxruntime-node (native) on the same tensors.
 //
-//   make site && node bench/browser_bench.mjs [--n 256] [--model malaria] [--threads T] [--batch B] [--tta 0|1]
+//   make site && node bench/browser_bench.mjs [--n 256] [--model malaria] [--threads T] [--batch B] [--tta 0|1] [--variants]
 //                                             [--out build/bench/browser_bench.json]
 //   (--threads / --batch / --tta are passed to the page as ?threads= / ?batch= / ?tta=; default: the page's own choice)
 //
@@ -179,6 +179,31 @@ for (const [name, files] of Object.entries(SETS)) {
   console.log(`${name}: ${files.length} images in ${s.seconds} s = ${s.imagesPerSecond} images/s (${engine.label}); ` +
     `per image in the workers: decode+preprocess ${s.page.decodePreprocessMs} ms, inference ${s.page.inferMs} ms (mean batch ${s.page.meanBatch}), CAM ${s.page.camMs} ms; ` +
     `split: decode ${s.split.decodeMs}, preprocess ${s.split.preprocessMs}, CAM ${s.split.camMs} ms`);
+}
+
+// ---------------------------------------------------------------- variants: TTA and the ensemble (--variants)
+// End-to-end images/s on the malaria set for the single model, the same with test-time augmentation (8 views
+// per image) and the shipped ensemble, in this one run, each twice in alternating order (best of two),
+// as ratios to the single model.
+if (argv.includes('--variants')) {
+  const variants = [['malaria', 'tta=0'], ['malaria, TTA', 'tta=1'], ['malaria-ensemble', 'tta=0']];
+  const urls = { malaria: 'model=malaria', 'malaria, TTA': 'model=malaria', 'malaria-ensemble': 'model=malaria-ensemble' };
+  const best = {};
+  for (let round = 0; round < 2; round++) {
+    for (const [name, qs] of round === 0 ? variants : [...variants].reverse()) {
+      const { context, page, engine } = await open(`${ORIGIN}/?${urls[name]}&${qs}`);
+      const files = malaria;
+      await page.setInputFiles('#pick-files', files);
+      await page.waitForFunction((n) => document.getElementById('progress-text').textContent.startsWith(`${n} / ${n} done`), files.length, { timeout: 900000, polling: 250 });
+      const batch = await page.evaluate(() => window.cellcam.batch());
+      const ips = files.length / ((batch.finishedAt - batch.started) / 1000);
+      best[name] = Math.max(best[name] ?? 0, ips);
+      console.log(`variant ${name}: ${r1(ips)} images/s (${engine.label}, members ${engine.members}, views ${engine.views})`);
+      await context.close();
+    }
+  }
+  report.variants = Object.fromEntries(variants.map(([name]) => [name, { imagesPerSecond: r1(best[name]), ratio: r2(best[name] / best.malaria) }]));
+  for (const [name, v] of Object.entries(report.variants)) console.log(`variant ${name}: best ${v.imagesPerSecond} images/s = ${v.ratio}x the single model`);
 }
 
 // ---------------------------------------------------------------- inference alone: browser vs native

@@ -197,6 +197,20 @@ int eval_impl(const EvalSettings& s) {
     referral_series.x.push_back(pt.rate);
     referral_series.y.push_back(pt.accuracy);
   }
+  // With TTA, a second uncertainty score: how much the 8 views disagree. Its curve beside the margin's.
+  cellcam::report::Series view_series;
+  if (!p.view_disagreement.empty()) {
+    std::vector<int> correct(p.probs.size());
+    for (std::size_t i = 0; i < p.probs.size(); ++i) correct[i] = predicted_class(p.probs[i], r.threshold) == p.labels[i] ? 1 : 0;
+    view_series.label = "TTA view disagreement";
+    for (const auto& [rate, accuracy] : referral_curve_by_score(p.view_disagreement, correct)) {
+      referral["tta_disagreement"]["curve"].push_back({{"referred", rate}, {"accuracy", accuracy}});
+      view_series.x.push_back(rate);
+      view_series.y.push_back(accuracy);
+    }
+    referral["tta_disagreement"]["uncertainty"] = "mean total-variation distance of each view's probabilities from their mean";
+    referral_series.label = "margin (" + referral_series.label + ")";
+  }
   if (r.review_band.size() == 2) {
     const ReviewBand applied = apply_review_band(p.probs, p.labels, decision_threshold, binary, r.review_band[0], r.review_band[1]);
     referral["review_band"] = {{"band", r.review_band}, {"source", r.review_band_source},
@@ -228,7 +242,11 @@ int eval_impl(const EvalSettings& s) {
   if (!reliability.x.empty()) reliability_curves.push_back(reliability);
   if (!reliability_curves.empty())
     drawn.push_back(cellcam::report::plot_reliability((out / "reliability.png").string(), reliability_curves));
-  if (!referral_series.x.empty()) drawn.push_back(cellcam::report::plot_referral((out / "referral.png").string(), {referral_series}));
+  if (!referral_series.x.empty()) {
+    std::vector<cellcam::report::Series> curves{referral_series};
+    if (!view_series.x.empty()) curves.push_back(view_series);
+    drawn.push_back(cellcam::report::plot_referral((out / "referral.png").string(), curves));
+  }
   if (binary) {
     std::vector<cellcam::report::Series> curves = roc_series(p, classes, "model");
     if (!curves.empty()) drawn.push_back(cellcam::report::plot_roc((out / "roc.png").string(), curves));

@@ -41,7 +41,7 @@ torch::Tensor probabilities(const torch::Tensor& logits, bool binary, double tem
   return torch::softmax(z, 1);
 }
 
-torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bool binary, double temperature) {
+torch::Tensor tta_view_probabilities(native::Network& net, const torch::Tensor& x, bool binary, double temperature) {
   std::vector<torch::Tensor> views;
   if (x.size(2) == x.size(3)) {
     for (const torch::Tensor& base : {x, x.flip({3})})
@@ -49,12 +49,16 @@ torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bo
   } else {
     views = {x, x.flip({3}), x.flip({2}), x.flip({2, 3})};
   }
-  torch::Tensor sum;
-  for (const torch::Tensor& v : views) {
-    const torch::Tensor p = probabilities(net->forward(v.contiguous()), binary, temperature);
-    sum = sum.defined() ? sum + p : p;
-  }
-  return sum / static_cast<double>(views.size());
+  std::vector<torch::Tensor> probs;
+  for (const torch::Tensor& v : views) probs.push_back(probabilities(net->forward(v.contiguous()), binary, temperature));
+  return torch::stack(probs, 0);
+}
+
+torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bool binary, double temperature) {
+  const torch::Tensor views = tta_view_probabilities(net, x, binary, temperature);  // (V,N,C)
+  torch::Tensor sum = views[0];
+  for (int64_t v = 1; v < views.size(0); ++v) sum = sum + views[v];  // in view order, as the page sums
+  return sum / static_cast<double>(views.size(0));
 }
 
 Predictions predict_store(native::Network& net, const ImageStore& store, const std::vector<int>& samples, int batch_size,
@@ -73,10 +77,18 @@ Predictions predict_store(native::Network& net, const ImageStore& store, const s
     const torch::Tensor logits = net->forward(batch_images(*b, device));
     const torch::Tensor labels = torch::tensor(b->labels, torch::kLong).to(device);
     loss_sum += sample_losses(logits, labels, binary).sum().item<double>();
-    const torch::Tensor p = (tta ? tta_probabilities(net, batch_images(*b, device), binary, temperature)
-                                 : probabilities(logits, binary, temperature))
-                                .to(torch::kCPU)
-                                .contiguous();
+    torch::Tensor p;
+    if (tta) {
+      const torch::Tensor views = tta_view_probabilities(net, batch_images(*b, device), binary, temperature);  // (V,N,C)
+      torch::Tensor sum = views[0];
+      for (int64_t v = 1; v < views.size(0); ++v) sum = sum + views[v];
+      p = (sum / static_cast<double>(views.size(0))).to(torch::kCPU).contiguous();
+      // 0.5 * sum_c |p_v - mean| averaged over the views: (N)
+      const torch::Tensor d = (views - p.to(views.device()).unsqueeze(0)).abs().sum(2).mul(0.5).mean(0).to(torch::kCPU).to(torch::kDouble).contiguous();
+      out.view_disagreement.insert(out.view_disagreement.end(), d.data_ptr<double>(), d.data_ptr<double>() + d.size(0));
+    } else {
+      p = probabilities(logits, binary, temperature).to(torch::kCPU).contiguous();
+    }
     const torch::Tensor z = logits.to(torch::kCPU).contiguous();
     const float* data = p.data_ptr<float>();
     const float* zdata = z.data_ptr<float>();

@@ -25,6 +25,8 @@ torch::Tensor probabilities(const torch::Tensor& logits, bool binary, double tem
 // Test-time augmentation: the mean of the class probabilities over the 8 dihedral transforms of the
 // input (flips x 90-degree rotations; the 4 flips only when H != W). x (N,C,H,W) -> (N,classes).
 torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bool binary, double temperature = 1.0);
+// The views' own probabilities: (V,N,classes), V = 8 (4 when H != W), in the order tta_probabilities sums.
+torch::Tensor tta_view_probabilities(native::Network& net, const torch::Tensor& x, bool binary, double temperature = 1.0);
 
 struct Predictions {
   std::vector<std::vector<float>> probs;  // (N, C), at the temperature asked for
@@ -32,6 +34,9 @@ struct Predictions {
   std::vector<int> labels;
   std::vector<int> samples;
   double loss = 0.0;  // mean unweighted loss
+  // With TTA: per image, how much the views disagree (the mean total-variation distance of each view's
+  // probabilities from their mean, as ensemble.h's disagreement()); empty without TTA.
+  std::vector<double> view_disagreement;
 };
 Predictions predict_store(native::Network& net, const ImageStore& store, const std::vector<int>& samples, int batch_size,
                           const torch::Device& device, bool tta = false, double temperature = 1.0);

@@ -102,6 +102,31 @@ TEST_F(Evaluate, TestSplitReproducesTheTrainingReport) {
   EXPECT_DOUBLE_EQ(static_cast<double>(correct) / (rows.size() - 1), eval["accuracy"].get<double>());
 }
 
+TEST_F(Evaluate, TtaAddsTheViewsDisagreementAsASecondReferralCurve) {
+  EvalSettings s;
+  s.run = run().string();
+  s.tta = true;
+  s.out = scratch("tta").string();
+  s.threads = 2;
+  ASSERT_EQ(run_eval(s), 0);
+  const json eval = json::parse(read(fs::path(s.out) / "eval.json"));
+  EXPECT_EQ(eval["tta"], true);
+  const json& curve = eval["referral"]["tta_disagreement"]["curve"];
+  ASSERT_GE(curve.size(), 2u);
+  EXPECT_DOUBLE_EQ(curve[0]["referred"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(curve[0]["accuracy"].get<double>(), eval["accuracy"].get<double>());  // nothing referred: all kept
+  for (const json& pt : curve) {
+    EXPECT_GE(pt["accuracy"].get<double>(), 0.0);
+    EXPECT_LE(pt["accuracy"].get<double>(), 1.0);
+  }
+  // Without TTA there is one view, so no such curve.
+  EvalSettings plain = s;
+  plain.tta = false;
+  plain.out = scratch("no_tta").string();
+  ASSERT_EQ(run_eval(plain), 0);
+  EXPECT_FALSE(json::parse(read(fs::path(plain.out) / "eval.json"))["referral"].contains("tta_disagreement"));
+}
+
 TEST_F(Evaluate, AnyDatasetWithTheSameClassesIsEvaluatedEntirely) {
   EvalSettings s;
   s.run = run().string();
