@@ -1,6 +1,8 @@
 // calibration.cpp — see calibration.h.
 #include "calibration.h"
 
+#include "ensemble.h"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -197,31 +199,21 @@ double score(const std::vector<float>& probs, bool binary) {
   return binary ? probs[1] : *std::max_element(probs.begin(), probs.end());
 }
 
-// The predictions from the most certain to the least (ties by index), with the running count of correct
-// decisions: correct_prefix[k] = correct among the k most certain. Shared by the curve and the band.
-struct RankedByUncertainty {
-  std::vector<double> uncertainty;  // ascending
-  std::vector<long long> correct_prefix;
+// Each prediction's uncertainty and whether its decision was right: what the score-based referral
+// functions of ensemble.h rank (one ranking for the margin here and for any other score there).
+struct ScoredDecisions {
+  std::vector<double> uncertainty;
+  std::vector<int> correct;
 };
 
-RankedByUncertainty rank_by_uncertainty(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels,
-                                        double threshold, bool binary) {
-  const std::size_t n = probs.size();
-  std::vector<double> u(n);
-  std::vector<std::size_t> order(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    u[i] = uncertainty(probs[i], threshold, binary);
-    order[i] = i;
+ScoredDecisions score_decisions(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels, double threshold,
+                                bool binary) {
+  ScoredDecisions d;
+  for (std::size_t i = 0; i < probs.size(); ++i) {
+    d.uncertainty.push_back(uncertainty(probs[i], threshold, binary));
+    d.correct.push_back(predicted_class(probs[i], threshold) == labels[i] ? 1 : 0);
   }
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return u[a] < u[b]; });
-  RankedByUncertainty r;
-  r.correct_prefix.assign(n + 1, 0);
-  for (std::size_t k = 0; k < n; ++k) {
-    const std::size_t i = order[k];
-    r.uncertainty.push_back(u[i]);
-    r.correct_prefix[k + 1] = r.correct_prefix[k] + (predicted_class(probs[i], threshold) == labels[i] ? 1 : 0);
-  }
-  return r;
+  return d;
 }
 
 }  // namespace
@@ -235,14 +227,13 @@ double uncertainty(const std::vector<float>& probs, double threshold, bool binar
 
 std::vector<ReferralPoint> referral_curve(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels,
                                           double threshold, bool binary, double max_rate, double step) {
-  const std::size_t n = probs.size();
-  const RankedByUncertainty ranked = rank_by_uncertainty(probs, labels, threshold, binary);
+  const ScoredDecisions d = score_decisions(probs, labels, threshold, binary);
   std::vector<ReferralPoint> out;
-  for (int i = 0; n > 0 && i * step <= max_rate + 1e-12; ++i) {
+  for (const auto& [rate, accuracy] : referral_curve_by_score(d.uncertainty, d.correct, max_rate, step)) {
     ReferralPoint pt;
-    pt.rate = i * step;
-    pt.kept = static_cast<long long>(std::llround(static_cast<double>(n) * (1.0 - pt.rate)));
-    pt.accuracy = pt.kept > 0 ? static_cast<double>(ranked.correct_prefix[static_cast<std::size_t>(pt.kept)]) / pt.kept : 1.0;
+    pt.rate = rate;
+    pt.kept = static_cast<long long>(std::llround(static_cast<double>(probs.size()) * (1.0 - rate)));
+    pt.accuracy = accuracy;
     out.push_back(pt);
   }
   return out;
@@ -285,30 +276,17 @@ Result<ReviewBand> choose_review_band(const std::vector<std::vector<float>>& pro
                                       double threshold, bool binary, double target_accuracy, double max_rate) {
   if (probs.empty() || probs.size() != labels.size())
     return make_error(ErrorCode::kInvalidArgument, "choosing a review band needs as many labels as predictions, and at least one");
-  // Candidate cutoffs, from the least referral up: refer nothing (kept = n), then each distinct
-  // uncertainty c, referring every image at least that uncertain (kept = the images ranked below c).
-  // The first that reaches the target wins.
-  const RankedByUncertainty ranked = rank_by_uncertainty(probs, labels, threshold, binary);
-  const std::size_t n = probs.size();
-  ReviewBand best;
-  bool have = false;
-  for (std::size_t kept = n + 1; kept-- > 0;) {
-    if (kept < n && kept > 0 && ranked.uncertainty[kept - 1] == ranked.uncertainty[kept]) continue;  // inside a tie
-    const double c = kept == n ? 1.0 : ranked.uncertainty[kept];
-    const double share = static_cast<double>(n - kept) / static_cast<double>(n);
-    if (share > max_rate + 1e-12) break;
-    ReviewBand b = band_for_cutoff(std::min(c, 1.0), threshold, binary);
-    b.referred_share = share;
-    b.kept_accuracy = kept > 0 ? static_cast<double>(ranked.correct_prefix[kept]) / static_cast<double>(kept) : 1.0;
-    b.target_accuracy = target_accuracy;
-    b.reached = b.kept_accuracy >= target_accuracy;
-    if (!have || b.kept_accuracy > best.kept_accuracy) {
-      best = b;
-      have = true;
-    }
-    if (b.reached) return b;
-  }
-  return best;  // the target is out of reach within max_rate: the best accuracy found, reached = false
+  // The fewest referrals reaching the target (ensemble.h's cutoff search on the margin uncertainty); a
+  // band that refers nothing is the cutoff 1, the uncertainty of a score on the threshold itself.
+  const ScoredDecisions d = score_decisions(probs, labels, threshold, binary);
+  Result<ReferralCutoff> c = choose_referral_cutoff(d.uncertainty, d.correct, target_accuracy, max_rate);
+  if (!c) return c.error();
+  ReviewBand b = band_for_cutoff(c.value().referred_share == 0.0 ? 1.0 : std::min(c.value().cutoff, 1.0), threshold, binary);
+  b.referred_share = c.value().referred_share;
+  b.kept_accuracy = c.value().kept_accuracy;
+  b.target_accuracy = target_accuracy;
+  b.reached = c.value().reached;
+  return b;
 }
 
 }  // namespace cellcam::train
