@@ -27,44 +27,20 @@ CamMaps compute_cams(native::Network& net, const torch::Tensor& x, const std::st
 }
 
 CamMaps compute_cams_tta(native::Network& net, const torch::Tensor& x, const std::string& layer, double temperature) {
-  const bool square = x.size(2) == x.size(3);
-  const int views = square ? 8 : 4;
-  CamMaps sum;
+  const int views = train::tta_view_count(x);
+  const bool square = views == 8;
+  std::vector<torch::Tensor> probs, gradcam, hirescam;
   for (int v = 0; v < views; ++v) {
-    // square: v = 4 f + k, flip left-right when f, then k quarter turns; else 0 id, 1 lr, 2 ud, 3 both.
-    torch::Tensor view = x;
-    if (square) {
-      if (v >= 4) view = view.flip({3});
-      if (v % 4) view = torch::rot90(view, v % 4, {2, 3});
-    } else {
-      if (v & 1) view = view.flip({3});
-      if (v & 2) view = view.flip({2});
-    }
-    CamMaps m = compute_cams(net, view.contiguous(), layer, temperature);
-    auto back = [&](torch::Tensor map) {  // (N,C,h,w) in the view's frame -> the original's
-      if (square) {
-        if (v % 4) map = torch::rot90(map, 4 - v % 4, {2, 3});
-        if (v >= 4) map = map.flip({3});
-      } else {
-        if (v & 1) map = map.flip({3});
-        if (v & 2) map = map.flip({2});
-      }
-      return map;
-    };
-    m.gradcam = back(m.gradcam);
-    m.hirescam = back(m.hirescam);
-    if (v == 0) {
-      sum = m;
-    } else {
-      sum.probs = sum.probs + m.probs;
-      sum.gradcam = sum.gradcam + m.gradcam;
-      sum.hirescam = sum.hirescam + m.hirescam;
-    }
+    const CamMaps m = compute_cams(net, train::tta_view(x, v), layer, temperature);
+    probs.push_back(m.probs);
+    gradcam.push_back(train::tta_undo_view(m.gradcam, v, square));
+    hirescam.push_back(train::tta_undo_view(m.hirescam, v, square));
   }
-  sum.probs = sum.probs / static_cast<double>(views);
-  sum.gradcam = (sum.gradcam / static_cast<double>(views)).contiguous();
-  sum.hirescam = (sum.hirescam / static_cast<double>(views)).contiguous();
-  return sum;
+  CamMaps out;
+  out.probs = train::mean_over_views(torch::stack(probs, 0));
+  out.gradcam = train::mean_over_views(torch::stack(gradcam, 0)).contiguous();
+  out.hirescam = train::mean_over_views(torch::stack(hirescam, 0)).contiguous();
+  return out;
 }
 
 }  // namespace cellcam::explain

@@ -41,24 +41,46 @@ torch::Tensor probabilities(const torch::Tensor& logits, bool binary, double tem
   return torch::softmax(z, 1);
 }
 
-torch::Tensor tta_view_probabilities(native::Network& net, const torch::Tensor& x, bool binary, double temperature) {
-  std::vector<torch::Tensor> views;
+int tta_view_count(const torch::Tensor& x) { return x.size(2) == x.size(3) ? 8 : 4; }
+
+torch::Tensor tta_view(const torch::Tensor& x, int v) {
+  torch::Tensor view = x;
   if (x.size(2) == x.size(3)) {
-    for (const torch::Tensor& base : {x, x.flip({3})})
-      for (int k = 0; k < 4; ++k) views.push_back(k == 0 ? base : torch::rot90(base, k, {2, 3}));
+    if (v >= 4) view = view.flip({3});
+    if (v % 4) view = torch::rot90(view, v % 4, {2, 3});
   } else {
-    views = {x, x.flip({3}), x.flip({2}), x.flip({2, 3})};
+    if (v & 1) view = view.flip({3});
+    if (v & 2) view = view.flip({2});
   }
+  return view.contiguous();
+}
+
+torch::Tensor tta_undo_view(const torch::Tensor& map, int v, bool square) {
+  torch::Tensor out = map;
+  if (square) {
+    if (v % 4) out = torch::rot90(out, 4 - v % 4, {2, 3});
+    if (v >= 4) out = out.flip({3});
+  } else {
+    if (v & 1) out = out.flip({3});
+    if (v & 2) out = out.flip({2});
+  }
+  return out;
+}
+
+torch::Tensor mean_over_views(const torch::Tensor& views) {
+  torch::Tensor sum = views[0];
+  for (int64_t v = 1; v < views.size(0); ++v) sum = sum + views[v];
+  return sum / static_cast<double>(views.size(0));
+}
+
+torch::Tensor tta_view_probabilities(native::Network& net, const torch::Tensor& x, bool binary, double temperature) {
   std::vector<torch::Tensor> probs;
-  for (const torch::Tensor& v : views) probs.push_back(probabilities(net->forward(v.contiguous()), binary, temperature));
+  for (int v = 0; v < tta_view_count(x); ++v) probs.push_back(probabilities(net->forward(tta_view(x, v)), binary, temperature));
   return torch::stack(probs, 0);
 }
 
 torch::Tensor tta_probabilities(native::Network& net, const torch::Tensor& x, bool binary, double temperature) {
-  const torch::Tensor views = tta_view_probabilities(net, x, binary, temperature);  // (V,N,C)
-  torch::Tensor sum = views[0];
-  for (int64_t v = 1; v < views.size(0); ++v) sum = sum + views[v];  // in view order, as the page sums
-  return sum / static_cast<double>(views.size(0));
+  return mean_over_views(tta_view_probabilities(net, x, binary, temperature));
 }
 
 Predictions predict_store(native::Network& net, const ImageStore& store, const std::vector<int>& samples, int batch_size,
@@ -80,9 +102,7 @@ Predictions predict_store(native::Network& net, const ImageStore& store, const s
     torch::Tensor p;
     if (tta) {
       const torch::Tensor views = tta_view_probabilities(net, batch_images(*b, device), binary, temperature);  // (V,N,C)
-      torch::Tensor sum = views[0];
-      for (int64_t v = 1; v < views.size(0); ++v) sum = sum + views[v];
-      p = (sum / static_cast<double>(views.size(0))).to(torch::kCPU).contiguous();
+      p = mean_over_views(views).to(torch::kCPU).contiguous();
       // 0.5 * sum_c |p_v - mean| averaged over the views: (N)
       const torch::Tensor d = (views - p.to(views.device()).unsqueeze(0)).abs().sum(2).mul(0.5).mean(0).to(torch::kCPU).to(torch::kDouble).contiguous();
       out.view_disagreement.insert(out.view_disagreement.end(), d.data_ptr<double>(), d.data_ptr<double>() + d.size(0));
