@@ -7,11 +7,23 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <string>
 #include <thread>
 
 namespace cellcam::native {
+
+void configure_heap() {
+#if defined(__GLIBC__)
+  // The largest mmap threshold glibc accepts on 64-bit (bigger blocks, e.g. a whole dataset cache, are
+  // still mapped); trimming only past 1 GiB of free heap; and 64 MiB of slack per heap growth.
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  if (std::getenv("MALLOC_TRIM_THRESHOLD_") == nullptr) mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+  if (std::getenv("MALLOC_TOP_PAD_") == nullptr) mallopt(M_TOP_PAD, 64 * 1024 * 1024);
+#endif
+}
 
 int configure_torch_threads(int requested) {
   int threads = static_cast<int>(std::thread::hardware_concurrency());

@@ -29,6 +29,7 @@
 #include "runtime.h"
 
 int main(int argc, char** argv) {
+  cellcam::native::configure_heap();
   CLI::App app{"cellcam — screen microscopy images: decode, preprocess, train, export, explain"};
   cellcam::native::configure_torch_threads();
   app.set_version_flag("--version", [] {

@@ -17,6 +17,9 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("--image-size", s.image_size, "input size (square)")->capture_default_str();
   cmd->add_option("--color", s.color, "rgb | gray | hsv")->capture_default_str();
   cmd->add_option("--aspect", s.aspect, "stretch | pad | crop")->capture_default_str();
+  cmd->add_flag("--stain-norm", s.stain_norm,
+                "normalise each image's stain (foreground colour mean/std) to the training images' average; "
+                "stored in the model spec, so eval, predict and the page do the same");
   cmd->add_option("--augment", s.augment, "none | cells | histology | a list, e.g. hflip,rot90,rotate=30,hed=0.03")
       ->capture_default_str();
   cmd->add_option("--epochs", s.epochs, "")->capture_default_str();

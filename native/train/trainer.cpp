@@ -60,7 +60,7 @@ int fail(const Error& e) {
 json settings_to_json(const TrainSettings& s) {
   return json{{"data", s.data}, {"out", s.out}, {"spec", s.spec}, {"preset", s.preset}, {"width", s.width},
               {"image_size", s.image_size}, {"color", s.color}, {"aspect", s.aspect}, {"augment", s.augment},
-              {"epochs", s.epochs}, {"batch_size", s.batch_size}, {"optimizer", s.optimizer}, {"lr", s.lr},
+              {"stain_norm", s.stain_norm}, {"epochs", s.epochs}, {"batch_size", s.batch_size}, {"optimizer", s.optimizer}, {"lr", s.lr},
               {"weight_decay", s.weight_decay}, {"momentum", s.momentum}, {"schedule", s.schedule},
               {"warmup_epochs", s.warmup_epochs}, {"class_weights", s.class_weights},
               {"weighted_sampler", s.weighted_sampler}, {"monitor", s.monitor}, {"patience", s.patience},
@@ -80,6 +80,7 @@ TrainSettings settings_from_json(const json& j) {
   s.color = j.value("color", s.color);
   s.aspect = j.value("aspect", s.aspect);
   s.augment = j.value("augment", s.augment);
+  s.stain_norm = j.value("stain_norm", s.stain_norm);
   s.epochs = j.value("epochs", s.epochs);
   s.batch_size = j.value("batch_size", s.batch_size);
   s.optimizer = j.value("optimizer", s.optimizer);
@@ -134,6 +135,36 @@ Result<ModelSpec> resolve_spec(const TrainSettings& s, const data::Dataset& data
     return make_error(ErrorCode::kInvalidSpec, "the spec's classes differ from the data's (" + got + ")");
   }
   return spec;
+}
+
+// --stain-norm: the targets are the mean foreground colour statistics of (up to 1,000 of) the training
+// images, so normalisation maps every image onto the training set's typical stain. Deterministic (the
+// split's order), so a resumed run gets the same targets.
+Result<StainSpec> training_stain_targets(const data::Dataset& dataset, const std::vector<int>& train,
+                                         const PreprocessSpec& spec) {
+  StainSpec stain;
+  stain.enabled = true;
+  double mean[3] = {0, 0, 0}, sd[3] = {0, 0, 0};
+  int used = 0;
+  for (std::size_t i = 0; i < train.size() && used < 1000; ++i) {
+    Result<std::vector<std::uint8_t>> bytes = native::read_file(dataset.samples[train[i]].path);
+    if (!bytes) continue;
+    Result<Image> image = native::decode_any(bytes.value().data(), bytes.value().size());
+    if (!image) continue;
+    Result<Canvas> canvas = resize_to_canvas(image.value(), spec);
+    if (!canvas || canvas.value().channels != 3) continue;
+    const ForegroundStats st = foreground_stats(canvas.value(), stain.foreground_above);
+    if (st.pixels < 16) continue;
+    for (int c = 0; c < 3; ++c) { mean[c] += st.mean[c]; sd[c] += st.std[c]; }
+    ++used;
+  }
+  if (used == 0)
+    return make_error(ErrorCode::kInvalidArgument, "--stain-norm: no colour training image has a foreground to measure");
+  for (int c = 0; c < 3; ++c) {
+    stain.target_mean[c] = static_cast<float>(mean[c] / used);
+    stain.target_std[c] = static_cast<float>(std::max(sd[c] / used, 1.0 / 255.0));
+  }
+  return stain;
 }
 
 Result<std::unique_ptr<torch::optim::Optimizer>> make_optimizer(const TrainSettings& s, std::vector<torch::Tensor> params) {
@@ -336,6 +367,14 @@ int run_train(const TrainSettings& requested) {
   if (!spec) return fail(spec.error());
   Result<augment::AugmentSpec> augmentation = augment::parse_augment(s.augment);
   if (!augmentation) return fail(augmentation.error());
+  if (s.stain_norm && !spec.value().preprocess.stain.enabled) {
+    Result<StainSpec> stain = training_stain_targets(dataset, split.value().train, spec.value().preprocess);
+    if (!stain) return fail(stain.error());
+    spec.value().preprocess.stain = stain.value();
+    const StainSpec& t = stain.value();
+    log_line("stain normalisation: foreground mean %.3f %.3f %.3f, std %.3f %.3f %.3f (training images)",
+             t.target_mean[0], t.target_mean[1], t.target_mean[2], t.target_std[0], t.target_std[1], t.target_std[2]);
+  }
   if (s.resume.empty()) {
     const json config{{"settings", settings_to_json(s)}, {"model", json::parse(model_spec_to_json(spec.value()))},
                       {"runtime", native::runtime_report()}};

@@ -25,6 +25,7 @@ struct TrainSettings {
   std::string color = "rgb";        // rgb | gray | hsv
   std::string aspect = "pad";       // stretch | pad | crop
   std::string augment = "cells";    // see augment.h: a preset or a list
+  bool stain_norm = false;          // per-image stain normalisation in the spec, targets = training images' mean stain
   int epochs = 30;
   int batch_size = 64;
   std::string optimizer = "adam";   // adam | adamw | sgd | rmsprop

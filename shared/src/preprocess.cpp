@@ -263,6 +263,70 @@ Result<Canvas> resize_to_canvas(const Image& image, const PreprocessSpec& spec) 
   }
 }
 
+ForegroundStats foreground_stats(const Canvas& canvas, float foreground_above) {
+  ForegroundStats st;
+  const int in_c = canvas.channels;
+  if (in_c != 1 && in_c != 3) return st;
+  const std::size_t n = static_cast<std::size_t>(canvas.width) * canvas.height;
+  if (canvas.data.size() != n * in_c) return st;
+  double sum[3] = {0, 0, 0};
+  for (std::size_t p = 0; p < n; ++p) {
+    const float* px = &canvas.data[p * in_c];
+    float mx = px[0];
+    for (int c = 1; c < in_c; ++c) mx = px[c] > mx ? px[c] : mx;
+    if (!(mx > foreground_above)) continue;
+    ++st.pixels;
+    for (int c = 0; c < in_c; ++c) sum[c] += px[c];
+  }
+  if (st.pixels == 0) return st;
+  const double count = static_cast<double>(st.pixels);
+  for (int c = 0; c < in_c; ++c) st.mean[c] = sum[c] / count;
+  double sq[3] = {0, 0, 0};  // second pass: no cancellation from sum(x^2) - n mean^2
+  for (std::size_t p = 0; p < n; ++p) {
+    const float* px = &canvas.data[p * in_c];
+    float mx = px[0];
+    for (int c = 1; c < in_c; ++c) mx = px[c] > mx ? px[c] : mx;
+    if (!(mx > foreground_above)) continue;
+    for (int c = 0; c < in_c; ++c) {
+      const double d = px[c] - st.mean[c];
+      sq[c] += d * d;
+    }
+  }
+  for (int c = 0; c < in_c; ++c) st.std[c] = std::sqrt(sq[c] / count);  // sqrt is exact IEEE in both builds
+  return st;
+}
+
+void normalize_stain(Canvas& canvas, const StainSpec& stain) {
+  const ForegroundStats st = foreground_stats(canvas, stain.foreground_above);
+  if (st.pixels < 16 || stain.target_mean.size() != 3 || stain.target_std.size() != 3) return;
+  const int in_c = canvas.channels;
+  // A gray source has one channel: its targets are the luma of the RGB targets.
+  double target_mean[3], target_std[3];
+  if (in_c == 1) {
+    target_mean[0] = 0.299 * stain.target_mean[0] + 0.587 * stain.target_mean[1] + 0.114 * stain.target_mean[2];
+    target_std[0] = 0.299 * stain.target_std[0] + 0.587 * stain.target_std[1] + 0.114 * stain.target_std[2];
+  } else {
+    for (int c = 0; c < 3; ++c) { target_mean[c] = stain.target_mean[c]; target_std[c] = stain.target_std[c]; }
+  }
+  float gain[3], offset[3];  // y = x * gain + offset
+  for (int c = 0; c < in_c; ++c) {
+    const double g = st.std[c] >= 1.0 / 255.0 ? target_std[c] / st.std[c] : 1.0;
+    gain[c] = static_cast<float>(g);
+    offset[c] = static_cast<float>(target_mean[c] - st.mean[c] * g);
+  }
+  const std::size_t n = static_cast<std::size_t>(canvas.width) * canvas.height;
+  for (std::size_t p = 0; p < n; ++p) {
+    float* px = &canvas.data[p * in_c];
+    float mx = px[0];
+    for (int c = 1; c < in_c; ++c) mx = px[c] > mx ? px[c] : mx;
+    if (!(mx > stain.foreground_above)) continue;
+    for (int c = 0; c < in_c; ++c) {
+      const float y = px[c] * gain[c] + offset[c];
+      px[c] = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+    }
+  }
+}
+
 Result<Tensor> canvas_to_tensor(Canvas canvas, const PreprocessSpec& spec) {
   if (!spec_consistent(spec)) return inconsistent_spec();
   const int in_c = canvas.channels, W = canvas.width, H = canvas.height;
@@ -271,6 +335,7 @@ Result<Tensor> canvas_to_tensor(Canvas canvas, const PreprocessSpec& spec) {
   try {
     // ---- blur at model resolution
     if (spec.blur.kernel > 0) blur(canvas.data, W, H, in_c, gaussian_kernel(spec.blur.kernel, spec.blur.sigma));
+    if (spec.stain.enabled) normalize_stain(canvas, spec.stain);
 
     // ---- colour mode and normalisation, to (C,H,W)
     Tensor t;

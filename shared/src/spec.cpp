@@ -67,7 +67,7 @@ const std::pair<const char*, ColorMode> kColors[] = {{"rgb", ColorMode::kRgb}, {
 
 Result<PreprocessSpec> parse_block(const json& j) {
   if (!j.is_object()) return spec_error("the preprocess block must be a JSON object");
-  static const char* kKeys[] = {"width", "height", "resize_filter", "aspect", "pad_value", "color", "mean", "std", "blur"};
+  static const char* kKeys[] = {"width", "height", "resize_filter", "aspect", "pad_value", "color", "mean", "std", "blur", "stain"};
   for (const auto& item : j.items()) {
     bool known = false;
     for (const char* k : kKeys) known = known || item.key() == k;
@@ -108,6 +108,32 @@ Result<PreprocessSpec> parse_block(const json& j) {
       if (!b["sigma"].is_number() || b["sigma"].get<double>() < 0 || b["sigma"].get<double>() > 100)
         return spec_error("'blur.sigma' must be a number from 0 to 100");
       spec.blur.sigma = b["sigma"].get<double>();
+    }
+  }
+  if (j.contains("stain") && !j["stain"].is_null()) {
+    const json& st = j["stain"];
+    if (!st.is_object())
+      return spec_error("'stain' must be null or an object {\"target_mean\": [..], \"target_std\": [..], \"foreground_above\": 0.1}");
+    for (const auto& item : st.items())
+      if (item.key() != "target_mean" && item.key() != "target_std" && item.key() != "foreground_above")
+        return spec_error("unknown key 'stain." + item.key() + "'");
+    spec.stain.enabled = true;
+    if (!parse_floats(st, "target_mean", &spec.stain.target_mean, &error) ||
+        !parse_floats(st, "target_std", &spec.stain.target_std, &error))
+      return error;
+    for (std::vector<float>* v : {&spec.stain.target_mean, &spec.stain.target_std}) {
+      if (v->size() == 1) v->assign(3, (*v)[0]);
+      if (v->size() != 3) return spec_error("'stain' targets need 1 or 3 values (one per RGB channel)");
+    }
+    for (std::size_t c = 0; c < 3; ++c)
+      if (!(spec.stain.target_mean[c] >= 0.0f && spec.stain.target_mean[c] <= 1.0f) ||
+          !(spec.stain.target_std[c] > 0.0f && spec.stain.target_std[c] <= 1.0f))
+        return spec_error("'stain.target_mean' values must lie in [0, 1] and 'stain.target_std' in (0, 1]");
+    if (st.contains("foreground_above")) {
+      if (!st["foreground_above"].is_number() || st["foreground_above"].get<double>() < 0 ||
+          st["foreground_above"].get<double>() >= 1)
+        return spec_error("'stain.foreground_above' must be a number in [0, 1)");
+      spec.stain.foreground_above = st["foreground_above"].get<float>();
     }
   }
   return spec;
@@ -156,6 +182,12 @@ std::string preprocess_spec_to_json(const PreprocessSpec& spec) {
     j["blur"] = json{{"kernel", spec.blur.kernel}, {"sigma", spec.blur.sigma}};
   else
     j["blur"] = nullptr;
+  if (spec.stain.enabled)
+    j["stain"] = json{{"target_mean", spec.stain.target_mean},
+                      {"target_std", spec.stain.target_std},
+                      {"foreground_above", spec.stain.foreground_above}};
+  else
+    j["stain"] = nullptr;
   return j.dump(2);
 }
 

@@ -1,4 +1,5 @@
-// test_preprocess.cpp — Image -> (C,H,W) tensor: shapes, values, colour modes, aspect handling, blur.
+// test_preprocess.cpp — Image -> (C,H,W) tensor: shapes, values, colour modes, aspect handling, blur,
+// stain normalisation.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -181,6 +182,108 @@ TEST(Preprocess, BlurKeepsAConstantImageConstantAndSmoothsAnEdge) {
   const Tensor t = run(edge, spec);
   EXPECT_NEAR(at(t, 0, 8, 7), 0.0625f + 0.25f, 1e-6f);  // two taps reach across the edge
   EXPECT_NEAR(at(t, 0, 8, 8), 1.0f - 0.0625f - 0.25f, 1e-6f);
+}
+
+// ---- stain normalisation
+
+// A 16x16 "cell": a disc of colour (r,g,b) with a darker 3x3 "parasite" inside, on black.
+Image cell(std::uint8_t r, std::uint8_t g, std::uint8_t b) {
+  Image img = solid(16, 16, 0, 0, 0);
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 16; ++x) {
+      const int dx = x - 8, dy = y - 8;
+      if (dx * dx + dy * dy > 36) continue;
+      const bool parasite = x >= 6 && x < 9 && y >= 6 && y < 9;
+      std::uint8_t* px = &img.samples[(y * 16 + x) * 3];
+      px[0] = parasite ? r / 2 : r;
+      px[1] = parasite ? g / 3 : g;
+      px[2] = parasite ? b / 2 + 40 : b;
+    }
+  return img;
+}
+
+TEST(Stain, ForegroundStatsByHand) {
+  Canvas c;
+  c.width = 2;
+  c.height = 2;
+  c.channels = 3;
+  // Two foreground pixels (0.5,0.2,0.4) and (0.7,0.4,0.4); two background pixels below 0.1.
+  c.data = {0.5f, 0.2f, 0.4f, 0.7f, 0.4f, 0.4f, 0.05f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  const ForegroundStats st = foreground_stats(c, 0.1f);
+  EXPECT_EQ(st.pixels, 2u);
+  EXPECT_NEAR(st.mean[0], 0.6, 1e-7);
+  EXPECT_NEAR(st.mean[1], 0.3, 1e-7);
+  EXPECT_NEAR(st.mean[2], 0.4, 1e-7);
+  EXPECT_NEAR(st.std[0], 0.1, 1e-7);
+  EXPECT_NEAR(st.std[1], 0.1, 1e-7);
+  EXPECT_NEAR(st.std[2], 0.0, 1e-7);
+}
+
+TEST(Stain, ForegroundMatchesTheTargetsAndTheBackgroundStaysBlack) {
+  PreprocessSpec spec;
+  spec.width = spec.height = 16;
+  spec.stain.enabled = true;
+  spec.stain.target_mean = {0.7f, 0.5f, 0.6f};
+  spec.stain.target_std = {0.1f, 0.08f, 0.05f};  // small enough that nothing is clipped
+  Canvas c = resize_to_canvas(cell(150, 90, 170), spec).take();
+  normalize_stain(c, spec.stain);
+  const ForegroundStats st = foreground_stats(c, spec.stain.foreground_above);
+  for (int ch = 0; ch < 3; ++ch) {
+    EXPECT_NEAR(st.mean[ch], spec.stain.target_mean[ch], 1e-5) << ch;
+    EXPECT_NEAR(st.std[ch], spec.stain.target_std[ch], 1e-5) << ch;
+  }
+  EXPECT_EQ(c.data[0], 0.0f);  // corner: background
+  const Tensor t = run(cell(150, 90, 170), spec);
+  EXPECT_EQ(at(t, 0, 0, 0), 0.0f);
+}
+
+TEST(Stain, RemovesAColourCastButKeepsTheParasite) {
+  // The same cell stained pinker and darker on another slide: after normalisation the two tensors agree
+  // closely, while without it they differ by a lot.
+  PreprocessSpec spec;
+  spec.width = spec.height = 16;
+  const Image a = cell(200, 120, 160), b = cell(230, 90, 190);
+  auto maxdiff = [](const Tensor& x, const Tensor& y) {
+    float m = 0;
+    for (std::size_t i = 0; i < x.data.size(); ++i) m = std::max(m, std::fabs(x.data[i] - y.data[i]));
+    return m;
+  };
+  const float before = maxdiff(run(a, spec), run(b, spec));
+  spec.stain.enabled = true;
+  spec.stain.target_mean = {0.7f, 0.5f, 0.6f};
+  spec.stain.target_std = {0.1f, 0.1f, 0.1f};
+  const Tensor na = run(a, spec), nb = run(b, spec);
+  const float after = maxdiff(na, nb);
+  std::printf("colour cast: maxdiff %.4f before, %.4f after stain normalisation\n", before, after);
+  EXPECT_GT(before, 0.1f);
+  EXPECT_LT(after, 0.25f * before);
+  // The parasite stays darker than the rest of the cell in every channel but blue (which it raises).
+  EXPECT_LT(at(na, 0, 7, 7), at(na, 0, 8, 12));
+  EXPECT_LT(at(na, 1, 7, 7), at(na, 1, 8, 12));
+}
+
+TEST(Stain, TooLittleForegroundIsLeftAlone) {
+  PreprocessSpec spec;
+  spec.width = spec.height = 16;
+  spec.stain.enabled = true;
+  Image img = solid(16, 16, 0, 0, 0);
+  for (int p = 0; p < 10; ++p) img.samples[p * 3] = 200;  // 10 bright pixels: under the 16 needed
+  const Tensor plain = run(img, PreprocessSpec{spec.width, spec.height});
+  const Tensor stained = run(img, spec);
+  EXPECT_EQ(plain.data, stained.data);
+}
+
+TEST(Stain, ValuesAreClippedToTheUnitRange) {
+  PreprocessSpec spec;
+  spec.width = spec.height = 16;
+  spec.stain.enabled = true;
+  spec.stain.target_mean = {0.9f, 0.9f, 0.9f};
+  spec.stain.target_std = {0.5f, 0.5f, 0.5f};
+  const Tensor t = run(cell(150, 90, 170), spec);
+  for (float v : t.data) {
+    ASSERT_GE(v, 0.0f);
+    ASSERT_LE(v, 1.0f);
+  }
 }
 
 TEST(Preprocess, SixteenBitInputUsesItsFullPrecision) {

@@ -59,6 +59,30 @@ TEST(Spec, ClearMessagesForMistakes) {
   EXPECT_EQ(parse_error("{\"width\": "), "spec is not valid JSON");
 }
 
+TEST(Spec, StainBlock) {
+  Result<PreprocessSpec> r = parse_preprocess_spec(R"({"stain": {"target_mean": [0.7, 0.5, 0.6], "target_std": 0.1}})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r.value().stain.enabled);
+  EXPECT_FLOAT_EQ(r.value().stain.target_mean[2], 0.6f);
+  EXPECT_EQ(r.value().stain.target_std, std::vector<float>(3, 0.1f));
+  EXPECT_FLOAT_EQ(r.value().stain.foreground_above, 0.1f);
+  Result<PreprocessSpec> back = parse_preprocess_spec(preprocess_spec_to_json(r.value()));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(preprocess_spec_to_json(back.value()), preprocess_spec_to_json(r.value()));
+  EXPECT_FALSE(parse_preprocess_spec(R"({"stain": null})").value().stain.enabled);
+  EXPECT_FALSE(parse_preprocess_spec("{}").value().stain.enabled);
+
+  EXPECT_EQ(parse_error("{\"stain\": {\"target\": 1}}"), "preprocess spec: unknown key 'stain.target'");
+  EXPECT_EQ(parse_error("{\"stain\": {\"target_mean\": [0.5, 0.5]}}"),
+            "preprocess spec: 'stain' targets need 1 or 3 values (one per RGB channel)");
+  EXPECT_EQ(parse_error("{\"stain\": {\"target_std\": 0}}"),
+            "preprocess spec: 'stain.target_mean' values must lie in [0, 1] and 'stain.target_std' in (0, 1]");
+  EXPECT_EQ(parse_error("{\"stain\": {\"foreground_above\": 1}}"),
+            "preprocess spec: 'stain.foreground_above' must be a number in [0, 1)");
+  EXPECT_EQ(parse_error("{\"stain\": true}"),
+            "preprocess spec: 'stain' must be null or an object {\"target_mean\": [..], \"target_std\": [..], \"foreground_above\": 0.1}");
+}
+
 TEST(Spec, BlurDefaultsToFiveTaps) {
   Result<PreprocessSpec> r = parse_preprocess_spec(R"({"blur": {}})");
   ASSERT_TRUE(r.ok()) << r.error().message;

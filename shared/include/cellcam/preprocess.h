@@ -1,11 +1,13 @@
 // preprocess.h — decoded Image -> float32 CHW tensor, exactly as a PreprocessSpec says.
 //
 // Order: samples to [0,1] float (alpha dropped) -> resize (stb_image_resize, clamp edges; pad or crop
-// for keep-aspect) -> optional Gaussian blur -> colour mode -> (x - mean) / std -> CHW.
+// for keep-aspect) -> optional Gaussian blur -> optional stain normalisation -> colour mode ->
+// (x - mean) / std -> CHW.
 // Bit-exact across builds: only IEEE +,-,*,/ in a fixed order (no libm transcendental calls, no FMA
 // contraction, no fast-math), so g++ on x86-64 and em++ on wasm32 produce identical floats.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -33,7 +35,22 @@ struct Canvas {
   std::vector<float> data;   // (H,W,C), values in [0,1], at the model's input size
 };
 Result<Canvas> resize_to_canvas(const Image& image, const PreprocessSpec& spec);  // samples -> [0,1] -> resize
-Result<Tensor> canvas_to_tensor(Canvas canvas, const PreprocessSpec& spec);       // blur -> colour -> normalise
+Result<Tensor> canvas_to_tensor(Canvas canvas, const PreprocessSpec& spec);       // blur -> stain -> colour -> normalise
+
+// The colour statistics of a canvas's foreground (pixels whose brightest channel exceeds
+// foreground_above): what `stain` normalisation matches to its targets, and what the trainer averages
+// over training images to choose those targets. Sums in double, in pixel order (bit-exact across builds).
+struct ForegroundStats {
+  std::size_t pixels = 0;
+  double mean[3] = {0, 0, 0};
+  double std[3] = {0, 0, 0};  // population standard deviation
+};
+ForegroundStats foreground_stats(const Canvas& canvas, float foreground_above);
+
+// Stain normalisation in place (see spec.h): foreground channels to the targets' mean and standard
+// deviation, clipped to [0,1]; the background is untouched. A canvas with fewer than 16 foreground
+// pixels is left as it is (nothing to measure a stain on); a flat channel (std < 1/255) is only shifted.
+void normalize_stain(Canvas& canvas, const StainSpec& stain);
 
 // Where a src_w x src_h image lies on the spec's width x height canvas, as resize_to_canvas puts it:
 //   canvas_x = x0 + src_x * scale_x,   canvas_y = y0 + src_y * scale_y

@@ -10,8 +10,13 @@
 //     "color": "rgb",                   // rgb | gray | hsv  (hsv: H/360, S, V, all in [0,1])
 //     "mean": [0.0, 0.0, 0.0],          // one per output channel, or one for all
 //     "std":  [1.0, 1.0, 1.0],
-//     "blur": null                      // or {"kernel": 5, "sigma": 0}: Gaussian, sigma 0 = OpenCV's rule
+//     "blur": null,                     // or {"kernel": 5, "sigma": 0}: Gaussian, sigma 0 = OpenCV's rule
+//     "stain": null                     // or {"target_mean": [..], "target_std": [..], "foreground_above": 0.1}
 //   }
+// `stain` is a per-image colour normalisation (Reinhard's, in RGB): each channel of the image's
+// foreground (pixels whose brightest channel exceeds foreground_above, so a black background or
+// letterbox is left out) is shifted and scaled to the target mean and standard deviation, then clipped
+// to [0,1]. It removes a slide's overall stain cast, the main shift between patients and laboratories.
 // Unknown keys are refused (a typo must not silently change what a model sees).
 #pragma once
 
@@ -31,6 +36,13 @@ struct BlurSpec {
   double sigma = 0.0;  // 0 = as cv2.GaussianBlur: binomial taps for kernel <= 7, else 0.3*((k-1)*0.5-1)+0.8
 };
 
+struct StainSpec {
+  bool enabled = false;
+  std::vector<float> target_mean{0.5f, 0.5f, 0.5f};  // one per canvas channel (3, or 1 for a gray source)
+  std::vector<float> target_std{0.1f, 0.1f, 0.1f};
+  float foreground_above = 0.1f;                     // [0,1): a pixel is foreground when max channel > this
+};
+
 struct PreprocessSpec {
   int width = 96;
   int height = 96;
@@ -41,6 +53,7 @@ struct PreprocessSpec {
   std::vector<float> mean{0.0f, 0.0f, 0.0f};
   std::vector<float> std{1.0f, 1.0f, 1.0f};
   BlurSpec blur;
+  StainSpec stain;
 
   int channels() const { return color == ColorMode::kGray ? 1 : 3; }
 };
