@@ -17,8 +17,10 @@ namespace cellcam::native {
 
 void configure_heap() {
 #if defined(__GLIBC__)
-  // The largest mmap threshold glibc accepts on 64-bit (bigger blocks, e.g. a whole dataset cache, are
-  // still mapped); trimming only past 1 GiB of free heap; and 64 MiB of slack per heap growth.
+  // No mmap()ed blocks at all: glibc caps the mmap threshold at 32 MiB, and a 96x96 batch of 64 has
+  // 75 MB activations, which would still be mapped and faulted in every step. Freed memory is trimmed
+  // only past 1 GiB at the top of the heap; 64 MiB of slack per heap growth.
+  if (std::getenv("MALLOC_MMAP_MAX_") == nullptr) mallopt(M_MMAP_MAX, 0);
   if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
   if (std::getenv("MALLOC_TRIM_THRESHOLD_") == nullptr) mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
   if (std::getenv("MALLOC_TOP_PAD_") == nullptr) mallopt(M_TOP_PAD, 64 * 1024 * 1024);

@@ -64,7 +64,9 @@ std::string draft_card(const json& model, const train::LoadedRun& r) {
   md << "Classes: ";
   for (std::size_t i = 0; i < r.spec.classes.size(); ++i) md << (i ? ", " : "") << "`" << r.spec.classes[i] << "`";
   md << ". Input: " << r.spec.preprocess.width << "x" << r.spec.preprocess.height << " "
-     << model["preprocess"]["color"].get<std::string>() << ", aspect `" << model["preprocess"]["aspect"].get<std::string>() << "`.\n\n";
+     << model["preprocess"]["color"].get<std::string>() << ", aspect `" << model["preprocess"]["aspect"].get<std::string>() << "`"
+     << (r.spec.preprocess.stain.enabled ? ", stain-normalised per image (the `stain` block of `model.json`)" : "")
+     << ".\n\n";
   md << "## Held-out test metrics (from the training run)\n\n| metric | value |\n|---|---|\n";
   md << "| accuracy | " << percent(test.value("accuracy", json())) << " |\n";
   md << "| ROC-AUC | " << number(test.value("roc_auc", json())) << " |\n";

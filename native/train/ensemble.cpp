@@ -27,21 +27,6 @@ Result<bool> check_members(const std::vector<ProbabilityTable>& members) {
   return true;
 }
 
-Result<std::vector<double>> normalised_weights(const std::vector<double>& weights, std::size_t m) {
-  if (weights.empty()) return std::vector<double>(m, 1.0 / static_cast<double>(m));
-  if (weights.size() != m)
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::to_string(weights.size()) + " weights for " + std::to_string(m) + " members");
-  double sum = 0.0;
-  for (double w : weights) {
-    if (!(w >= 0.0) || !std::isfinite(w)) return make_error(ErrorCode::kInvalidArgument, "ensemble weights must be finite and >= 0");
-    sum += w;
-  }
-  if (!(sum > 0.0)) return make_error(ErrorCode::kInvalidArgument, "ensemble weights must not all be 0");
-  std::vector<double> out(weights);
-  for (double& w : out) w /= sum;
-  return out;
-}
 
 double clamped(double p) { return std::min(1.0 - kClamp, std::max(kClamp, p)); }
 
@@ -115,6 +100,22 @@ double objective(const StackingModel& model, const std::vector<std::vector<doubl
 }
 
 }  // namespace
+
+Result<std::vector<double>> normalised_weights(const std::vector<double>& weights, std::size_t m) {
+  if (weights.empty()) return std::vector<double>(m, 1.0 / static_cast<double>(m));
+  if (weights.size() != m)
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::to_string(weights.size()) + " weights for " + std::to_string(m) + " members");
+  double sum = 0.0;
+  for (double w : weights) {
+    if (!(w >= 0.0) || !std::isfinite(w)) return make_error(ErrorCode::kInvalidArgument, "ensemble weights must be finite and >= 0");
+    sum += w;
+  }
+  if (!(sum > 0.0)) return make_error(ErrorCode::kInvalidArgument, "ensemble weights must not all be 0");
+  std::vector<double> out(weights);
+  for (double& w : out) w /= sum;
+  return out;
+}
 
 Result<ProbabilityTable> soft_vote(const std::vector<ProbabilityTable>& members, const std::vector<double>& weights) {
   Result<bool> ok = check_members(members);

@@ -18,6 +18,10 @@ namespace cellcam::train {
 
 using ProbabilityTable = std::vector<std::vector<float>>;  // (N,K)
 
+// Ensemble weights normalised to sum 1 (empty: equal), or a clear error: a count other than m, a
+// negative or non-finite weight, or all zero. What soft_vote applies; callers check --weights up front.
+Result<std::vector<double>> normalised_weights(const std::vector<double>& weights, std::size_t m);
+
 // Weighted mean of the members' probabilities, weights normalised to sum 1 (empty: equal weights).
 // (M,N,K) -> (N,K).
 Result<ProbabilityTable> soft_vote(const std::vector<ProbabilityTable>& members, const std::vector<double>& weights = {});

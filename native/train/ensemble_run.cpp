@@ -110,9 +110,9 @@ int ensemble_impl(const EnsembleSettings& s) {
   if (s.out.empty()) return fail(make_error(ErrorCode::kInvalidArgument, "--out is required"));
   if (s.method != "soft" && s.method != "stacking" && s.method != "auto")
     return fail(make_error(ErrorCode::kInvalidArgument, "--method is auto, soft or stacking, not " + s.method));
-  if (!s.weights.empty() && s.weights.size() != s.members.size())
-    return fail(make_error(ErrorCode::kInvalidArgument, std::to_string(s.weights.size()) + " --weights for " +
-                                                            std::to_string(s.members.size()) + " members"));
+  // Before any member is scored (minutes), not after.
+  if (Result<std::vector<double>> w = normalised_weights(s.weights, s.members.size()); !w)
+    return fail(make_error(ErrorCode::kInvalidArgument, "--weights: " + w.error().message));
   const int threads = native::configure_torch_threads(s.threads);
 
   // ---- the members, which must agree on the classes and the head

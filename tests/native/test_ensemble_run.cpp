@@ -121,6 +121,23 @@ TEST_F(EnsembleRun, AMemberTrainedOnAnotherSplitIsRefused) {
   EXPECT_FALSE(fs::exists(kRoot / "ens_leak" / "ensemble.json"));
 }
 
+// Bad --weights are refused before any member is loaded or scored (which takes minutes on real data):
+// the members here do not even exist.
+TEST(EnsembleWeights, AreCheckedBeforeAnyMemberIsScored) {
+  EnsembleSettings s;
+  s.members = {(kRoot / "nowhere_1").string(), (kRoot / "nowhere_2").string()};
+  s.out = (kRoot / "ens_weights").string();
+  for (const std::vector<double>& w : {std::vector<double>{-1.0, 2.0}, std::vector<double>{0.0, 0.0},
+                                       std::vector<double>{1.0, 2.0, 3.0}}) {
+    s.weights = w;
+    testing::internal::CaptureStderr();
+    EXPECT_EQ(run_ensemble(s), 1);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find("--weights: "), std::string::npos) << err;
+    EXPECT_EQ(err.find("nowhere"), std::string::npos) << "a member was opened before the weights were checked: " << err;
+  }
+}
+
 TEST_F(EnsembleRun, ExportedMembersMakeAFolderThatPredictRunsAsTheirSoftVote) {
   for (const char* name : {"a", "b"}) {
     explain::ExportSettings e;

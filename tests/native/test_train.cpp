@@ -80,7 +80,7 @@ TEST(Train, SmokeRunBeatsChanceOnHeldOutPatients) {
 }
 
 // Trains 3 epochs straight and 1 + (resume) 2, with or without a weight average, and compares.
-void expect_resume_equals_straight(double ema, const std::string& tag) {
+void expect_resume_equals_straight(double ema, const std::string& tag, bool stain_norm = false) {
   const fs::path straight = fs::temp_directory_path() / ("cellcam_train_straight" + tag);
   const fs::path resumed = fs::temp_directory_path() / ("cellcam_train_resumed" + tag);
   fs::remove_all(straight);
@@ -88,11 +88,13 @@ void expect_resume_equals_straight(double ema, const std::string& tag) {
   TrainSettings a = smoke_settings(straight.string());
   a.epochs = 3;
   a.ema = ema;
+  a.stain_norm = stain_norm;
   ASSERT_EQ(run_train(a), 0);
 
   TrainSettings b = smoke_settings(resumed.string());
   b.epochs = 3;
   b.ema = ema;
+  b.stain_norm = stain_norm;
   b.max_epochs_this_run = 1;  // "killed" after epoch 1
   ASSERT_EQ(run_train(b), 0);
   EXPECT_FALSE(fs::exists(resumed / "report.json"));
@@ -110,6 +112,27 @@ TEST(Train, ResumeAfterAKillEqualsAnUninterruptedRun) { expect_resume_equals_str
 
 // --ema: the average travels in last.pt, so a resumed run validates the same averaged weights.
 TEST(Train, ResumeWithAWeightAverageEqualsAnUninterruptedRun) { expect_resume_equals_straight(0.9, "_ema"); }
+
+// --stain-norm: the targets are measured on the training images, written into the run's model spec
+// (so eval, predict, export and the page normalise the same way), and a resumed run trains identically.
+TEST(Train, StainNormTargetsAreMeasuredAndTravelInTheSpec) {
+  expect_resume_equals_straight(0.0, "_stain", /*stain_norm=*/true);
+  const json config = json::parse(read(fs::temp_directory_path() / "cellcam_train_straight_stain" / "config.json"));
+  const json stain = config["model"]["preprocess"]["stain"];
+  ASSERT_TRUE(stain.is_object()) << config["model"]["preprocess"].dump();
+  // Giemsa-stained red cells: pink, so red is the brightest channel; spread well above zero.
+  const std::vector<float> mean = stain["target_mean"].get<std::vector<float>>();
+  const std::vector<float> sd = stain["target_std"].get<std::vector<float>>();
+  ASSERT_EQ(mean.size(), 3u);
+  EXPECT_GT(mean[0], mean[1]);
+  EXPECT_GT(mean[0], mean[2]);
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_GT(mean[c], 0.2f);
+    EXPECT_LT(mean[c], 1.0f);
+    EXPECT_GT(sd[c], 0.01f);
+    EXPECT_LT(sd[c], 0.4f);
+  }
+}
 
 TEST(WeightAverage, FollowsTheDecayAndSwapsBack) {
   Result<ModelSpec> spec = parse_model_spec(
