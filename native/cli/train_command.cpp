@@ -30,6 +30,10 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("--momentum", s.momentum, "SGD momentum (Nesterov)")->capture_default_str();
   cmd->add_option("--schedule", s.schedule, "constant | step | inverse_time | cosine | one_cycle | plateau")->capture_default_str();
   cmd->add_option("--warmup-epochs", s.warmup_epochs, "cosine warm-up")->capture_default_str();
+  cmd->add_option("--drop-noisy", s.drop_noisy,
+                  "label noise: leave each batch's largest-loss fraction (e.g. 0.05) out of the loss, ramped up over "
+                  "the first quarter of the epochs (0: off)")
+      ->capture_default_str();
   cmd->add_flag("--class-weights", s.class_weights, "balanced class weights n / (k * n_c) in the loss");
   cmd->add_flag("--weighted-sampler", s.weighted_sampler, "draw classes equally often each epoch");
   cmd->add_option("--monitor", s.monitor, "val_loss | val_accuracy | val_auc | val_f1 (early stopping, best checkpoint)")

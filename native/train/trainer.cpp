@@ -60,7 +60,7 @@ int fail(const Error& e) {
 json settings_to_json(const TrainSettings& s) {
   return json{{"data", s.data}, {"out", s.out}, {"spec", s.spec}, {"preset", s.preset}, {"width", s.width},
               {"image_size", s.image_size}, {"color", s.color}, {"aspect", s.aspect}, {"augment", s.augment},
-              {"stain_norm", s.stain_norm}, {"epochs", s.epochs}, {"batch_size", s.batch_size}, {"optimizer", s.optimizer}, {"lr", s.lr},
+              {"stain_norm", s.stain_norm}, {"drop_noisy", s.drop_noisy}, {"epochs", s.epochs}, {"batch_size", s.batch_size}, {"optimizer", s.optimizer}, {"lr", s.lr},
               {"weight_decay", s.weight_decay}, {"momentum", s.momentum}, {"schedule", s.schedule},
               {"warmup_epochs", s.warmup_epochs}, {"class_weights", s.class_weights},
               {"weighted_sampler", s.weighted_sampler}, {"monitor", s.monitor}, {"patience", s.patience},
@@ -81,6 +81,7 @@ TrainSettings settings_from_json(const json& j) {
   s.aspect = j.value("aspect", s.aspect);
   s.augment = j.value("augment", s.augment);
   s.stain_norm = j.value("stain_norm", s.stain_norm);
+  s.drop_noisy = j.value("drop_noisy", s.drop_noisy);
   s.epochs = j.value("epochs", s.epochs);
   s.batch_size = j.value("batch_size", s.batch_size);
   s.optimizer = j.value("optimizer", s.optimizer);
@@ -165,6 +166,19 @@ Result<StainSpec> training_stain_targets(const data::Dataset& dataset, const std
     stain.target_std[c] = static_cast<float>(std::max(sd[c] / used, 1.0 / 255.0));
   }
   return stain;
+}
+
+// --drop-noisy F: the small-loss trick against label noise (as in Co-teaching, Han et al. 2018, with one
+// network): each batch leaves out of the loss its F * size samples of largest loss, which after the first
+// epochs are mostly mislabelled ones. The fraction ramps up linearly over the first quarter of the
+// epochs (none in epoch 1, while every loss is still large). Depends only on (settings, epoch), so a
+// resumed run drops exactly as an uninterrupted one.
+long noisy_drop_count(const TrainSettings& s, int epoch, int batch_size) {
+  if (s.drop_noisy <= 0.0) return 0;
+  const double ramp_epochs = std::max(1.0, s.epochs / 4.0);
+  const double ramp = std::min(1.0, (epoch - 1) / ramp_epochs);
+  const long drop = static_cast<long>(std::floor(s.drop_noisy * ramp * batch_size));
+  return drop < batch_size ? drop : 0;
 }
 
 Result<std::unique_ptr<torch::optim::Optimizer>> make_optimizer(const TrainSettings& s, std::vector<torch::Tensor> params) {
@@ -328,6 +342,8 @@ int run_train(const TrainSettings& requested) {
   } else if (s.device != "cpu" && s.device != "auto") {
     return fail(make_error(ErrorCode::kInvalidArgument, "--device must be auto, cpu or cuda"));
   }
+  if (!(s.drop_noisy >= 0.0 && s.drop_noisy < 0.5))
+    return fail(make_error(ErrorCode::kInvalidArgument, "--drop-noisy is a fraction of each batch, from 0 to below 0.5"));
 
   // ---- data and split
   Result<data::Dataset> loaded = data::load_dataset(s.data);
@@ -496,8 +512,11 @@ int run_train(const TrainSettings& requested) {
       const torch::Tensor y = torch::tensor(b->labels, torch::kLong).to(device);
       opt.zero_grad();
       const torch::Tensor logits = net->forward(x);
-      const torch::Tensor w = class_weight_t.index_select(0, y);
-      const torch::Tensor data_loss = (sample_losses(logits, y, binary) * w).sum() / w.sum();
+      torch::Tensor w = class_weight_t.index_select(0, y);
+      const torch::Tensor losses = sample_losses(logits, y, binary);  // (N)
+      const long drop = noisy_drop_count(s, epoch, b->size);
+      if (drop > 0) w = w.index_fill(0, std::get<1>(losses.detach().topk(drop)), 0.0);  // the batch's largest losses
+      const torch::Tensor data_loss = (losses * w).sum() / w.sum();
       const torch::Tensor loss = data_loss + net->penalty().to(device);
       loss.backward();
       opt.step();

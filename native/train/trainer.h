@@ -34,6 +34,7 @@ struct TrainSettings {
   double momentum = 0.9;
   std::string schedule = "cosine";  // constant | step | inverse_time | cosine | one_cycle | plateau
   double warmup_epochs = 1.0;
+  double drop_noisy = 0.0;          // small-loss trick: leave each batch's largest-loss fraction out of the loss (label noise)
   bool class_weights = false;       // balanced weights n / (k * n_c) in the loss
   bool weighted_sampler = false;    // draw each epoch with probability proportional to 1 / n_c
   std::string monitor = "val_loss"; // val_loss | val_accuracy | val_auc | val_f1

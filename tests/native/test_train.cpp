@@ -80,7 +80,7 @@ TEST(Train, SmokeRunBeatsChanceOnHeldOutPatients) {
 }
 
 // Trains 3 epochs straight and 1 + (resume) 2, with or without a weight average, and compares.
-void expect_resume_equals_straight(double ema, const std::string& tag, bool stain_norm = false) {
+void expect_resume_equals_straight(double ema, const std::string& tag, bool stain_norm = false, double drop_noisy = 0.0) {
   const fs::path straight = fs::temp_directory_path() / ("cellcam_train_straight" + tag);
   const fs::path resumed = fs::temp_directory_path() / ("cellcam_train_resumed" + tag);
   fs::remove_all(straight);
@@ -89,12 +89,14 @@ void expect_resume_equals_straight(double ema, const std::string& tag, bool stai
   a.epochs = 3;
   a.ema = ema;
   a.stain_norm = stain_norm;
+  a.drop_noisy = drop_noisy;
   ASSERT_EQ(run_train(a), 0);
 
   TrainSettings b = smoke_settings(resumed.string());
   b.epochs = 3;
   b.ema = ema;
   b.stain_norm = stain_norm;
+  b.drop_noisy = drop_noisy;
   b.max_epochs_this_run = 1;  // "killed" after epoch 1
   ASSERT_EQ(run_train(b), 0);
   EXPECT_FALSE(fs::exists(resumed / "report.json"));
@@ -114,9 +116,25 @@ TEST(Train, ResumeAfterAKillEqualsAnUninterruptedRun) { expect_resume_equals_str
 TEST(Train, ResumeWithAWeightAverageEqualsAnUninterruptedRun) { expect_resume_equals_straight(0.9, "_ema"); }
 
 // --stain-norm: the targets are measured on the training images, written into the run's model spec
-// (so eval, predict, export and the page normalise the same way), and a resumed run trains identically.
+// (so eval, predict, export and the page normalise the same way), and a resumed run trains identically,
+// also when --drop-noisy leaves samples out of the loss (3 epochs: the ramp drops some in epochs 2 and 3).
 TEST(Train, StainNormTargetsAreMeasuredAndTravelInTheSpec) {
-  expect_resume_equals_straight(0.0, "_stain", /*stain_norm=*/true);
+  expect_resume_equals_straight(0.0, "_stain", /*stain_norm=*/true, /*drop_noisy=*/0.25);
+  // The same run without --drop-noisy: identical in epoch 1 (no drop yet), then its training loss, over
+  // every sample, is higher than the one over the batches' smaller losses.
+  const fs::path kept = fs::temp_directory_path() / "cellcam_train_stain_nodrop";
+  fs::remove_all(kept);
+  TrainSettings all = smoke_settings(kept.string());
+  all.epochs = 3;
+  all.stain_norm = true;
+  ASSERT_EQ(run_train(all), 0);
+  const std::vector<std::string> with_drop = deterministic_columns(fs::temp_directory_path() / "cellcam_train_straight_stain" / "metrics.csv");
+  const std::vector<std::string> without = deterministic_columns(kept / "metrics.csv");
+  ASSERT_EQ(with_drop.size(), 4u);
+  ASSERT_EQ(without.size(), 4u);
+  EXPECT_EQ(with_drop[1], without[1]);
+  auto train_loss = [](const std::string& row) { return std::stod(row.substr(row.find(',', row.find(',') + 1) + 1)); };
+  EXPECT_LT(train_loss(with_drop[3]), train_loss(without[3]));
   const json config = json::parse(read(fs::temp_directory_path() / "cellcam_train_straight_stain" / "config.json"));
   const json stain = config["model"]["preprocess"]["stain"];
   ASSERT_TRUE(stain.is_object()) << config["model"]["preprocess"].dump();
@@ -191,6 +209,13 @@ TEST(Train, BadSettingsAreClearErrors) {
   s = smoke_settings((fs::temp_directory_path() / "cellcam_train_bad").string());
   s.data = "/nonexistent/folder";
   EXPECT_EQ(run_train(s), 1);
+  for (double fraction : {-0.1, 0.5, 1.0}) {
+    s = smoke_settings((fs::temp_directory_path() / "cellcam_train_bad").string());
+    s.drop_noisy = fraction;
+    testing::internal::CaptureStderr();
+    EXPECT_EQ(run_train(s), 1) << fraction;
+    EXPECT_NE(testing::internal::GetCapturedStderr().find("--drop-noisy"), std::string::npos);
+  }
 }
 
 }  // namespace
