@@ -85,7 +85,8 @@ Result<Predictions> predict_part(Member& m, const ScoredData& part, const Ensemb
 
 json metrics_entry(const Scored& c, const std::vector<int>& labels, const std::vector<std::string>& classes, bool binary, int resamples) {
   Result<Metrics> m = compute_metrics(c.test, labels, c.threshold);
-  json j = m ? metrics_json(m.value(), classes, mean_log_loss(c.test, labels)) : json{{"error", m.error().message}};
+  const double log_loss = mean_log_loss(c.test, labels);  // "loss" in metrics_json's schema, "log_loss" beside ECE
+  json j = m ? metrics_json(m.value(), classes, log_loss) : json{{"error", m.error().message}};
   j["name"] = c.name;
   if (binary) j["threshold"] = {{"value", c.threshold}, {"source", c.threshold_source}};
   Result<BootstrapIntervals> ci = bootstrap_intervals(c.test, labels, c.threshold, resamples, /*seed=*/42);
@@ -95,7 +96,7 @@ json metrics_entry(const Scored& c, const std::vector<int>& labels, const std::v
   }
   Result<Calibration> cal = calibration(c.test, labels, 15);
   if (cal) j["ece"] = cal.value().ece;
-  j["log_loss"] = mean_log_loss(c.test, labels);
+  j["log_loss"] = log_loss;
   return j;
 }
 
