@@ -263,6 +263,17 @@ Result<Canvas> resize_to_canvas(const Image& image, const PreprocessSpec& spec) 
   }
 }
 
+namespace {
+
+// The one definition of the stain's foreground: the pixel's brightest channel exceeds the threshold.
+bool is_foreground(const float* px, int channels, float above) {
+  float brightest = px[0];
+  for (int c = 1; c < channels; ++c) brightest = px[c] > brightest ? px[c] : brightest;
+  return brightest > above;
+}
+
+}  // namespace
+
 ForegroundStats foreground_stats(const Canvas& canvas, float foreground_above) {
   ForegroundStats st;
   const int in_c = canvas.channels;
@@ -272,9 +283,7 @@ ForegroundStats foreground_stats(const Canvas& canvas, float foreground_above) {
   double sum[3] = {0, 0, 0};
   for (std::size_t p = 0; p < n; ++p) {
     const float* px = &canvas.data[p * in_c];
-    float mx = px[0];
-    for (int c = 1; c < in_c; ++c) mx = px[c] > mx ? px[c] : mx;
-    if (!(mx > foreground_above)) continue;
+    if (!is_foreground(px, in_c, foreground_above)) continue;
     ++st.pixels;
     for (int c = 0; c < in_c; ++c) sum[c] += px[c];
   }
@@ -284,9 +293,7 @@ ForegroundStats foreground_stats(const Canvas& canvas, float foreground_above) {
   double sq[3] = {0, 0, 0};  // second pass: no cancellation from sum(x^2) - n mean^2
   for (std::size_t p = 0; p < n; ++p) {
     const float* px = &canvas.data[p * in_c];
-    float mx = px[0];
-    for (int c = 1; c < in_c; ++c) mx = px[c] > mx ? px[c] : mx;
-    if (!(mx > foreground_above)) continue;
+    if (!is_foreground(px, in_c, foreground_above)) continue;
     for (int c = 0; c < in_c; ++c) {
       const double d = px[c] - st.mean[c];
       sq[c] += d * d;
@@ -317,9 +324,7 @@ void normalize_stain(Canvas& canvas, const StainSpec& stain) {
   const std::size_t n = static_cast<std::size_t>(canvas.width) * canvas.height;
   for (std::size_t p = 0; p < n; ++p) {
     float* px = &canvas.data[p * in_c];
-    float mx = px[0];
-    for (int c = 1; c < in_c; ++c) mx = px[c] > mx ? px[c] : mx;
-    if (!(mx > stain.foreground_above)) continue;
+    if (!is_foreground(px, in_c, stain.foreground_above)) continue;
     for (int c = 0; c < in_c; ++c) {
       const float y = px[c] * gain[c] + offset[c];
       px[c] = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
