@@ -30,6 +30,14 @@ void shuffle_in_place(std::vector<int>& items, std::uint64_t seed) {
 }
 
 // ---------------------------------------------------------------------------------------------
+Result<Canvas> load_canvas(const std::string& path, const PreprocessSpec& spec) {
+  Result<std::vector<std::uint8_t>> bytes = native::read_file(path);
+  if (!bytes) return bytes.error();
+  Result<Image> image = native::decode_any(bytes.value().data(), bytes.value().size());
+  if (!image) return image.error();
+  return resize_to_canvas(image.value(), spec);
+}
+
 Result<ImageStore> ImageStore::build(const data::Dataset& dataset, const std::vector<int>& samples,
                                      const PreprocessSpec& spec, int threads, std::size_t cache_bytes,
                                      std::vector<data::Skipped>* skipped) {
@@ -44,12 +52,7 @@ Result<ImageStore> ImageStore::build(const data::Dataset& dataset, const std::ve
   std::atomic<std::size_t> next{0};
   auto decode = [&] {
     for (std::size_t i = next++; i < samples.size(); i = next++) {
-      const data::Sample& s = dataset.samples[samples[i]];
-      Result<std::vector<std::uint8_t>> bytes = native::read_file(s.path);
-      if (!bytes) { errors[i] = bytes.error().message; continue; }
-      Result<Image> image = native::decode_any(bytes.value().data(), bytes.value().size());
-      if (!image) { errors[i] = image.error().message; continue; }
-      Result<Canvas> canvas = resize_to_canvas(image.value(), spec);
+      Result<Canvas> canvas = load_canvas(dataset.samples[samples[i]].path, spec);
       if (!canvas) { errors[i] = canvas.error().message; continue; }
       if (store.cached_) canvases[i] = canvas.take();
       else canvases[i] = Canvas{};  // decodable: remembered as usable, decoded again when used
@@ -79,12 +82,7 @@ Result<Canvas> ImageStore::canvas(int sample) const {
     if (it == cache_.end()) return make_error(ErrorCode::kInvalidArgument, "sample " + std::to_string(sample) + " is not in the store");
     return it->second;
   }
-  const data::Sample& s = dataset_->samples[sample];
-  Result<std::vector<std::uint8_t>> bytes = native::read_file(s.path);
-  if (!bytes) return bytes.error();
-  Result<Image> image = native::decode_any(bytes.value().data(), bytes.value().size());
-  if (!image) return image.error();
-  return resize_to_canvas(image.value(), spec_);
+  return load_canvas(dataset_->samples[sample].path, spec_);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -31,6 +32,10 @@ struct Batch {
   std::vector<int> labels;    // (N)
   std::vector<int> samples;   // (N) indices into the Dataset
 };
+
+// One file on the model's canvas: read -> decode -> resize_to_canvas. What the store caches, and what
+// anything else that needs training images before the store exists (e.g. --stain-norm) reads.
+Result<Canvas> load_canvas(const std::string& path, const PreprocessSpec& spec);
 
 // Decoded, resized images (resize_to_canvas) of a dataset's samples.
 class ImageStore {

@@ -148,12 +148,8 @@ Result<StainSpec> training_stain_targets(const data::Dataset& dataset, const std
   double mean[3] = {0, 0, 0}, sd[3] = {0, 0, 0};
   int used = 0;
   for (std::size_t i = 0; i < train.size() && used < 1000; ++i) {
-    Result<std::vector<std::uint8_t>> bytes = native::read_file(dataset.samples[train[i]].path);
-    if (!bytes) continue;
-    Result<Image> image = native::decode_any(bytes.value().data(), bytes.value().size());
-    if (!image) continue;
-    Result<Canvas> canvas = resize_to_canvas(image.value(), spec);
-    if (!canvas || canvas.value().channels != 3) continue;
+    Result<Canvas> canvas = load_canvas(dataset.samples[train[i]].path, spec);
+    if (!canvas || canvas.value().channels != 3) continue;  // unreadable files are reported by the store
     const ForegroundStats st = foreground_stats(canvas.value(), stain.foreground_above);
     if (st.pixels < 16) continue;
     for (int c = 0; c < 3; ++c) { mean[c] += st.mean[c]; sd[c] += st.std[c]; }
