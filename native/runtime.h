@@ -14,8 +14,8 @@ int configure_torch_threads(int requested = 0);
 // above its mmap threshold with fresh mmap()s and unmaps them on free, so every training step faulted
 // its activations in again, page by page: on this (virtualised) machine that was 40% of the CPU time in
 // the kernel and ran `cellcam train` at 43 images/s instead of 342 (malaria_bn_se, 64 px, 2 threads;
-// same metrics). Setting MALLOC_MMAP_MAX_ / MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ /
-// MALLOC_TOP_PAD_ in the environment overrides it.
+// same metrics). Setting MALLOC_MMAP_MAX_ / MALLOC_TRIM_THRESHOLD_ / MALLOC_TOP_PAD_ in the
+// environment overrides it.
 // Call once, first thing in main().
 void configure_heap();
 
