@@ -18,6 +18,10 @@ void add_split_command(CLI::App& app, SplitSettings& s) {
   cmd->add_option("--val-fraction", s.val_fraction, "")->capture_default_str()->check(CLI::Range(0.0, 0.99));
   cmd->add_option("--test-fraction", s.test_fraction, "")->capture_default_str()->check(CLI::Range(0.0, 0.99));
   cmd->add_option("--seed", s.seed, "as `cellcam train --seed`")->capture_default_str();
+  cmd->add_option("--folds", s.folds, "K-fold cross-validation by patient: write fold --fold's split (test = that fold; 0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
+  cmd->add_option("--fold", s.fold, "which fold is the test part, 1..folds")->capture_default_str()->check(CLI::Range(1, 100));
 }
 
 int run_split(const SplitSettings& s) {
@@ -33,7 +37,7 @@ int run_split(const SplitSettings& s) {
     std::fprintf(stderr, "cellcam split: cannot create %s: %s\n", parent.string().c_str(), ec.message().c_str());
     return 1;
   }
-  Result<data::Split> split = data::make_split(dataset.value(), {s.val_fraction, s.test_fraction, s.seed});
+  Result<data::Split> split = data::make_split(dataset.value(), {s.val_fraction, s.test_fraction, s.seed, s.folds, s.fold});
   Result<bool> written = split ? data::write_split_csv(s.out, dataset.value(), split.value()) : Result<bool>(split.error());
   if (!written) {
     std::fprintf(stderr, "cellcam split: %s\n", written.error().message.c_str());

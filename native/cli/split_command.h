@@ -19,6 +19,8 @@ struct SplitSettings {
   double val_fraction = 0.15;
   double test_fraction = 0.15;
   std::uint64_t seed = 42;
+  int folds = 0;  // as `cellcam train --folds/--fold`: fold `fold` of a K-fold cross-validation
+  int fold = 1;
 };
 
 void add_split_command(CLI::App& app, SplitSettings& settings);

@@ -41,6 +41,11 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("--patience", s.patience, "epochs without improvement before stopping (0: never)")->capture_default_str();
   cmd->add_option("--val-fraction", s.val_fraction, "")->capture_default_str();
   cmd->add_option("--test-fraction", s.test_fraction, "")->capture_default_str();
+  cmd->add_option("--folds", s.folds,
+                  "K-fold cross-validation by patient (group): K runs in OUT/fold-<k>, each tested on its own fold, then "
+                  "OUT/cv_report.{json,md} (0: one train/val/test split)")
+      ->capture_default_str();
+  cmd->add_option("--fold", s.fold, "with --folds: train only this fold (1..K; 0: all of them)")->capture_default_str();
   cmd->add_option("--target-sensitivity", s.target_sensitivity, "binary: threshold for this sensitivity (0: Youden's J)")
       ->capture_default_str();
   cmd->add_option("--ema", s.ema, "keep an exponential moving average of the weights with this decay (e.g. 0.999) and validate, keep and export it (0: off)")

@@ -109,9 +109,11 @@ std::array<int, kParts> apportion(int n, const double (&fraction)[kParts]) {
 // The chi-square bookkeeping of the group split (see the top of the file).
 class GroupAssigner {
  public:
-  GroupAssigner(const std::vector<std::vector<int>>& counts, const std::vector<int>& class_sizes, const double (&fraction)[kParts])
-      : counts_(counts), k_(static_cast<int>(class_sizes.size())) {
-    for (int p = 0; p < kParts; ++p) {
+  // fraction[p]: part p's share of every class; any number of parts (train/val/test, or K folds).
+  GroupAssigner(const std::vector<std::vector<int>>& counts, const std::vector<int>& class_sizes, const std::vector<double>& fraction)
+      : counts_(counts), k_(static_cast<int>(class_sizes.size())), parts_(static_cast<int>(fraction.size())),
+        active_(fraction.size()), target_(fraction.size()), have_(fraction.size()) {
+    for (int p = 0; p < parts_; ++p) {
       active_[p] = fraction[p] > 0.0;
       target_[p].assign(k_, 0.0);
       have_[p].assign(k_, 0);
@@ -153,7 +155,7 @@ class GroupAssigner {
     for (int g : order) {
       int best = -1;
       double best_delta = 0.0;
-      for (int p = 0; p < kParts; ++p) {
+      for (int p = 0; p < parts_; ++p) {
         if (!active_[p]) continue;
         // Minus the group's images times the part's relative deficit for their classes: the part
         // furthest behind its targets, whatever the group's size.
@@ -177,7 +179,7 @@ class GroupAssigner {
     for (int pass = 0; pass < kMaxPasses; ++pass) {
       bool improved = false;
       for (int g : order) {
-        for (int q = 0; q < kParts; ++q) {
+        for (int q = 0; q < parts_; ++q) {
           const int p = part_[g];
           if (q == p || !active_[q]) continue;
           if (delta(p, g, -1) + delta(q, g, +1) < -kGain) {
@@ -208,10 +210,10 @@ class GroupAssigner {
 
  private:
   const std::vector<std::vector<int>>& counts_;
-  int k_;
-  bool active_[kParts];
-  std::vector<double> target_[kParts];
-  std::vector<long long> have_[kParts];
+  int k_, parts_;
+  std::vector<bool> active_;
+  std::vector<std::vector<double>> target_;
+  std::vector<std::vector<long long>> have_;
   std::vector<int> part_;
 };
 
@@ -259,48 +261,99 @@ Result<Split> stratified_split(const Dataset& dataset, const SplitOptions& optio
   return finish(std::move(split));
 }
 
-Result<Split> stratified_group_split(const Dataset& dataset, const SplitOptions& options) {
-  if (Result<bool> ok = check(dataset, options); !ok) return ok.error();
-  const double fraction[kParts] = {1.0 - options.val_fraction - options.test_fraction, options.val_fraction,
-                                   options.test_fraction};
+namespace {
+
+// The groups of step 1 among `samples` (named groups sorted by name, then each ungrouped sample on its
+// own), with each group's image count per class and the classes' totals.
+struct Groups {
+  std::vector<std::vector<int>> members, counts;
+  std::vector<int> class_sizes;
+};
+
+Groups group_samples(const Dataset& dataset, const std::vector<int>& samples) {
   const int k = static_cast<int>(dataset.classes.size());
-
   std::map<std::string, std::vector<int>> named;
-  std::vector<std::vector<int>> members;
-  for (std::size_t i = 0; i < dataset.samples.size(); ++i) {
-    const std::string& g = dataset.samples[i].group;
-    if (!g.empty()) named[g].push_back(static_cast<int>(i));
-  }
-  for (auto& [name, list] : named) members.push_back(std::move(list));
-  for (std::size_t i = 0; i < dataset.samples.size(); ++i)
-    if (dataset.samples[i].group.empty()) members.push_back({static_cast<int>(i)});
-
-  std::vector<std::vector<int>> counts(members.size(), std::vector<int>(k, 0));
-  std::vector<int> class_sizes(k, 0);
-  for (std::size_t g = 0; g < members.size(); ++g)
-    for (int i : members[g]) {
-      ++counts[g][dataset.samples[i].label];
-      ++class_sizes[dataset.samples[i].label];
+  Groups g;
+  for (int i : samples)
+    if (!dataset.samples[i].group.empty()) named[dataset.samples[i].group].push_back(i);
+  for (auto& [name, list] : named) g.members.push_back(std::move(list));
+  for (int i : samples)
+    if (dataset.samples[i].group.empty()) g.members.push_back({i});
+  g.counts.assign(g.members.size(), std::vector<int>(k, 0));
+  g.class_sizes.assign(k, 0);
+  for (std::size_t j = 0; j < g.members.size(); ++j)
+    for (int i : g.members[j]) {
+      ++g.counts[j][dataset.samples[i].label];
+      ++g.class_sizes[dataset.samples[i].label];
     }
+  return g;
+}
 
-  std::vector<int> order(members.size());
-  for (std::size_t g = 0; g < order.size(); ++g) order[g] = static_cast<int>(g);
-  std::mt19937_64 rng(options.seed);
+// Steps 2-4: the part of each group, for parts with the given fractions.
+std::vector<int> assign_groups(const Groups& g, const std::vector<double>& fraction, std::mt19937_64& rng) {
+  std::vector<int> order(g.members.size());
+  for (std::size_t j = 0; j < order.size(); ++j) order[j] = static_cast<int>(j);
   shuffle(order, rng);
-
-  GroupAssigner assigner(counts, class_sizes, fraction);
+  GroupAssigner assigner(g.counts, g.class_sizes, fraction);
   assigner.greedy(order);
   assigner.improve(order);
+  std::vector<int> part(g.members.size());
+  for (std::size_t j = 0; j < part.size(); ++j) part[j] = assigner.part(static_cast<int>(j));
+  return part;
+}
 
+std::vector<int> all_samples(const Dataset& dataset) {
+  std::vector<int> v(dataset.samples.size());
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int>(i);
+  return v;
+}
+
+}  // namespace
+
+Result<Split> stratified_group_split(const Dataset& dataset, const SplitOptions& options) {
+  if (Result<bool> ok = check(dataset, options); !ok) return ok.error();
+  const std::vector<double> fraction = {1.0 - options.val_fraction - options.test_fraction, options.val_fraction,
+                                        options.test_fraction};
+  const Groups g = group_samples(dataset, all_samples(dataset));
+  std::mt19937_64 rng(options.seed);
+  const std::vector<int> part = assign_groups(g, fraction, rng);
   Split split;
-  for (std::size_t g = 0; g < members.size(); ++g) {
-    std::vector<int>& part = part_of(split, assigner.part(static_cast<int>(g)));
-    part.insert(part.end(), members[g].begin(), members[g].end());
+  for (std::size_t j = 0; j < g.members.size(); ++j)
+    part_of(split, part[j]).insert(part_of(split, part[j]).end(), g.members[j].begin(), g.members[j].end());
+  return finish(std::move(split));
+}
+
+Result<Split> cross_validation_split(const Dataset& dataset, const SplitOptions& options) {
+  if (options.folds < 2 || options.folds > 100 || options.fold < 1 || options.fold > options.folds)
+    return make_error(ErrorCode::kInvalidArgument, "cross-validation needs 2 to 100 folds and a fold from 1 to the number of folds (folds " +
+                                                       std::to_string(options.folds) + ", fold " + std::to_string(options.fold) + ")");
+  SplitOptions as_parts = options;
+  as_parts.test_fraction = 1.0 / options.folds;
+  if (Result<bool> ok = check(dataset, as_parts); !ok) return ok.error();
+
+  // Every fold is cut from the same assignment of groups to K folds, so the K test parts are disjoint
+  // and cover the dataset: each image is tested exactly once over the K runs.
+  std::mt19937_64 rng(options.seed);
+  const Groups g = group_samples(dataset, all_samples(dataset));
+  const std::vector<int> fold_of = assign_groups(g, std::vector<double>(options.folds, 1.0 / options.folds), rng);
+  Split split;
+  std::vector<int> rest;
+  for (std::size_t j = 0; j < g.members.size(); ++j) {
+    std::vector<int>& to = fold_of[j] == options.fold - 1 ? split.test : rest;
+    to.insert(to.end(), g.members[j].begin(), g.members[j].end());
   }
+  // Validation: val_fraction of the whole dataset, taken group-wise from the other folds.
+  std::sort(rest.begin(), rest.end());
+  const Groups r = group_samples(dataset, rest);
+  const double val_share = options.val_fraction / (1.0 - 1.0 / options.folds);
+  const std::vector<int> part = assign_groups(r, {1.0 - val_share, val_share}, rng);
+  for (std::size_t j = 0; j < r.members.size(); ++j)
+    part_of(split, part[j]).insert(part_of(split, part[j]).end(), r.members[j].begin(), r.members[j].end());
   return finish(std::move(split));
 }
 
 Result<Split> make_split(const Dataset& dataset, const SplitOptions& options) {
+  if (options.folds > 0) return cross_validation_split(dataset, options);
   return dataset.has_groups ? stratified_group_split(dataset, options) : stratified_split(dataset, options);
 }
 

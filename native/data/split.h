@@ -29,6 +29,8 @@ struct SplitOptions {
   double val_fraction = 0.15;
   double test_fraction = 0.15;  // each in [0, 1), val + test < 1; train gets the rest
   std::uint64_t seed = 42;
+  int folds = 0;  // >= 2: K-fold cross-validation, test = fold `fold` (test_fraction unused)
+  int fold = 1;   // 1..folds
 };
 
 // Per class: shuffle that class's samples with the seed and cut them by the fractions. The counts are
@@ -40,7 +42,14 @@ Result<Split> stratified_split(const Dataset& dataset, const SplitOptions& optio
 // allow. Samples with an empty group are groups of their own. Algorithm in split.cpp.
 Result<Split> stratified_group_split(const Dataset& dataset, const SplitOptions& options);
 
-// stratified_group_split when dataset.has_groups, else stratified_split.
+// K-fold cross-validation by group: the groups (each ungrouped sample its own) are dealt into
+// `folds` folds of equal size and class mix as stratified_group_split deals parts; fold `fold` is the
+// test part, and val_fraction of the whole dataset is dealt, group-wise, out of the other folds. The
+// fold assignment depends on the seed only, so the K test parts of one seed partition the dataset.
+Result<Split> cross_validation_split(const Dataset& dataset, const SplitOptions& options);
+
+// cross_validation_split when options.folds > 0, else stratified_group_split when dataset.has_groups,
+// else stratified_split.
 Result<Split> make_split(const Dataset& dataset, const SplitOptions& options);
 
 // CSV with header path,label,group,part (label: the class name; part: train, val or test), one row

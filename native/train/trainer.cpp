@@ -31,6 +31,7 @@
 #include "plot.h"
 #include "runtime.h"
 #include "schedule.h"
+#include "cross_validation.h"
 #include "split.h"
 #include "weight_average.h"
 
@@ -55,58 +56,6 @@ void log_line(const char* fmt, ...) {
 int fail(const Error& e) {
   log_line("cellcam: %s", e.message.c_str());
   return 1;
-}
-
-json settings_to_json(const TrainSettings& s) {
-  return json{{"data", s.data}, {"out", s.out}, {"spec", s.spec}, {"preset", s.preset}, {"width", s.width},
-              {"image_size", s.image_size}, {"color", s.color}, {"aspect", s.aspect}, {"augment", s.augment},
-              {"stain_norm", s.stain_norm}, {"drop_noisy", s.drop_noisy}, {"epochs", s.epochs}, {"batch_size", s.batch_size}, {"optimizer", s.optimizer}, {"lr", s.lr},
-              {"weight_decay", s.weight_decay}, {"momentum", s.momentum}, {"schedule", s.schedule},
-              {"warmup_epochs", s.warmup_epochs}, {"class_weights", s.class_weights},
-              {"weighted_sampler", s.weighted_sampler}, {"monitor", s.monitor}, {"patience", s.patience},
-              {"val_fraction", s.val_fraction}, {"test_fraction", s.test_fraction},
-              {"target_sensitivity", s.target_sensitivity}, {"ema", s.ema}, {"tta", s.tta}, {"positive_class", s.positive_class}, {"seed", s.seed}, {"threads", s.threads},
-              {"workers", s.workers}, {"device", s.device}, {"init_from", s.init_from}, {"cache_gb", s.cache_gb}};
-}
-
-TrainSettings settings_from_json(const json& j) {
-  TrainSettings s;
-  s.data = j.value("data", s.data);
-  s.out = j.value("out", s.out);
-  s.spec = j.value("spec", s.spec);
-  s.preset = j.value("preset", s.preset);
-  s.width = j.value("width", s.width);
-  s.image_size = j.value("image_size", s.image_size);
-  s.color = j.value("color", s.color);
-  s.aspect = j.value("aspect", s.aspect);
-  s.augment = j.value("augment", s.augment);
-  s.stain_norm = j.value("stain_norm", s.stain_norm);
-  s.drop_noisy = j.value("drop_noisy", s.drop_noisy);
-  s.epochs = j.value("epochs", s.epochs);
-  s.batch_size = j.value("batch_size", s.batch_size);
-  s.optimizer = j.value("optimizer", s.optimizer);
-  s.lr = j.value("lr", s.lr);
-  s.weight_decay = j.value("weight_decay", s.weight_decay);
-  s.momentum = j.value("momentum", s.momentum);
-  s.schedule = j.value("schedule", s.schedule);
-  s.warmup_epochs = j.value("warmup_epochs", s.warmup_epochs);
-  s.class_weights = j.value("class_weights", s.class_weights);
-  s.weighted_sampler = j.value("weighted_sampler", s.weighted_sampler);
-  s.monitor = j.value("monitor", s.monitor);
-  s.patience = j.value("patience", s.patience);
-  s.val_fraction = j.value("val_fraction", s.val_fraction);
-  s.test_fraction = j.value("test_fraction", s.test_fraction);
-  s.target_sensitivity = j.value("target_sensitivity", s.target_sensitivity);
-  s.ema = j.value("ema", s.ema);
-  s.tta = j.value("tta", s.tta);
-  s.positive_class = j.value("positive_class", s.positive_class);
-  s.seed = j.value("seed", s.seed);
-  s.threads = j.value("threads", s.threads);
-  s.workers = j.value("workers", s.workers);
-  s.device = j.value("device", s.device);
-  s.init_from = j.value("init_from", s.init_from);
-  s.cache_gb = j.value("cache_gb", s.cache_gb);
-  return s;
 }
 
 // The model spec of a run: from --spec, or a preset with the input options; classes from the data.
@@ -316,6 +265,60 @@ std::string report_markdown(const json& r, const TrainSettings& s) {
 
 }  // namespace
 
+json settings_to_json(const TrainSettings& s) {
+  return json{{"data", s.data}, {"out", s.out}, {"spec", s.spec}, {"preset", s.preset}, {"width", s.width},
+              {"image_size", s.image_size}, {"color", s.color}, {"aspect", s.aspect}, {"augment", s.augment},
+              {"stain_norm", s.stain_norm}, {"drop_noisy", s.drop_noisy}, {"epochs", s.epochs}, {"batch_size", s.batch_size}, {"optimizer", s.optimizer}, {"lr", s.lr},
+              {"weight_decay", s.weight_decay}, {"momentum", s.momentum}, {"schedule", s.schedule},
+              {"warmup_epochs", s.warmup_epochs}, {"class_weights", s.class_weights},
+              {"weighted_sampler", s.weighted_sampler}, {"monitor", s.monitor}, {"patience", s.patience},
+              {"val_fraction", s.val_fraction}, {"test_fraction", s.test_fraction}, {"folds", s.folds}, {"fold", s.fold},
+              {"target_sensitivity", s.target_sensitivity}, {"ema", s.ema}, {"tta", s.tta}, {"positive_class", s.positive_class}, {"seed", s.seed}, {"threads", s.threads},
+              {"workers", s.workers}, {"device", s.device}, {"init_from", s.init_from}, {"cache_gb", s.cache_gb}};
+}
+
+TrainSettings settings_from_json(const json& j) {
+  TrainSettings s;
+  s.data = j.value("data", s.data);
+  s.out = j.value("out", s.out);
+  s.spec = j.value("spec", s.spec);
+  s.preset = j.value("preset", s.preset);
+  s.width = j.value("width", s.width);
+  s.image_size = j.value("image_size", s.image_size);
+  s.color = j.value("color", s.color);
+  s.aspect = j.value("aspect", s.aspect);
+  s.augment = j.value("augment", s.augment);
+  s.stain_norm = j.value("stain_norm", s.stain_norm);
+  s.drop_noisy = j.value("drop_noisy", s.drop_noisy);
+  s.epochs = j.value("epochs", s.epochs);
+  s.batch_size = j.value("batch_size", s.batch_size);
+  s.optimizer = j.value("optimizer", s.optimizer);
+  s.lr = j.value("lr", s.lr);
+  s.weight_decay = j.value("weight_decay", s.weight_decay);
+  s.momentum = j.value("momentum", s.momentum);
+  s.schedule = j.value("schedule", s.schedule);
+  s.warmup_epochs = j.value("warmup_epochs", s.warmup_epochs);
+  s.class_weights = j.value("class_weights", s.class_weights);
+  s.weighted_sampler = j.value("weighted_sampler", s.weighted_sampler);
+  s.monitor = j.value("monitor", s.monitor);
+  s.patience = j.value("patience", s.patience);
+  s.val_fraction = j.value("val_fraction", s.val_fraction);
+  s.test_fraction = j.value("test_fraction", s.test_fraction);
+  s.folds = j.value("folds", s.folds);
+  s.fold = j.value("fold", s.fold);
+  s.target_sensitivity = j.value("target_sensitivity", s.target_sensitivity);
+  s.ema = j.value("ema", s.ema);
+  s.tta = j.value("tta", s.tta);
+  s.positive_class = j.value("positive_class", s.positive_class);
+  s.seed = j.value("seed", s.seed);
+  s.threads = j.value("threads", s.threads);
+  s.workers = j.value("workers", s.workers);
+  s.device = j.value("device", s.device);
+  s.init_from = j.value("init_from", s.init_from);
+  s.cache_gb = j.value("cache_gb", s.cache_gb);
+  return s;
+}
+
 // =============================================================================================
 int run_train(const TrainSettings& requested) {
   TrainSettings s = requested;
@@ -330,6 +333,9 @@ int run_train(const TrainSettings& requested) {
     s.resume = requested.resume;
     s.max_epochs_this_run = requested.max_epochs_this_run;
   }
+  if (s.folds > 0 && s.fold == 0) return run_cross_validation(s);
+  if (s.folds > 0 && (s.folds < 2 || s.folds > 100 || s.fold < 1 || s.fold > s.folds))
+    return fail(make_error(ErrorCode::kInvalidArgument, "--fold must be from 1 to --folds (2 to 100)"));
   const int threads = native::configure_torch_threads(s.threads);
   torch::Device device(torch::kCPU);
   if (s.device == "cuda" || (s.device == "auto" && torch::cuda::is_available())) {
@@ -367,6 +373,8 @@ int run_train(const TrainSettings& requested) {
     options.val_fraction = s.val_fraction;
     options.test_fraction = s.test_fraction;
     options.seed = s.seed;
+    options.folds = s.folds;
+    options.fold = s.fold;
     split = data::make_split(dataset, options);
     if (split) {
       Result<bool> written = data::write_split_csv(split_path, dataset, split.value());
@@ -396,7 +404,11 @@ int run_train(const TrainSettings& requested) {
 
   log_line("cellcam train: %zu images, %zu classes; split %zu / %zu / %zu (train/val/test)%s; %d threads on %s",
            dataset.samples.size(), dataset.classes.size(), split.value().train.size(), split.value().val.size(),
-           split.value().test.size(), dataset.has_groups ? " by group" : "", threads, device.is_cuda() ? "CUDA" : "CPU");
+           split.value().test.size(),
+           (std::string(dataset.has_groups ? " by group" : "") +
+            (s.folds > 0 ? ", cross-validation fold " + std::to_string(s.fold) + " of " + std::to_string(s.folds) : ""))
+               .c_str(),
+           threads, device.is_cuda() ? "CUDA" : "CPU");
   std::vector<data::Skipped> skipped = dataset.skipped;
   const std::size_t cache = static_cast<std::size_t>(s.cache_gb * (1ull << 30));
   const auto t_decode = std::chrono::steady_clock::now();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "cellcam/error.h"
@@ -41,6 +42,8 @@ struct TrainSettings {
   int patience = 8;                 // epochs without improvement before stopping (0: never stop)
   double val_fraction = 0.15;
   double test_fraction = 0.15;
+  int folds = 0;                    // >= 2: K-fold cross-validation by patient (test_fraction unused)
+  int fold = 0;                     // 1..folds: train that fold only; 0: every fold, then cv_report.{json,md}
   double target_sensitivity = 0.0;  // > 0: binary threshold for this sensitivity instead of Youden's J
   double ema = 0.0;                 // > 0: validate, keep and export an exponential moving average of the weights (e.g. 0.999)
   bool tta = false;                 // final validation/test passes: mean over the 8 dihedral transforms
@@ -54,6 +57,11 @@ struct TrainSettings {
   int max_epochs_this_run = 0;      // > 0: stop after this many epochs in this process (tests, budgets)
 };
 
+// --folds K without --fold runs run_cross_validation (cross_validation.h), which calls this per fold.
 int run_train(const TrainSettings& settings);
+
+// The settings as config.json stores them, and back (fields missing from the JSON keep their defaults).
+nlohmann::json settings_to_json(const TrainSettings& s);
+TrainSettings settings_from_json(const nlohmann::json& j);
 
 }  // namespace cellcam::train

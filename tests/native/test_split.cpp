@@ -330,6 +330,68 @@ TEST_F(SplitCsv, AStaleSplitIsAnError) {
   EXPECT_EQ(w.error().code, ErrorCode::kInvalidArgument);
 }
 
+// ---- K-fold cross-validation by group --------------------------------------------------------
+
+TEST(CrossValidationSplit, TestPartsPartitionTheDataAndKeepPatientsWhole) {
+  const Dataset ds = malaria_like();
+  SplitOptions o;
+  o.folds = 5;
+  o.seed = 9;
+  std::vector<int> tested(ds.samples.size(), 0);
+  const double n = static_cast<double>(ds.samples.size());
+  for (int fold = 1; fold <= 5; ++fold) {
+    SCOPED_TRACE("fold " + std::to_string(fold));
+    o.fold = fold;
+    const Split s = split_ok(make_split(ds, o));
+    expect_partition(ds, s);
+    expect_groups_whole(ds, s);
+    SplitOptions shares = o;
+    shares.test_fraction = 0.2;
+    expect_balanced(ds, s, shares, 0.02, 0.04);
+    for (int i : s.test) ++tested[i];
+    EXPECT_NEAR(s.val.size() / n, 0.15, 0.02);
+  }
+  for (std::size_t i = 0; i < tested.size(); ++i) ASSERT_EQ(tested[i], 1) << ds.samples[i].path << " tested " << tested[i] << " times";
+}
+
+TEST(CrossValidationSplit, SameSeedSameFoldsOtherSeedOtherFolds) {
+  const Dataset ds = malaria_like();
+  SplitOptions o;
+  o.folds = 4;
+  o.fold = 2;
+  const Split a = split_ok(cross_validation_split(ds, o));
+  EXPECT_TRUE(same(a, split_ok(cross_validation_split(ds, o))));
+  o.seed = 43;
+  EXPECT_FALSE(same(a, split_ok(cross_validation_split(ds, o))));
+  // Without groups every image is its own group: still a partition over the folds.
+  const Dataset flat = flat_dataset({60, 40});
+  std::vector<int> tested(flat.samples.size(), 0);
+  for (int fold = 1; fold <= 4; ++fold) {
+    o.fold = fold;
+    const Split s = split_ok(make_split(flat, o));
+    expect_partition(flat, s);
+    EXPECT_EQ(s.test.size(), 25u);
+    for (int i : s.test) ++tested[i];
+  }
+  EXPECT_EQ(std::count(tested.begin(), tested.end(), 1), 100);
+}
+
+TEST(CrossValidationSplit, RefusesImpossibleFolds) {
+  const Dataset ds = malaria_like();
+  for (auto [folds, fold] : {std::pair{1, 1}, std::pair{5, 0}, std::pair{5, 6}, std::pair{101, 1}}) {
+    SplitOptions o;
+    o.folds = folds;
+    o.fold = fold;
+    Result<Split> r = cross_validation_split(ds, o);
+    ASSERT_FALSE(r.ok()) << folds << " folds, fold " << fold;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  }
+  SplitOptions o;  // 2 folds leave half for test: validation 0.6 leaves nothing to train on
+  o.folds = 2;
+  o.val_fraction = 0.6;
+  EXPECT_FALSE(cross_validation_split(ds, o).ok());
+}
+
 // ---- the real malaria manifest, when this machine has it ---------------------------------------
 
 TEST(RealData, MalariaGroupSplitIsBalanced) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -152,6 +153,69 @@ TEST(Train, StainNormTargetsAreMeasuredAndTravelInTheSpec) {
   }
 }
 
+// --folds: every image is tested once over the folds, by a model that never saw its patient; the
+// summary agrees with the folds' reports; a cross-validation killed inside fold 1 resumes (--resume OUT)
+// to the same numbers as an uninterrupted one.
+std::vector<std::pair<std::string, std::string>> test_rows(const fs::path& split_csv) {
+  std::vector<std::pair<std::string, std::string>> rows;  // (path, group) of the test part
+  std::istringstream in(read(split_csv));
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ls(line);
+    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
+    if (f.size() == 4 && f[3] == "test") rows.emplace_back(f[0], f[2]);
+  }
+  return rows;
+}
+
+TEST(Train, CrossValidationTestsEveryImageOnceAndResumes) {
+  const fs::path straight = fs::temp_directory_path() / "cellcam_train_cv_straight";
+  const fs::path resumed = fs::temp_directory_path() / "cellcam_train_cv_resumed";
+  fs::remove_all(straight);
+  fs::remove_all(resumed);
+  TrainSettings a = smoke_settings(straight.string());
+  a.folds = 2;
+  a.epochs = 2;
+  a.val_fraction = 0.2;
+  ASSERT_EQ(run_train(a), 0);
+  TrainSettings b = a;
+  b.out = resumed.string();
+  b.max_epochs_this_run = 1;  // "killed" after fold 1's first epoch
+  ASSERT_EQ(run_train(b), 0);
+  EXPECT_FALSE(fs::exists(resumed / "cv_report.json"));
+  EXPECT_FALSE(fs::exists(resumed / "fold-2"));
+  TrainSettings again;
+  again.resume = resumed.string();
+  ASSERT_EQ(run_train(again), 0);
+
+  std::set<std::string> tested, groups_1, groups_2;
+  for (const auto& [path, group] : test_rows(straight / "fold-1" / "split.csv")) tested.insert(path), groups_1.insert(group);
+  std::size_t n2 = 0;
+  for (const auto& [path, group] : test_rows(straight / "fold-2" / "split.csv")) {
+    EXPECT_EQ(tested.count(path), 0u) << path << " is tested in both folds";
+    tested.insert(path);
+    groups_2.insert(group);
+    ++n2;
+  }
+  for (const std::string& g : groups_2) EXPECT_EQ(groups_1.count(g), 0u) << "patient " << g << " is tested in both folds";
+  const json cv = json::parse(read(straight / "cv_report.json"));
+  EXPECT_EQ(tested.size(), 80u);  // every image of the smoke set, once
+  EXPECT_EQ(cv["images"].get<std::size_t>(), tested.size());
+  ASSERT_EQ(cv["folds"].size(), 2u);
+  double mean = 0.0;
+  for (int k = 0; k < 2; ++k) {
+    const json fold = json::parse(read(straight / ("fold-" + std::to_string(k + 1)) / "report.json"));
+    EXPECT_EQ(cv["folds"][k]["accuracy"], fold["test"]["accuracy"]);
+    mean += fold["test"]["accuracy"].get<double>() / 2;
+  }
+  EXPECT_NEAR(cv["accuracy"]["mean"].get<double>(), mean, 1e-12);
+  EXPECT_TRUE(fs::exists(straight / "cv_report.md"));
+  const json cv_resumed = json::parse(read(resumed / "cv_report.json"));
+  EXPECT_EQ(cv_resumed["folds"], cv["folds"]);
+}
+
 TEST(WeightAverage, FollowsTheDecayAndSwapsBack) {
   Result<ModelSpec> spec = parse_model_spec(
       R"({"classes": ["a", "b"], "preprocess": {"width": 4, "height": 4, "color": "gray", "mean": 0, "std": 1},
@@ -215,6 +279,14 @@ TEST(Train, BadSettingsAreClearErrors) {
     testing::internal::CaptureStderr();
     EXPECT_EQ(run_train(s), 1) << fraction;
     EXPECT_NE(testing::internal::GetCapturedStderr().find("--drop-noisy"), std::string::npos);
+  }
+  for (auto [folds, fold] : {std::pair{1, 0}, std::pair{5, 7}, std::pair{101, 1}}) {
+    s = smoke_settings((fs::temp_directory_path() / "cellcam_train_bad").string());
+    s.folds = folds;
+    s.fold = fold;
+    testing::internal::CaptureStderr();
+    EXPECT_EQ(run_train(s), 1) << folds << " folds, fold " << fold;
+    EXPECT_NE(testing::internal::GetCapturedStderr().find("--fold"), std::string::npos);
   }
 }
 
