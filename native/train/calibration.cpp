@@ -209,10 +209,8 @@ struct ScoredDecisions {
 ScoredDecisions score_decisions(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels, double threshold,
                                 bool binary) {
   ScoredDecisions d;
-  for (std::size_t i = 0; i < probs.size(); ++i) {
-    d.uncertainty.push_back(uncertainty(probs[i], threshold, binary));
-    d.correct.push_back(predicted_class(probs[i], threshold) == labels[i] ? 1 : 0);
-  }
+  for (const std::vector<float>& row : probs) d.uncertainty.push_back(uncertainty(row, threshold, binary));
+  d.correct = correct_decisions(probs, labels, threshold);
   return d;
 }
 

@@ -59,12 +59,6 @@ double mean_log_loss(const ProbabilityTable& p, const std::vector<int>& labels) 
   return p.empty() ? 0.0 : s / static_cast<double>(p.size());
 }
 
-std::vector<int> correct_of(const ProbabilityTable& p, const std::vector<int>& labels, double threshold) {
-  std::vector<int> c(p.size());
-  for (std::size_t i = 0; i < p.size(); ++i) c[i] = predicted_class(p[i], threshold) == labels[i] ? 1 : 0;
-  return c;
-}
-
 Result<double> validation_threshold(const ProbabilityTable& val, const std::vector<int>& labels) {
   std::vector<float> scores;
   for (const std::vector<float>& row : val) scores.push_back(row[1]);
@@ -270,8 +264,8 @@ int ensemble_impl(const EnsembleSettings& s) {
   std::vector<double> margin_val, margin_test;
   for (const auto& row : chosen.val) margin_val.push_back(uncertainty(row, chosen.threshold, binary));
   for (const auto& row : chosen.test) margin_test.push_back(uncertainty(row, chosen.threshold, binary));
-  const std::vector<int> correct_val = correct_of(chosen.val, val_labels, chosen.threshold);
-  const std::vector<int> correct_test = correct_of(chosen.test, test_labels, chosen.threshold);
+  const std::vector<int> correct_val = correct_decisions(chosen.val, val_labels, chosen.threshold);
+  const std::vector<int> correct_test = correct_decisions(chosen.test, test_labels, chosen.threshold);
   const ReferralCutoff by_margin = choose_referral_cutoff(margin_val, correct_val, s.target_accuracy, s.max_referral).take();
   const ReferralCutoff by_dis = choose_referral_cutoff(dis_val, correct_val, s.target_accuracy, s.max_referral).take();
   const bool use_disagreement = (by_dis.reached && (!by_margin.reached || by_dis.referred_share < by_margin.referred_share)) ||

@@ -200,8 +200,7 @@ int eval_impl(const EvalSettings& s) {
   // With TTA, a second uncertainty score: how much the 8 views disagree. Its curve beside the margin's.
   cellcam::report::Series view_series;
   if (!p.view_disagreement.empty()) {
-    std::vector<int> correct(p.probs.size());
-    for (std::size_t i = 0; i < p.probs.size(); ++i) correct[i] = predicted_class(p.probs[i], r.threshold) == p.labels[i] ? 1 : 0;
+    const std::vector<int> correct = correct_decisions(p.probs, p.labels, r.threshold);
     view_series.label = "TTA view disagreement";
     for (const auto& [rate, accuracy] : referral_curve_by_score(p.view_disagreement, correct)) {
       referral["tta_disagreement"]["curve"].push_back({{"referred", rate}, {"accuracy", accuracy}});

@@ -232,6 +232,12 @@ int predicted_class(const std::vector<float>& row, double threshold) {
   return best;
 }
 
+std::vector<int> correct_decisions(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels, double threshold) {
+  std::vector<int> c(probs.size());
+  for (std::size_t i = 0; i < probs.size(); ++i) c[i] = predicted_class(probs[i], threshold) == labels[i] ? 1 : 0;
+  return c;
+}
+
 long long ConfusionMatrix::at(int truth, int predicted) const {
   if (truth < 0 || truth >= classes || predicted < 0 || predicted >= classes) return 0;
   return counts[static_cast<std::size_t>(truth) * classes + predicted];

@@ -59,6 +59,8 @@ Result<double> average_precision(const std::vector<float>& scores, const std::ve
 // The decision every report uses: binary, P(class 1) >= threshold; multi-class, the argmax (the lowest
 // index on ties).
 int predicted_class(const std::vector<float>& row, double threshold);
+// Per row, 1 when predicted_class is the label, else 0: what the referral curves rank.
+std::vector<int> correct_decisions(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels, double threshold);
 
 struct Metrics {
   double accuracy = 0.0;

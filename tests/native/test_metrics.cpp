@@ -295,4 +295,15 @@ TEST(ComputeMetrics, InvalidInput) {
 }
 
 }  // namespace
+// The one decision rule: binary P(class 1) >= threshold (so exactly at it is positive); multi-class argmax,
+// the lower index on a tie; and correct_decisions marks each row against its label.
+TEST(Decisions, ThresholdArgmaxAndCorrectness) {
+  EXPECT_EQ(predicted_class({0.7f, 0.3f}, 0.3), 1);
+  EXPECT_EQ(predicted_class({0.71f, 0.29f}, 0.3), 0);
+  EXPECT_EQ(predicted_class({0.2f, 0.4f, 0.4f}, 0.5), 1);
+  EXPECT_EQ(correct_decisions({{0.9f, 0.1f}, {0.4f, 0.6f}, {0.6f, 0.4f}}, {0, 0, 1}, 0.5), (std::vector<int>{1, 0, 0}));
+  EXPECT_EQ(correct_decisions({{0.6f, 0.4f}}, {1}, 0.4), (std::vector<int>{1}));
+  EXPECT_TRUE(correct_decisions({}, {}, 0.5).empty());
+}
+
 }  // namespace cellcam::train
