@@ -1,6 +1,8 @@
 // inference.cpp — see inference.h.
 #include "inference.h"
 
+#include "ensemble.h"
+
 #include "plot.h"
 
 #include <cmath>
@@ -103,9 +105,16 @@ Predictions predict_store(native::Network& net, const ImageStore& store, const s
     if (tta) {
       const torch::Tensor views = tta_view_probabilities(net, batch_images(*b, device), binary, temperature);  // (V,N,C)
       p = mean_over_views(views).to(torch::kCPU).contiguous();
-      // 0.5 * sum_c |p_v - mean| averaged over the views: (N)
-      const torch::Tensor d = (views - p.to(views.device()).unsqueeze(0)).abs().sum(2).mul(0.5).mean(0).to(torch::kCPU).to(torch::kDouble).contiguous();
-      out.view_disagreement.insert(out.view_disagreement.end(), d.data_ptr<double>(), d.data_ptr<double>() + d.size(0));
+      // The views disagree as an ensemble's members do: ensemble.h's disagreement over (V,N,C) -> (N).
+      const torch::Tensor v = views.to(torch::kCPU).contiguous();
+      std::vector<ProbabilityTable> per_view(v.size(0));
+      for (int64_t view = 0; view < v.size(0); ++view)
+        for (int64_t i = 0; i < v.size(1); ++i) {
+          const float* row = v[view][i].data_ptr<float>();
+          per_view[view].emplace_back(row, row + v.size(2));
+        }
+      Result<std::vector<double>> d = disagreement(per_view);
+      if (d) out.view_disagreement.insert(out.view_disagreement.end(), d.value().begin(), d.value().end());
     } else {
       p = probabilities(logits, binary, temperature).to(torch::kCPU).contiguous();
     }
