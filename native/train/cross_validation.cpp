@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "image_io.h"
+#include "plot.h"
 
 namespace cellcam::train {
 namespace fs = std::filesystem;
@@ -113,8 +114,41 @@ std::string report_markdown(const CrossValidationSummary& c, const std::vector<F
     for (std::size_t k = 0; k < classes.size(); ++k) md << " " << c.pooled_confusion[r * classes.size() + k] << " |";
     md << "\n";
   }
-  md << "\nEach fold's own report: `fold-<k>/report.md`.\n";
+  md << "\n![test metrics by fold](cv_accuracy.png) ![pooled confusion matrix](confusion_pooled.png)\n\n"
+     << "Each fold's own report, with its training curves, ROC and confusion matrix: `fold-<k>/report.md`.\n";
   return md.str();
+}
+
+// Each fold's test accuracy (and, binary, sensitivity and specificity) with the mean as a dashed line.
+Result<bool> plot_folds(const std::string& path, const CrossValidationSummary& c, const std::vector<FoldResult>& folds) {
+  report::LineChart chart;
+  chart.title = "Test metrics by fold (" + std::to_string(folds.size()) + "-fold cross-validation)";
+  chart.x_label = "fold";
+  chart.y_label = "share";
+  report::Series accuracy{"accuracy", {}, {}, std::nullopt, false};
+  report::Series sensitivity{"sensitivity", {}, {}, std::nullopt, false};
+  report::Series specificity{"specificity", {}, {}, std::nullopt, false};
+  for (const FoldResult& f : folds) {
+    accuracy.x.push_back(f.fold);
+    accuracy.y.push_back(f.accuracy);
+    sensitivity.x.push_back(f.fold);
+    sensitivity.y.push_back(f.sensitivity);
+    specificity.x.push_back(f.fold);
+    specificity.y.push_back(f.specificity);
+  }
+  chart.series.push_back(accuracy);
+  if (folds[0].classes.size() == 2) {
+    chart.series.push_back(sensitivity);
+    chart.series.push_back(specificity);
+  }
+  char mean_label[64];
+  std::snprintf(mean_label, sizeof mean_label, "mean accuracy %.2f%%", 100 * c.accuracy.mean);
+  chart.series.push_back({mean_label, {accuracy.x.front(), accuracy.x.back()}, {c.accuracy.mean, c.accuracy.mean}, std::nullopt, true});
+  chart.x_min = 0;  // a fold's width of margin each side: whole-number ticks, no point on the frame
+  chart.x_max = static_cast<double>(folds.size()) + 1;
+  Result<report::Raster> raster = report::render_line_chart(chart);
+  if (!raster) return raster.error();
+  return report::write_png(raster.value(), path);
 }
 
 }  // namespace
@@ -231,6 +265,9 @@ int run_cross_validation(const TrainSettings& settings) {
                     {"sensitivity", spread_json(c.sensitivity)},
                     {"specificity", spread_json(c.specificity)},
                     {"pooled", {{"accuracy", c.pooled_accuracy}, {"wilson95", {c.pooled_lo, c.pooled_hi}}, {"confusion", c.pooled_confusion}}}};
+  for (Result<bool> drawn : {plot_folds((out / "cv_accuracy.png").string(), c, results),
+                             report::plot_confusion((out / "confusion_pooled.png").string(), results[0].classes, c.pooled_confusion)})
+    if (!drawn) std::fprintf(stderr, "warning: a plot was not drawn: %s\n", drawn.error().message.c_str());
   Result<bool> written = native::write_text_atomically((out / "cv_report.json").string(), report.dump(2) + "\n");
   if (written) written = native::write_text_atomically((out / "cv_report.md").string(), report_markdown(c, results, s));
   if (!written) return fail(written.error());

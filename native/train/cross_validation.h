@@ -9,6 +9,8 @@
 //   OUT/fold-1 .. OUT/fold-K    ordinary run folders (each resumable on its own)
 //   OUT/cv_report.{json,md}     each fold's test metrics, their mean, spread and 95% t-interval, and the
 //                               pooled confusion matrix of all K test parts
+//   OUT/cv_accuracy.png         each fold's test accuracy (binary: sensitivity, specificity) and the mean
+//   OUT/confusion_pooled.png    the pooled confusion matrix
 // Torch-free: it drives run_train and reads the folds' report.json.
 #pragma once
 

@@ -211,7 +211,8 @@ TEST(Train, CrossValidationTestsEveryImageOnceAndResumes) {
     mean += fold["test"]["accuracy"].get<double>() / 2;
   }
   EXPECT_NEAR(cv["accuracy"]["mean"].get<double>(), mean, 1e-12);
-  EXPECT_TRUE(fs::exists(straight / "cv_report.md"));
+  for (const char* f : {"cv_report.md", "cv_accuracy.png", "confusion_pooled.png", "config.json"})
+    EXPECT_TRUE(fs::exists(straight / f)) << f;
   const json cv_resumed = json::parse(read(resumed / "cv_report.json"));
   EXPECT_EQ(cv_resumed["folds"], cv["folds"]);
 }
