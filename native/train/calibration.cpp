@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "metrics.h"
@@ -189,6 +190,25 @@ double threshold_at(double threshold, double temperature) {
   if (!(threshold > 0.0) || !(threshold < 1.0)) return threshold;  // 0 and 1 stay where they are
   const double z = std::log(threshold / (1.0 - threshold));
   return 1.0 / (1.0 + std::exp(-z / temperature));
+}
+
+double threshold_keeping_decisions(const std::vector<std::vector<float>>& raw, const std::vector<std::vector<float>>& calibrated,
+                                   double threshold, double temperature) {
+  // lowest: the boundary image's calibrated score (the smallest at or above); highest_below: the largest
+  // calibrated score of the images below. The threshold goes at least kMargin under `lowest` (ONNX Runtime,
+  // LibTorch and this function's inputs may round that image's score a few ulps apart, ~3e-8 at 0.5), but
+  // never under the middle of the gap between them, so the images below stay below.
+  constexpr double kMargin = 1e-6;
+  double lowest = std::numeric_limits<double>::infinity(), highest_below = -std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i < raw.size() && i < calibrated.size(); ++i) {
+    const double p = calibrated[i][1];
+    if (static_cast<double>(raw[i][1]) >= threshold) lowest = std::min(lowest, p);
+    else highest_below = std::max(highest_below, p);
+  }
+  const double moved = threshold_at(threshold, temperature);
+  if (!std::isfinite(lowest)) return moved;
+  if (!(highest_below < lowest)) return std::min(moved, lowest);  // tied in float: nothing separates them
+  return std::max(std::min(moved, lowest - kMargin), 0.5 * (highest_below + lowest));
 }
 
 // ---- uncertainty and referral

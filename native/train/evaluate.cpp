@@ -311,10 +311,11 @@ int calibrate_impl(const CalibrateSettings& s) {
            {"checkpoint", {{"path", r.checkpoint_path}, {"epoch", r.checkpoint_epoch}}},
            {"val", {{"nll_before", mean_nll(p.logits, p.labels, binary, 1.0)}, {"nll_after", mean_nll(p.logits, p.labels, binary, t)},
                     {"ece_before", before.value().ece}, {"ece_after", after.value().ece}}}};
-  if (binary) out["threshold"] = {{"at_temperature_1", raw_threshold}, {"at_temperature", threshold_at(raw_threshold, t)}};
   // The review band, on the calibrated validation probabilities (the scale the page and model.json use).
-  const double threshold_t = binary ? threshold_at(raw_threshold, t) : 0.5;
   const std::vector<std::vector<float>> calibrated = probabilities_at(p.logits, binary, t);
+  const double threshold_t =
+      binary ? threshold_keeping_decisions(probabilities_at(p.logits, binary, 1.0), calibrated, raw_threshold, t) : 0.5;
+  if (binary) out["threshold"] = {{"at_temperature_1", raw_threshold}, {"at_temperature", threshold_t}};
   Result<ReviewBand> band = choose_review_band(calibrated, p.labels, threshold_t, binary, s.target_accuracy, s.max_referral);
   if (!band) return fail(cmd, band.error());
   out["review_band"] = {{"band", {band.value().lo, band.value().hi}},
@@ -331,7 +332,7 @@ int calibrate_impl(const CalibrateSettings& s) {
   std::printf("cellcam calibrate: %s on its validation split (%zu images): temperature %.4f\n", s.run.c_str(), p.labels.size(), t);
   std::printf("validation NLL %.4f -> %.4f, ECE %.4f -> %.4f", out["val"]["nll_before"].get<double>(), out["val"]["nll_after"].get<double>(),
               before.value().ece, after.value().ece);
-  if (binary) std::printf("; threshold %.4f -> %.4f (same decisions)", raw_threshold, threshold_at(raw_threshold, t));
+  if (binary) std::printf("; threshold %.4f -> %.4f (same decisions)", raw_threshold, threshold_t);
   std::printf("\nreview band [%.4f, %.4f]: refers %.1f%% of validation, %.2f%% accurate on the rest (target %.2f%%%s)\n",
               band.value().lo, band.value().hi, 100 * band.value().referred_share, 100 * band.value().kept_accuracy,
               100 * s.target_accuracy, band.value().reached ? "" : ", not reached within --max-referral");

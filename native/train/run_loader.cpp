@@ -111,7 +111,12 @@ Result<LoadedRun> load_run_folder(const std::string& run, const std::string& che
   Result<json> calibration = read_json(fs::path(run) / "calibration.json");
   if (calibration && checkpoint == "best" && calibration.value().value("temperature", 0.0) > 0) {
     r.temperature = calibration.value()["temperature"].get<double>();
-    r.threshold = threshold_at(r.threshold, r.temperature);
+    // calibrate's moved threshold when it was moved from this one (it keeps every validation decision).
+    const json& moved = calibration.value().value("threshold", json::object());
+    const bool same_origin = moved.contains("at_temperature_1") && moved["at_temperature_1"].is_number() &&
+                             moved["at_temperature_1"].get<double>() == r.threshold && moved.contains("at_temperature") &&
+                             moved["at_temperature"].is_number();
+    r.threshold = same_origin ? moved["at_temperature"].get<double>() : threshold_at(r.threshold, r.temperature);
     if (r.threshold_source == "report.json") r.threshold_source = "report.json, moved to calibration.json's temperature";
     const json& band = calibration.value().value("review_band", json::object());
     if (band.contains("band") && band["band"].is_array() && band["band"].size() == 2) {

@@ -152,4 +152,37 @@ TEST(Referral, TheBandReferringTheLeastCertainReachesTheTarget) {
 }
 
 }  // namespace
+// When the threshold is itself one of the scores (as the trainer's is), the moved threshold must keep the
+// decision of that very image, which float rounding of its calibrated score can break for threshold_at,
+// and of every other image that float can still tell apart from it.
+TEST(TemperatureScaling, ThresholdFromAScoreKeepsEveryDecisionOnThoseImages) {
+  std::mt19937_64 rng(5);
+  std::vector<std::vector<float>> logits;
+  for (int i = 0; i < 2000; ++i) logits.push_back({static_cast<float>((static_cast<double>(rng() % 1000001) / 1000000.0 - 0.5) * 16.0)});
+  int flips_without = 0, checked = 0, ties = 0;
+  for (const double t : {0.7, 1.4292778839757354, 2.5}) {
+    const std::vector<std::vector<float>> p1 = probabilities_at(logits, true, 1.0), pt = probabilities_at(logits, true, t);
+    for (std::size_t k = 0; k < logits.size(); k += 7) {
+      const double threshold = p1[k][1];
+      const double moved = threshold_keeping_decisions(p1, pt, threshold, t);
+      EXPECT_LE(moved, threshold_at(threshold, t));
+      EXPECT_TRUE(moved < pt[k][1] || pt[k][1] - moved == 0.0);  // strictly under the boundary image unless tied
+      for (std::size_t i = 0; i < logits.size(); ++i) {
+        // Above: stays positive. Below: stays negative, unless float made its calibrated score equal to the
+        // boundary image's (no threshold can separate equal numbers; seen near 0 and 1 when T < 1).
+        if (p1[i][1] >= threshold) {
+          ASSERT_GE(pt[i][1], moved) << "row " << i << ", threshold " << threshold << ", T " << t;
+        } else if (pt[i][1] >= moved) {
+          ASSERT_EQ(static_cast<double>(pt[i][1]), moved) << "row " << i << ", T " << t;
+          ++ties;
+        }
+        flips_without += (p1[i][1] >= threshold) != (pt[i][1] >= threshold_at(threshold, t));
+      }
+      ++checked;
+    }
+  }
+  std::printf("%d thresholds from scores: %d decisions flipped by threshold_at alone; by threshold_keeping_decisions none "
+              "above, %d below tied in float with the boundary image\n", checked, flips_without, ties);
+}
+
 }  // namespace cellcam::train
