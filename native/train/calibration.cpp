@@ -195,9 +195,10 @@ double threshold_at(double threshold, double temperature) {
 double threshold_keeping_decisions(const std::vector<std::vector<float>>& raw, const std::vector<std::vector<float>>& calibrated,
                                    double threshold, double temperature) {
   // lowest: the boundary image's calibrated score (the smallest at or above); highest_below: the largest
-  // calibrated score of the images below. The threshold goes at least kMargin under `lowest` (ONNX Runtime,
-  // LibTorch and this function's inputs may round that image's score a few ulps apart, ~3e-8 at 0.5), but
-  // never under the middle of the gap between them, so the images below stay below.
+  // calibrated score of the images below. When threshold_at is not at least kMargin under `lowest` (ONNX
+  // Runtime, LibTorch and this function's inputs may round that image's score a few ulps apart, ~3e-8 at
+  // 0.5), it goes kMargin under it, but never under the middle of the gap, so the images below stay below.
+  // Either way it stays within about kMargin of threshold_at: decisions on other images stay as they were.
   constexpr double kMargin = 1e-6;
   double lowest = std::numeric_limits<double>::infinity(), highest_below = -std::numeric_limits<double>::infinity();
   for (std::size_t i = 0; i < raw.size() && i < calibrated.size(); ++i) {
@@ -207,8 +208,9 @@ double threshold_keeping_decisions(const std::vector<std::vector<float>>& raw, c
   }
   const double moved = threshold_at(threshold, temperature);
   if (!std::isfinite(lowest)) return moved;
+  if (lowest - kMargin >= moved) return moved;
   if (!(highest_below < lowest)) return std::min(moved, lowest);  // tied in float: nothing separates them
-  return std::max(std::min(moved, lowest - kMargin), 0.5 * (highest_below + lowest));
+  return std::max(lowest - kMargin, 0.5 * (highest_below + lowest));
 }
 
 // ---- uncertainty and referral

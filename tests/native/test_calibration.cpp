@@ -166,6 +166,9 @@ TEST(TemperatureScaling, ThresholdFromAScoreKeepsEveryDecisionOnThoseImages) {
       const double threshold = p1[k][1];
       const double moved = threshold_keeping_decisions(p1, pt, threshold, t);
       EXPECT_LE(moved, threshold_at(threshold, t));
+      // Never further down than kMargin under the lower of threshold_at and the boundary image's own score
+      // (in the tails, logit(float score) is itself a few 1e-6 off): other images keep their decisions.
+      EXPECT_GE(moved, std::min(threshold_at(threshold, t), static_cast<double>(pt[k][1])) - 1.001e-6);
       EXPECT_TRUE(moved < pt[k][1] || pt[k][1] - moved == 0.0);  // strictly under the boundary image unless tied
       for (std::size_t i = 0; i < logits.size(); ++i) {
         // Above: stays positive. Below: stays negative, unless float made its calibrated score equal to the
