@@ -22,6 +22,7 @@
 //                   as spec, full-size RGBA view): decode = preprocess(bytes) - preprocessPixels(decoded
 //                   RGBA); preprocess = preprocessPixels (resize, normalise, the view copy); CAM = renderCam
 //                   (the heatmap, as the page asks for it) + blendOverlay (the overlay, in JS, as the page);
+//                   with a stain block, preprocess again without it, interleaved: the stain normalisation's cost;
 //   inference       session.run alone, same model and tensors: ORT Web (wasm SIMD, in the page) vs
 //                   onnxruntime-node (native CPU), 1 and 2 threads, batch 1 and 32, ms per image.
 import { spawn } from 'node:child_process';
@@ -54,6 +55,9 @@ const modelDir = join(root, 'models', MODEL);
 const modelText = readFileSync(join(modelDir, 'model.json'), 'utf8');
 const modelJson = JSON.parse(modelText);
 const specText = JSON.stringify({ preprocess: modelJson.preprocess });  // what the page passes (model.js specJson)
+// The same block without per-image stain normalisation, timed beside it when the model has one: its cost.
+const { stain: stainBlock, ...preprocessWithoutStain } = modelJson.preprocess;
+const specNoStainText = stainBlock ? JSON.stringify({ preprocess: preprocessWithoutStain }) : null;
 const [C, H, W] = modelJson.input.shape.slice(1);
 
 // ---------------------------------------------------------------- images
@@ -132,7 +136,7 @@ for (const [name, files] of Object.entries(SETS)) {
 
   // Stage split on the main thread with the page's own wasm module (warm: second pass).
   const payload = files.map((f) => readFileSync(f).toString('base64'));
-  const split = await page.evaluate(async ({ b64s, spec, cam: camInfo }) => {
+  const split = await page.evaluate(async ({ b64s, spec, specNoStain, cam: camInfo }) => {
     const { loadCellcam } = await import('/js/cellcam.js');
     const { blendOverlay } = await import('/js/model.js');
     const cc = await loadCellcam();
@@ -143,6 +147,7 @@ for (const [name, files] of Object.entries(SETS)) {
       let whole = 0;
       let pre = 0;
       let render = 0;
+      let preNoStain = 0;
       let n = 0;
       for (const b of bytes) {
         const full = cc.preprocess(b, spec, { thumbnailSize: 25000 });
@@ -156,29 +161,39 @@ for (const [name, files] of Object.entries(SETS)) {
           return m;
         };
         whole += best(() => cc.preprocess(b, spec, { thumbnailSize: 1024 }));
+        // With and without the stain block in alternating order: whichever runs second was measured faster
+        // on malaria crops by ~0.1 ms (two runs), an order effect as large as the stain's own cost.
+        const withoutStain = () => { if (specNoStain) preNoStain += best(() => cc.preprocessPixels(pixels, specNoStain, { thumbnailSize: 1024 })); };
+        if (n % 2) withoutStain();
         pre += best(() => cc.preprocessPixels(pixels, spec, { thumbnailSize: 1024 }));
+        if (n % 2 === 0) withoutStain();
         render += best(() => {
           const r = cc.renderCam({ cam, camWidth: camInfo.width, camHeight: camInfo.height, width: pixels.width, height: pixels.height, heatmapOnly: true }, spec);
           blendOverlay(pixels.data, r.heatmap.data, 0.5);
         });
         n++;
       }
-      out = { decode: (whole - pre) / n, preprocess: pre / n, cam: render / n, n };
+      out = { decode: (whole - pre) / n, preprocess: pre / n, cam: render / n, preprocessNoStain: specNoStain ? preNoStain / n : null, n };
     }
     return out;
-  }, { b64s: payload, spec: specText, cam: modelJson.cam });
+  }, { b64s: payload, spec: specText, specNoStain: specNoStainText, cam: modelJson.cam });
   await context.close();
 
   report.sets[name] = {
     files: files.length, errors, seconds: r2(seconds), imagesPerSecond: r1(files.length / seconds), backend: engine.label,
     page: { decodePreprocessMs: r3(mean(timings.map((t) => t.decodeMs))), inferMs: r3(mean(timings.map((t) => t.inferMs))),
       camMs: r3(mean(timings.map((t) => t.camMs))), meanBatch: r1(mean(timings.map((t) => t.batch))) },
-    split: { decodeMs: r3(split.decode), preprocessMs: r3(split.preprocess), camMs: r3(split.cam) },
+    split: { decodeMs: r3(split.decode), preprocessMs: r3(split.preprocess), camMs: r3(split.cam),
+      ...(split.preprocessNoStain !== null ? { preprocessWithoutStainMs: r3(split.preprocessNoStain) } : {}) },
   };
   const s = report.sets[name];
   console.log(`${name}: ${files.length} images in ${s.seconds} s = ${s.imagesPerSecond} images/s (${engine.label}); ` +
     `per image in the workers: decode+preprocess ${s.page.decodePreprocessMs} ms, inference ${s.page.inferMs} ms (mean batch ${s.page.meanBatch}), CAM ${s.page.camMs} ms; ` +
-    `split: decode ${s.split.decodeMs}, preprocess ${s.split.preprocessMs}, CAM ${s.split.camMs} ms`);
+    `split: decode ${s.split.decodeMs}, preprocess ${s.split.preprocessMs}, CAM ${s.split.camMs} ms` +
+    (s.split.preprocessWithoutStainMs !== undefined
+      ? ` (preprocess without the stain block ${s.split.preprocessWithoutStainMs} ms: stain normalisation ` +
+        `${r3(s.split.preprocessMs - s.split.preprocessWithoutStainMs)} ms, ${r2(s.split.preprocessMs / s.split.preprocessWithoutStainMs)}x)`
+      : ''));
 }
 
 // ---------------------------------------------------------------- variants: TTA and the ensemble (--variants)
