@@ -58,7 +58,7 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("--device", s.device, "auto | cpu | cuda")->capture_default_str();
   cmd->add_option("--init-from", s.init_from, "checkpoint whose weights initialise the model (transfer learning)");
   cmd->add_option("--cache-gb", s.cache_gb, "RAM for decoded images")->capture_default_str();
-  cmd->add_option("--max-epochs-this-run", s.max_epochs_this_run, "stop after this many epochs in this process (resume later)")
+  cmd->add_option("--max-epochs-this-run", s.max_epochs_this_run, "stop after this many epochs in this process, over all folds with --folds (resume later)")
       ->capture_default_str();
 }
 

@@ -60,6 +60,14 @@ MeanSpread mean_spread(const std::vector<double>& v) {
   return m;
 }
 
+// Epochs a run folder has completed: metrics.csv's rows (it is rewritten after every epoch).
+int completed_epochs(const fs::path& run) {
+  std::ifstream in(run / "metrics.csv");
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) lines += !line.empty();
+  return std::max(0, lines - 1);
+}
+
 json spread_json(const MeanSpread& m) { return {{"mean", m.mean}, {"sd", m.sd}, {"ci95", {m.lo, m.hi}}}; }
 
 std::string pct(double v) {
@@ -229,16 +237,26 @@ int run_cross_validation(const TrainSettings& settings) {
     if (!written) return fail(written.error());
   }
   std::vector<FoldResult> results;
+  // --max-epochs-this-run is this process's budget over all folds, as for a single run.
+  int budget = s.max_epochs_this_run;
   for (int k = 1; k <= s.folds; ++k) {
     const fs::path dir = out / ("fold-" + std::to_string(k));
     if (!fs::exists(dir / "report.json")) {
+      if (s.max_epochs_this_run > 0 && budget <= 0) {
+        std::fprintf(stderr, "cross-validation stopped before fold %d as asked (%d epochs this run); continue with: cellcam train --resume %s\n",
+                     k, s.max_epochs_this_run, s.out.c_str());
+        return 0;
+      }
+      const int epochs_before = completed_epochs(dir);
       TrainSettings fold = s;
+      fold.max_epochs_this_run = budget;
       fold.fold = k;
       fold.out = dir.string();
       fold.resume = fs::exists(dir / "config.json") ? dir.string() : "";
       std::fprintf(stderr, "== cross-validation: fold %d of %d%s -> %s\n", k, s.folds, fold.resume.empty() ? "" : " (resumed)",
                    fold.out.c_str());
       if (const int rc = run_train(fold); rc != 0) return rc;
+      budget -= completed_epochs(dir) - epochs_before;
       if (!fs::exists(dir / "report.json")) {
         std::fprintf(stderr, "cross-validation stopped in fold %d as asked; continue with: cellcam train --resume %s\n", k, s.out.c_str());
         return 0;

@@ -154,7 +154,7 @@ TEST(Train, StainNormTargetsAreMeasuredAndTravelInTheSpec) {
 }
 
 // --folds: every image is tested once over the folds, by a model that never saw its patient; the
-// summary agrees with the folds' reports; a cross-validation killed inside fold 1 resumes (--resume OUT)
+// summary agrees with the folds' reports; a cross-validation killed inside fold 2 resumes (--resume OUT)
 // to the same numbers as an uninterrupted one.
 std::vector<std::pair<std::string, std::string>> test_rows(const fs::path& split_csv) {
   std::vector<std::pair<std::string, std::string>> rows;  // (path, group) of the test part
@@ -182,10 +182,12 @@ TEST(Train, CrossValidationTestsEveryImageOnceAndResumes) {
   ASSERT_EQ(run_train(a), 0);
   TrainSettings b = a;
   b.out = resumed.string();
-  b.max_epochs_this_run = 1;  // "killed" after fold 1's first epoch
+  b.max_epochs_this_run = 3;  // "killed" after 3 epochs: fold 1's two, then fold 2's first
   ASSERT_EQ(run_train(b), 0);
   EXPECT_FALSE(fs::exists(resumed / "cv_report.json"));
-  EXPECT_FALSE(fs::exists(resumed / "fold-2"));
+  EXPECT_TRUE(fs::exists(resumed / "fold-1" / "report.json"));
+  EXPECT_TRUE(fs::exists(resumed / "fold-2" / "metrics.csv"));
+  EXPECT_FALSE(fs::exists(resumed / "fold-2" / "report.json"));
   TrainSettings again;
   again.resume = resumed.string();
   ASSERT_EQ(run_train(again), 0);
