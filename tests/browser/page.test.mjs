@@ -522,6 +522,11 @@ test('test-time augmentation switched on: the mean of the 8 views equals `cellca
   const single = nativePredict(files);
   const moved = Math.max(...csv.map((r) => Math.abs(Number(r[`p_${classes[1]}`]) - Number(single.get(basename(r.file))[`p_${classes[1]}`]))));
   assert.ok(moved > 1e-3, `TTA moved no probability (${moved})`);
+  // Each row also says how much the views disagree (views.js viewDisagreement, as `cellcam eval --tta`).
+  const spreads = await page.evaluate((n) => Array.from({ length: n }, (_, i) => window.cellcam.result(i).viewDisagreement), files.length);
+  for (const d of spreads) assert.ok(Number.isFinite(d) && d >= 0 && d <= 1, `view disagreement ${d}`);
+  assert.ok(Math.max(...spreads) > 1e-4, `the views never disagree (${spreads})`);
+  assert.equal((await page.$$('#results .row >> text=/views disagree/')).length, files.length);
   assert.ok(await page.$('#results .row:first-child canvas.thumb'));
   assert.deepEqual(outsideOrigin(log.requests, ORIGIN), []);
   assert.deepEqual(log.errors, []);

@@ -484,6 +484,7 @@ function resultBadges(model, r) {
       ? `The members disagree by ${fmt(r.disagreement)} (refer at ≥ ${fmt(model.ensemble.review.cutoff)})`
       : `In the uncertainty band ${model.reviewBand.map((v) => fmt(v)).join('–')}`, text: '⚑ Refer for review' }) : null,
     Number.isFinite(r.disagreement) ? h('div', { class: 'muted', title: 'how far the ensemble\u2019s members are from their mean (0: they agree)', text: `members disagree ${fmt(r.disagreement)}` }) : null,
+    Number.isFinite(r.viewDisagreement) ? h('div', { class: 'muted', title: 'test-time augmentation: how far the 8 flipped/rotated views\u2019 probabilities are from their mean (0: they agree, at most 1); a second uncertainty score beside the probability', text: `views disagree ${fmt(r.viewDisagreement)}` }) : null,
     h('div', { class: 'score muted', text: score }),
     r.tiles ? h('div', { class: 'score muted', text: model.head === 'binary' ? `${r.tiles.positive} of ${r.tiles.count} tiles positive` : `${r.tiles.count} tiles, mean` }) : null,
   ];
@@ -897,6 +898,7 @@ function exportRecords() {
       return {
         ...base, probabilities, predicted: r.result.label, review: r.result.review, error: '', error_code: '',
         ...(Number.isFinite(r.result.disagreement) ? { disagreement: r.result.disagreement } : {}),
+        ...(Number.isFinite(r.result.viewDisagreement) ? { view_disagreement: Number(r.result.viewDisagreement.toPrecision(9)) } : {}),
         tiles: r.result.tiles ? r.result.tiles.count : 0, ...source,
         model: `${r.model.name}${r.model.version ? `@${r.model.version}` : ''}`, backend: r.backend,
       };
@@ -1103,7 +1105,8 @@ window.cellcam = {
     const r = state.rows[i];
     if (!r || r.status !== 'done') return null;
     return { probs: [...r.result.probs], index: r.result.index, cams: r.result.cams ? Array.from(r.result.cams) : null,
-      camWidth: r.result.camWidth, camHeight: r.result.camHeight, tiles: r.result.tiles ?? null, disagreement: r.result.disagreement ?? null };
+      camWidth: r.result.camWidth, camHeight: r.result.camHeight, tiles: r.result.tiles ?? null, disagreement: r.result.disagreement ?? null,
+      viewDisagreement: r.result.viewDisagreement ?? null };
   },
   engine: () => (engine.info ? { ...engine.info } : null),
   batch: () => ({ started: state.started, finishedAt: state.finishedAt ?? null, running: state.running }),

@@ -26,7 +26,7 @@ import { loadCellcam } from './cellcam.js';
 import { combineMemberCams, combineMembers, memberDisagreement } from './ensemble.js';
 import { aggregateTiles, decide, parseModelJson, stitchedSpecJson, stitchTileCams } from './model.js';
 import { sha256Hex } from './sha256.js';
-import { averageViewCams, averageViewProbs, makeViews, viewCount } from './views.js';
+import { averageViewCams, averageViewProbs, makeViews, viewCount, viewDisagreement } from './views.js';
 
 const ORT_DIR = new URL('../vendor/ort/', import.meta.url).href;
 const BUNDLES = { wasm: 'ort.wasm.min.mjs', webgpu: 'ort.webgpu.min.mjs' };
@@ -204,7 +204,8 @@ async function runSession(session, stacked, n) {
 }
 
 // The model on n stacked (C,H,W) tensors: every member, and with TTA every view of every image.
-// -> { probs (n,K), cams: { data (n,K,h,w), h, w } | null, disagreement: Float64Array(n) | null, ms }.
+// -> { probs (n,K), cams: { data (n,K,h,w), h, w } | null, disagreement: Float64Array(n) | null,
+//      viewDisagreement: Float64Array(n) | null (one model with TTA: how far its views are from their mean), ms }.
 async function run(stacked, n) {
   const [c, h, w] = model.inputShape;
   const K = model.classes.length;
@@ -217,16 +218,19 @@ async function run(stacked, n) {
   }
   const t0 = performance.now();
   const perMember = [];
+  let viewSpread = null;
   for (const session of sessions) {
     const r = await runSession(session, input, n * V);
     if (V > 1) {
+      // The second uncertainty score `cellcam eval --tta` reports; for one model only (an ensemble has its own).
+      if (sessions.length === 1) viewSpread = viewDisagreement(r.probs, n, V, K);
       r.probs = averageViewProbs(r.probs, n, V, K);
       if (r.cams) r.cams = { ...r.cams, data: averageViewCams(r.cams.data, n, V, K, r.cams.h, r.cams.w) };
     }
     perMember.push(r);
   }
   const ms = performance.now() - t0;
-  if (perMember.length === 1) return { ...perMember[0], disagreement: null, ms };
+  if (perMember.length === 1) return { ...perMember[0], disagreement: null, viewDisagreement: viewSpread, ms };
   const e = model.ensemble;
   const probs = combineMembers(perMember.map((r) => r.probs), n, K, e);
   const disagreement = memberDisagreement(perMember.map((r) => r.probs), n, K, e.weights);
@@ -313,7 +317,7 @@ async function classifyBatch(batch) {
         cams = out.cams.data.slice(i * plane, (i + 1) * plane);
       }
       finish(batch[i], out.probs.subarray(i * K, (i + 1) * K), cams, out.cams?.w ?? 0, out.cams?.h ?? 0, model.specJson, out.ms / n,
-        { batch: n }, out.disagreement ? out.disagreement[i] : null);
+        { batch: n, viewDisagreement: out.viewDisagreement ? out.viewDisagreement[i] : null }, out.disagreement ? out.disagreement[i] : null);
     } catch (e) {
       post(batch[i].id, { ok: false, code: 'internal', message: `internal error: ${message(e)}` });
     }
