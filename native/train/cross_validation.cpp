@@ -189,8 +189,11 @@ Result<FoldResult> read_fold_result(const std::string& path, int fold) {
 
 Result<CrossValidationSummary> summarise_folds(const std::vector<FoldResult>& folds) {
   if (folds.size() < 2) return make_error(ErrorCode::kInvalidArgument, "a cross-validation summary needs two folds at least");
-  for (const FoldResult& f : folds)
+  for (const FoldResult& f : folds) {
     if (f.classes != folds[0].classes) return make_error(ErrorCode::kInvalidArgument, "the folds were trained on different classes");
+    if (f.confusion.size() != f.classes.size() * f.classes.size())
+      return make_error(ErrorCode::kInvalidArgument, "fold " + std::to_string(f.fold) + "'s confusion matrix does not fit its classes");
+  }
   CrossValidationSummary c;
   c.folds = static_cast<int>(folds.size());
   const std::size_t k = folds[0].classes.size();

@@ -59,6 +59,9 @@ TEST(CrossValidation, SummaryRefusesOneFoldOrMixedClasses) {
   Result<CrossValidationSummary> r = summarise_folds({fold(1, {45, 5, 5, 45}, 0.9, 0.9), other});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("different classes"), std::string::npos) << r.error().message;
+  FoldResult cut = fold(2, {45, 5, 5, 45}, 0.9, 0.9);
+  cut.confusion.pop_back();  // 3 counts for 2 classes
+  EXPECT_FALSE(summarise_folds({fold(1, {45, 5, 5, 45}, 0.9, 0.9), cut}).ok());
 }
 
 TEST(CrossValidation, ReadsAFoldReportAndRejectsOneWithoutTestMetrics) {
