@@ -132,6 +132,14 @@ Result<bool> write_png(const std::string& path, const Rgba8& image) {
   return encode_png_file(path, image.width, image.height, 4, image.pixels.data(), image.width * 4);
 }
 
+Result<nlohmann::json> read_json_object(const std::string& path) {
+  Result<std::vector<std::uint8_t>> bytes = read_file(path);
+  if (!bytes) return bytes.error();
+  nlohmann::json j = nlohmann::json::parse(bytes.value().begin(), bytes.value().end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::kCorrupt, path + " is not a JSON object");
+  return j;
+}
+
 Result<bool> write_text_atomically(const std::string& path, const std::string& text) {
   return write_bytes_atomically(path, text.data(), text.size());
 }

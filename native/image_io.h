@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@
 namespace cellcam::native {
 
 Result<std::vector<std::uint8_t>> read_file(const std::string& path);
+// A JSON file whose top level is an object (config.json, report.json, calibration.json): read_file's
+// error when it cannot be read, kCorrupt "PATH is not a JSON object" when it does not parse as one.
+Result<nlohmann::json> read_json_object(const std::string& path);
 
 // The files a user named: files as given (a misnamed or missing file deserves its own error row),
 // folders searched recursively for image extensions (.png .jpg .jpeg .bmp .gif .tga .tif .tiff), sorted.

@@ -26,16 +26,6 @@ int fail(const Error& e) {
   return 1;
 }
 
-Result<json> read_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kIo, "cannot read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  json j = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::kCorrupt, path + " is not a JSON object");
-  return j;
-}
-
 // Two-sided 95% quantile of Student's t with `df` degrees of freedom: the table to 30, then the
 // Cornish-Fisher expansion around 1.96 (within 0.001 of the exact value from 30 on).
 double t_quantile_95(int df) {
@@ -162,7 +152,7 @@ Result<bool> plot_folds(const std::string& path, const CrossValidationSummary& c
 }  // namespace
 
 Result<FoldResult> read_fold_result(const std::string& path, int fold) {
-  Result<json> r = read_json(path);
+  Result<json> r = native::read_json_object(path);
   if (!r) return r.error();
   const json& j = r.value();
   try {

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "calibration.h"
+#include "image_io.h"
 #include "inference.h"
 
 namespace cellcam::train {
@@ -13,13 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-Result<json> read_json(const fs::path& path) {
-  Result<std::string> text = read_text(path.string());
-  if (!text) return text.error();
-  json j = json::parse(text.value(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::kCorrupt, path.string() + " is not a JSON object");
-  return j;
-}
+Result<json> read_json(const fs::path& path) { return native::read_json_object(path.string()); }
 
 Result<bool> load_weights(const std::string& path, native::Network& net) {
   try {
