@@ -298,8 +298,11 @@ int calibrate_impl(const CalibrateSettings& s) {
   Result<double> fitted = fit_temperature(p.logits, p.labels, binary);
   if (!fitted) return fail(cmd, fitted.error());
   const double t = fitted.value();
-  Result<Calibration> before = calibration(probabilities_at(p.logits, binary, 1.0), p.labels, 15);
-  Result<Calibration> after = calibration(probabilities_at(p.logits, binary, t), p.labels, 15);
+  const std::vector<std::vector<float>> raw = probabilities_at(p.logits, binary, 1.0);
+  // The calibrated validation probabilities: the scale the page and model.json use (threshold, review band).
+  const std::vector<std::vector<float>> calibrated = probabilities_at(p.logits, binary, t);
+  Result<Calibration> before = calibration(raw, p.labels, 15);
+  Result<Calibration> after = calibration(calibrated, p.labels, 15);
   if (!before || !after) return fail(cmd, (before ? after : before).error());
   // The trainer's threshold on raw probabilities (report.json), moved to the same boundary at T.
   double raw_threshold = 0.5;
@@ -311,10 +314,7 @@ int calibrate_impl(const CalibrateSettings& s) {
            {"checkpoint", {{"path", r.checkpoint_path}, {"epoch", r.checkpoint_epoch}}},
            {"val", {{"nll_before", mean_nll(p.logits, p.labels, binary, 1.0)}, {"nll_after", mean_nll(p.logits, p.labels, binary, t)},
                     {"ece_before", before.value().ece}, {"ece_after", after.value().ece}}}};
-  // The review band, on the calibrated validation probabilities (the scale the page and model.json use).
-  const std::vector<std::vector<float>> calibrated = probabilities_at(p.logits, binary, t);
-  const double threshold_t =
-      binary ? threshold_keeping_decisions(probabilities_at(p.logits, binary, 1.0), calibrated, raw_threshold, t) : 0.5;
+  const double threshold_t = binary ? threshold_keeping_decisions(raw, calibrated, raw_threshold, t) : 0.5;
   if (binary) out["threshold"] = {{"at_temperature_1", raw_threshold}, {"at_temperature", threshold_t}};
   Result<ReviewBand> band = choose_review_band(calibrated, p.labels, threshold_t, binary, s.target_accuracy, s.max_referral);
   if (!band) return fail(cmd, band.error());
