@@ -11,6 +11,8 @@
 // Why here and not in the shared C++: the views only move values (no arithmetic, so nothing to keep bit
 // identical between builds), and the maps are permuted after inference, which runs in JavaScript.
 
+import { memberDisagreement } from './ensemble.js';
+
 export function viewCount(height, width) {
   return height === width ? 8 : 4;
 }
@@ -83,19 +85,13 @@ export function averageViewCams(cams, n, V, K, h, w) {
   return out;
 }
 
-// How much the views disagree: the mean total-variation distance of each view's probabilities from their
-// mean (the same measure as the ensemble's member disagreement). probs (n*V, K) -> Float64Array(n).
+// How much the views disagree: the views taken as equally weighted members of an ensemble, scored by
+// ensemble.js memberDisagreement (as native predict_store scores them with ensemble.h disagreement()).
+// probs (n*V, K) -> Float64Array(n).
 export function viewDisagreement(probs, n, V, K) {
-  const mean = averageViewProbs(probs, n, V, K);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let v = 0; v < V; v++) {
-      let tv = 0;
-      for (let k = 0; k < K; k++) tv += Math.abs(probs[(i * V + v) * K + k] - mean[i * K + k]);
-      s += 0.5 * tv;
-    }
-    out[i] = s / V;
-  }
-  return out;
+  const perView = Array.from({ length: V }, () => new Float32Array(n * K));
+  for (let i = 0; i < n; i++)
+    for (let v = 0; v < V; v++)
+      for (let k = 0; k < K; k++) perView[v][i * K + k] = probs[(i * V + v) * K + k];
+  return memberDisagreement(perView, n, K);
 }
