@@ -302,6 +302,12 @@ std::vector<int> assign_groups(const Groups& g, const std::vector<double>& fract
   return part;
 }
 
+// Every group's samples into the part assign_groups gave it.
+void add_groups(Split& split, const Groups& g, const std::vector<int>& part) {
+  for (std::size_t j = 0; j < g.members.size(); ++j)
+    part_of(split, part[j]).insert(part_of(split, part[j]).end(), g.members[j].begin(), g.members[j].end());
+}
+
 std::vector<int> all_samples(const Dataset& dataset) {
   std::vector<int> v(dataset.samples.size());
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int>(i);
@@ -316,10 +322,8 @@ Result<Split> stratified_group_split(const Dataset& dataset, const SplitOptions&
                                         options.test_fraction};
   const Groups g = group_samples(dataset, all_samples(dataset));
   std::mt19937_64 rng(options.seed);
-  const std::vector<int> part = assign_groups(g, fraction, rng);
   Split split;
-  for (std::size_t j = 0; j < g.members.size(); ++j)
-    part_of(split, part[j]).insert(part_of(split, part[j]).end(), g.members[j].begin(), g.members[j].end());
+  add_groups(split, g, assign_groups(g, fraction, rng));
   return finish(std::move(split));
 }
 
@@ -346,9 +350,7 @@ Result<Split> cross_validation_split(const Dataset& dataset, const SplitOptions&
   std::sort(rest.begin(), rest.end());
   const Groups r = group_samples(dataset, rest);
   const double val_share = options.val_fraction / (1.0 - 1.0 / options.folds);
-  const std::vector<int> part = assign_groups(r, {1.0 - val_share, val_share}, rng);
-  for (std::size_t j = 0; j < r.members.size(); ++j)
-    part_of(split, part[j]).insert(part_of(split, part[j]).end(), r.members[j].begin(), r.members[j].end());
+  add_groups(split, r, assign_groups(r, {1.0 - val_share, val_share}, rng));
   return finish(std::move(split));
 }
 
