@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = process.argv[2] ?? join(root, 'build', 'web');
@@ -71,17 +71,21 @@ if (!Array.isArray(index.models)) die('models/index.json has no "models" list');
 const SITE_MODEL_FILES = /^(model\.json|README\.md|LICENSE(\.\w+)?|[\w.-]+\.png)$/;
 mkdirSync(join(out, 'models'), { recursive: true });
 copyFileSync(join(root, 'models', 'index.json'), join(out, 'models', 'index.json'));
+// model.json is read by the shared C++ (cellcam/model_card.h) through the wasm module just built: the one
+// reader, so a card the page would refuse never ships.
+const { loadCellcam } = await import(pathToFileURL(join(out, 'js', 'cellcam.js')).href);
+const cellcam = await loadCellcam({ wasmBinary: readFileSync(join(out, 'cellcam.wasm')) });
 for (const m of index.models) {
   const from = join(root, 'models', m.folder);
-  const spec = JSON.parse(readFileSync(join(from, 'model.json'), 'utf8'));
-  // One ONNX file (model.json "onnx"), or an ensemble's members (model.json "ensemble.members[].onnx",
-  // under the folder): each must match its SHA-256.
-  const graphs = spec.ensemble ? (spec.ensemble.members ?? []).map((x) => x.onnx ?? {}) : [spec.onnx ?? {}];
+  const opened = cellcam.openModel(readFileSync(join(from, 'model.json'), 'utf8'));
+  if (!opened.ok) die(`models/${m.folder}/${opened.message}`);
+  opened.model.delete();
+  // One ONNX file, or an ensemble's members (under the folder): each must match its SHA-256.
+  const graphs = opened.info.members;
   const to = join(out, 'models', m.folder);
   mkdirSync(to, { recursive: true });
   for (const g of graphs) {
-    const file = g.file ?? 'model.onnx';
-    if (file.includes('..')) die(`models/${m.folder}/model.json: ${file} is outside the folder`);
+    const file = g.file;
     const onnx = readFileSync(join(from, file));
     const digest = createHash('sha256').update(onnx).digest('hex');
     if (digest !== g.sha256) die(`models/${m.folder}/${file}: SHA-256 ${digest} differs from model.json's ${g.sha256} (re-export it)`);

@@ -1,23 +1,30 @@
 // bindings.cpp — embind bindings for the page and the node tests. Marshalling only: every function
 // copies its inputs into C++ containers, calls cellcam_shared, and returns a plain JS object:
 //   { ok: true, ... }  or  { ok: false, code: "truncated", message: "truncated PNG (...)" }.
-// No exception reaches JavaScript (each entry point catches everything), and there is no global state.
+// No exception reaches JavaScript (each entry point catches everything), and there is no global state
+// beyond what a `Model` holds: created once from model.json (parsed once), then called per image by handle
+// (preprocess, views, combine, decide, tiles, maps), as whisper.cpp's context is.
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
 #include <cstring>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "cellcam/cam.h"
+#include "cellcam/decision.h"
 #include "cellcam/decode.h"
+#include "cellcam/ensemble.h"
+#include "cellcam/model_card.h"
 #include "cellcam/pixels.h"
 #include "cellcam/preprocess.h"
 #include "cellcam/spec.h"
 #include "cellcam/tiff_probe.h"
 #include "cellcam/tiling.h"
 #include "cellcam/version.h"
+#include "cellcam/views.h"
 
 namespace {
 
@@ -97,11 +104,11 @@ val rgba_value(const Rgba8& image) {
   return out;
 }
 
-// Image -> { ok, source, tensor, shape, preview, thumbnail }.
-val preprocess_value(const Image& image, const std::string& spec_json, const val& options) {
-  Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
-  if (!spec) return error_value(spec.error());
-  Result<Tensor> tensor = preprocess(image, spec.value());
+// Image -> { ok, source, tensor, shape, preview, thumbnail, tiles? }. The tiles, when `settings` plans any
+// (tiling.h plan_tiles: the same plan `cellcam predict` follows), are each cropped and preprocessed:
+//   tiles: { columns, rows, tile, stride, items: [{x, y, width, height}], tensor: Float32Array (T,C,H,W) }
+val preprocess_value(const Image& image, const PreprocessSpec& spec, const val& options, const TileSettings& settings) {
+  Result<Tensor> tensor = preprocess(image, spec);
   if (!tensor) return error_value(tensor.error());
   Result<Rgba8> thumb = render_thumbnail(image, thumbnail_size_from(options));
   if (!thumb) return error_value(thumb.error());
@@ -118,49 +125,67 @@ val preprocess_value(const Image& image, const std::string& spec_json, const val
   val shape = val::array();
   shape.call<void>("push", t.channels, t.height, t.width);
   out.set("shape", shape);
-  out.set("preview", rgba_value(tensor_preview(t, spec.value())));
+  out.set("preview", rgba_value(tensor_preview(t, spec)));
   out.set("thumbnail", rgba_value(thumb.value()));
-  // Tiles, as `cellcam preprocess --tile N --stride S` cuts them: options.tile > 0 and a side longer than
-  // options.tileAbove (default: the tile size) -> tile_grid, crop_image and preprocess per tile:
-  //   tiles: { columns, rows, items: [{x, y, width, height}], tensor: Float32Array (T,C,H,W) }
-  // options.maxTiles (default 4096) bounds the memory a tiny tile size would take.
-  const int tile = int_option(options, "tile", 0);
-  const int tile_above = int_option(options, "tileAbove", tile);
-  if (tile > 0 && (image.width > tile_above || image.height > tile_above)) {
-    Result<TileGrid> grid = tile_grid(image.width, image.height, tile, int_option(options, "stride", tile));
-    if (!grid) return error_value(grid.error());
-    const std::size_t count = grid.value().tiles.size();
-    const int max_tiles = int_option(options, "maxTiles", 4096);
-    if (count > static_cast<std::size_t>(max_tiles > 0 ? max_tiles : 0))
-      return error_value(ErrorCode::kTooLarge, std::to_string(image.width) + "x" + std::to_string(image.height) +
-                                                   " image would be cut into " + std::to_string(count) + " tiles of " +
-                                                   std::to_string(tile) + " px (at most " +
-                                                   std::to_string(max_tiles) + "): use a larger tile");
-    std::vector<float> all;
-    all.reserve(count * t.data.size());
-    val items = val::array();
-    for (const Rect& r : grid.value().tiles) {
-      Result<Image> crop = crop_image(image, r);
-      if (!crop) return error_value(crop.error());
-      Result<Tensor> tt = preprocess(crop.value(), spec.value());
-      if (!tt) return error_value(tt.error());
-      all.insert(all.end(), tt.value().data.begin(), tt.value().data.end());
-      val item = val::object();
-      item.set("x", r.x);
-      item.set("y", r.y);
-      item.set("width", r.width);
-      item.set("height", r.height);
-      items.call<void>("push", item);
-    }
-    val tiles = val::object();
-    tiles.set("columns", grid.value().columns);
-    tiles.set("rows", grid.value().rows);
-    tiles.set("tile", tile);
-    tiles.set("stride", int_option(options, "stride", tile));
-    tiles.set("items", items);
-    tiles.set("tensor", typed_copy("Float32Array", all.data(), all.size()));
-    out.set("tiles", tiles);
+  Result<TileGrid> grid = plan_tiles(image.width, image.height, settings);
+  if (!grid) return error_value(grid.error());
+  if (grid.value().tiles.empty()) return out;
+  std::vector<float> all;
+  all.reserve(grid.value().tiles.size() * t.data.size());
+  val items = val::array();
+  for (const Rect& r : grid.value().tiles) {
+    Result<Image> crop = crop_image(image, r);
+    if (!crop) return error_value(crop.error());
+    Result<Tensor> tt = preprocess(crop.value(), spec);
+    if (!tt) return error_value(tt.error());
+    all.insert(all.end(), tt.value().data.begin(), tt.value().data.end());
+    val item = val::object();
+    item.set("x", r.x);
+    item.set("y", r.y);
+    item.set("width", r.width);
+    item.set("height", r.height);
+    items.call<void>("push", item);
   }
+  val tiles = val::object();
+  tiles.set("columns", grid.value().columns);
+  tiles.set("rows", grid.value().rows);
+  tiles.set("tile", settings.tile);
+  tiles.set("stride", settings.stride > 0 ? settings.stride : settings.tile);
+  tiles.set("items", items);
+  tiles.set("tensor", typed_copy("Float32Array", all.data(), all.size()));
+  out.set("tiles", tiles);
+  return out;
+}
+
+// The module-level functions' tile options: {tile, stride, tileAbove (default: the tile), maxTiles}.
+TileSettings tile_settings_from(const val& options, TileSettings s) {
+  s.tile = int_option(options, "tile", s.tile);
+  s.stride = int_option(options, "stride", s.stride > 0 ? s.stride : s.tile);
+  s.above = int_option(options, "tileAbove", s.above);
+  s.max_tiles = int_option(options, "maxTiles", s.max_tiles);
+  return s;
+}
+
+val preprocess_value(const Image& image, const std::string& spec_json, const val& options) {
+  Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
+  if (!spec) return error_value(spec.error());
+  TileSettings none;
+  none.tile = 0;
+  const TileSettings s = tile_settings_from(options, none);
+  TileSettings with_above = s;
+  if (options.isUndefined() || options.isNull() || !options["tileAbove"].isNumber()) with_above.above = s.tile;
+  return preprocess_value(image, spec.value(), options, with_above);
+}
+
+// Decodes `bytes` (PNG, JPEG, BMP, GIF, TGA) and hands the image to `then`.
+template <typename F>
+val with_decoded_bytes(const val& bytes, const val& options, F&& then) {
+  if (!is_byte_view(bytes)) return error_value(ErrorCode::kInvalidArgument, kNotBytes);
+  const std::vector<std::uint8_t> b = to_bytes(bytes);
+  Result<Image> image = decode_image(b.data(), b.size(), limits_from(options));
+  if (!image) return error_value(image.error());
+  val out = then(image.value());
+  if (out["ok"].as<bool>()) out.set("format", std::string(format_name(sniff_format(b.data(), b.size()))));
   return out;
 }
 
@@ -218,51 +243,51 @@ val probe_tiff_value(val bytes, val options) {
 // image at full size when it is not longer), {tile, stride, tileAbove, maxTiles} (see preprocess_value).
 val preprocess_bytes(val bytes, std::string spec_json, val options) {
   return guarded([&] {
-    if (!is_byte_view(bytes)) return error_value(ErrorCode::kInvalidArgument, kNotBytes);
-    const std::vector<std::uint8_t> b = to_bytes(bytes);
-    Result<Image> image = decode_image(b.data(), b.size(), limits_from(options));
-    if (!image) return error_value(image.error());
-    val out = preprocess_value(image.value(), spec_json, options);
-    if (out["ok"].as<bool>()) out.set("format", std::string(format_name(sniff_format(b.data(), b.size()))));
-    return out;
+    return with_decoded_bytes(bytes, options, [&](const Image& image) { return preprocess_value(image, spec_json, options); });
   });
 }
 
 // preprocessPixels({width, height, channels, bits, data, layout?, colormap?}, specJson, options?)
 // layout: "direct" (default) | "min-is-white" | "palette"; data: Uint8Array (8-bit) or Uint16Array (16-bit).
+// A JS pixel object -> an Image (see preprocess_pixels), into `then`.
+template <typename F>
+val with_pixels(const val& pixels, const val& options, F&& then) {
+  if (pixels.isUndefined() || pixels.isNull() || !is_byte_view(pixels["data"]) || !pixels["width"].isNumber() ||
+      !pixels["height"].isNumber() || !pixels["channels"].isNumber() || !pixels["bits"].isNumber())
+    return error_value(ErrorCode::kInvalidArgument,
+                       "pixels must be an object with numbers width, height, channels, bits and a typed array data");
+  const std::vector<std::uint8_t> data = to_bytes(pixels["data"]);
+  std::vector<std::uint16_t> colormap;
+  PixelBuffer p;
+  p.width = pixels["width"].as<int>();
+  p.height = pixels["height"].as<int>();
+  p.channels = pixels["channels"].as<int>();
+  p.bits = pixels["bits"].as<int>();
+  p.data = data.data();
+  p.size_bytes = data.size();
+  const std::string layout = pixels["layout"].isString() ? pixels["layout"].as<std::string>() : "direct";
+  if (layout == "min-is-white") {
+    p.layout = PixelLayout::kMinIsWhite;
+  } else if (layout == "palette") {
+    p.layout = PixelLayout::kPalette;
+    if (is_byte_view(pixels["colormap"])) {
+      const std::vector<std::uint8_t> raw = to_bytes(pixels["colormap"]);
+      colormap.resize(raw.size() / 2);
+      std::memcpy(colormap.data(), raw.data(), colormap.size() * 2);
+    }
+    p.colormap = colormap.data();
+    p.colormap_entries = colormap.size();
+  } else if (layout != "direct") {
+    return error_value(ErrorCode::kInvalidArgument, "unknown pixel layout '" + layout + "'");
+  }
+  Result<Image> image = image_from_pixels(p, limits_from(options));
+  if (!image) return error_value(image.error());
+  return then(image.value());
+}
+
 val preprocess_pixels(val pixels, std::string spec_json, val options) {
   return guarded([&] {
-    if (pixels.isUndefined() || pixels.isNull() || !is_byte_view(pixels["data"]) || !pixels["width"].isNumber() ||
-        !pixels["height"].isNumber() || !pixels["channels"].isNumber() || !pixels["bits"].isNumber())
-      return error_value(ErrorCode::kInvalidArgument,
-                         "pixels must be an object with numbers width, height, channels, bits and a typed array data");
-    const std::vector<std::uint8_t> data = to_bytes(pixels["data"]);
-    std::vector<std::uint16_t> colormap;
-    PixelBuffer p;
-    p.width = pixels["width"].as<int>();
-    p.height = pixels["height"].as<int>();
-    p.channels = pixels["channels"].as<int>();
-    p.bits = pixels["bits"].as<int>();
-    p.data = data.data();
-    p.size_bytes = data.size();
-    const std::string layout = pixels["layout"].isString() ? pixels["layout"].as<std::string>() : "direct";
-    if (layout == "min-is-white") {
-      p.layout = PixelLayout::kMinIsWhite;
-    } else if (layout == "palette") {
-      p.layout = PixelLayout::kPalette;
-      if (is_byte_view(pixels["colormap"])) {
-        const std::vector<std::uint8_t> raw = to_bytes(pixels["colormap"]);
-        colormap.resize(raw.size() / 2);
-        std::memcpy(colormap.data(), raw.data(), colormap.size() * 2);
-      }
-      p.colormap = colormap.data();
-      p.colormap_entries = colormap.size();
-    } else if (layout != "direct") {
-      return error_value(ErrorCode::kInvalidArgument, "unknown pixel layout '" + layout + "'");
-    }
-    Result<Image> image = image_from_pixels(p, limits_from(options));
-    if (!image) return error_value(image.error());
-    return preprocess_value(image.value(), spec_json, options);
+    return with_pixels(pixels, options, [&](const Image& image) { return preprocess_value(image, spec_json, options); });
   });
 }
 
@@ -404,6 +429,503 @@ val render_cam_value(val args, std::string spec_json) {
   });
 }
 
+
+// ---- the Model: model.json parsed once, then every per-image rule by handle
+
+std::vector<float> floats_of(const val& array, const char* what) {
+  if (!is_byte_view(array) || !array.instanceof(val::global("Float32Array")))
+    throw std::invalid_argument(std::string(what) + " must be a Float32Array");
+  const std::vector<std::uint8_t> bytes = to_bytes(array);
+  std::vector<float> out(bytes.size() / sizeof(float));
+  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+  return out;
+}
+
+std::vector<double> doubles_of(const val& list) {
+  std::vector<double> out;
+  if (list.isUndefined() || list.isNull()) return out;
+  for (int i = 0; i < list["length"].as<int>(); ++i) out.push_back(list[i].as<double>());
+  return out;
+}
+
+val strings_value(const std::vector<std::string>& items) {
+  val out = val::array();
+  for (const std::string& s : items) out.call<void>("push", s);
+  return out;
+}
+
+val cam_value(const CamInfo& c) {
+  if (!c.present()) return val::null();
+  val out = val::object();
+  out.set("width", c.width);
+  out.set("height", c.height);
+  out.set("layer", c.layer);
+  out.set("method", c.method);
+  return out;
+}
+
+// The tile list the page hands back (preprocess's tiles.items) -> a TileGrid.
+TileGrid grid_from(const val& tiles) {
+  TileGrid grid;
+  const val items = tiles["items"];
+  const int count = items["length"].as<int>();
+  for (int i = 0; i < count; ++i) {
+    const val r = items[i];
+    grid.tiles.push_back(Rect{r["x"].as<int>(), r["y"].as<int>(), r["width"].as<int>(), r["height"].as<int>()});
+  }
+  grid.columns = tiles["columns"].isNumber() ? tiles["columns"].as<int>() : 0;
+  grid.rows = tiles["rows"].isNumber() ? tiles["rows"].as<int>() : 0;
+  return grid;
+}
+
+class Model {
+ public:
+  // load(modelJsonText) -> { ok, info } | error. A Model may be loaded once.
+  val load(std::string text) {
+    return guarded([&] {
+      Result<ModelCard> card = parse_model_card(text);
+      if (!card) return error_value(card.error());
+      card_ = card.take();
+      rule_ = decision_rule(card_);
+      loaded_ = true;
+      return info();
+    });
+  }
+
+  // info() -> { ok, name, version, classes, displayNames, head, threshold, thresholdSource, reviewBand,
+  //   reviewSource, temperature, inputShape [C,H,W], preprocessJson, cam, tta {default, note}, members
+  //   [{name, file, sha256, bytes}], ensemble {method, members} | null, rules {decision, review, tiles},
+  //   tileSettings {tile, stride, above, maxTiles}, viewCount, extraJson (metrics, architecture...: display only) }
+  val info() const {
+    return guarded([&] {
+      if (!loaded_) return error_value(ErrorCode::kInvalidArgument, "no model loaded");
+      val out = val::object();
+      out.set("ok", true);
+      out.set("name", card_.name);
+      out.set("version", card_.version);
+      out.set("classes", strings_value(card_.classes));
+      out.set("displayNames", strings_value(card_.display_names));
+      out.set("head", std::string(card_.binary() ? "binary" : "multiclass"));
+      out.set("threshold", card_.threshold);
+      out.set("thresholdSource", card_.threshold_source);
+      val band = val::array();
+      band.call<void>("push", rule_.band.lo, rule_.band.hi);
+      out.set("reviewBand", band);
+      out.set("reviewSource", rule_.band.source);
+      out.set("temperature", card_.temperature);
+      val shape = val::array();
+      shape.call<void>("push", card_.preprocess.channels(), card_.preprocess.height, card_.preprocess.width);
+      out.set("inputShape", shape);
+      out.set("preprocessJson", preprocess_spec_to_json(card_.preprocess));
+      out.set("cam", cam_value(card_.cam));
+      val tta = val::object();
+      tta.set("default", card_.tta_default);
+      tta.set("note", card_.tta_note);
+      out.set("tta", tta);
+      val members = val::array();
+      for (const OnnxFile& f : card_.onnx_files()) {
+        val m = val::object();
+        m.set("file", f.file);
+        m.set("sha256", f.sha256);
+        m.set("bytes", static_cast<double>(f.bytes));
+        members.call<void>("push", m);
+      }
+      for (std::size_t i = 0; card_.is_ensemble && i < card_.ensemble.members.size(); ++i)
+        members[i].set("name", card_.ensemble.members[i].name);
+      out.set("members", members);
+      if (card_.is_ensemble) {
+        val e = val::object();
+        e.set("method", std::string(card_.ensemble.method == CombineMethod::kSoft ? "soft" : "stacking"));
+        e.set("members", static_cast<int>(card_.ensemble.members.size()));
+        val review = val::null();
+        if (card_.ensemble.review_on_disagreement) {
+          review = val::object();
+          review.set("score", std::string("disagreement"));
+          review.set("cutoff", card_.ensemble.disagreement_cutoff);
+        }
+        e.set("review", review);
+        out.set("ensemble", e);
+      } else {
+        out.set("ensemble", val::null());
+      }
+      const RuleText rules = describe_rules(card_);
+      val r = val::object();
+      r.set("decision", rules.decision);
+      r.set("review", rules.review);
+      r.set("tiles", rules.tiles);
+      out.set("rules", r);
+      const TileSettings t = default_tile_settings(card_);
+      val ts = val::object();
+      ts.set("tile", t.tile);
+      ts.set("stride", t.stride);
+      ts.set("above", t.above);
+      ts.set("maxTiles", t.max_tiles);
+      out.set("tileSettings", ts);
+      out.set("viewCount", view_count(card_.preprocess.height, card_.preprocess.width));
+      out.set("extraJson", card_.extra_json);
+      return out;
+    });
+  }
+
+  // checkOutputs(probsDims, camDims | null) -> { ok } | error: the ONNX session against model.json.
+  val check_outputs(val probs_dims, val cam_dims) const {
+    return guarded([&] {
+      auto dims = [](const val& a) {
+        std::vector<long long> out;
+        if (a.isUndefined() || a.isNull()) return out;
+        for (int i = 0; i < a["length"].as<int>(); ++i) out.push_back(a[i].isNumber() ? a[i].as<long long>() : -1);
+        return out;
+      };
+      Result<bool> r = check_onnx_outputs(card_, dims(probs_dims), dims(cam_dims));
+      if (!r) return error_value(r.error());
+      val out = val::object();
+      out.set("ok", true);
+      return out;
+    });
+  }
+
+  // preprocess(bytes, options) / preprocessPixels(pixels, options): as the module-level functions, with the
+  // card's spec and tile plan (options {tile, stride, tileAbove, maxTiles} override the card's defaults).
+  val preprocess_bytes(val bytes, val options) const {
+    return guarded([&] {
+      return with_decoded_bytes(bytes, options, [&](const Image& image) {
+        return preprocess_value(image, card_.preprocess, options, tile_settings_from(options, default_tile_settings(card_)));
+      });
+    });
+  }
+  val preprocess_pixels(val pixels, val options) const {
+    return guarded([&] {
+      return with_pixels(pixels, options, [&](const Image& image) {
+        return preprocess_value(image, card_.preprocess, options, tile_settings_from(options, default_tile_settings(card_)));
+      });
+    });
+  }
+
+  // makeInput(tensors (n,C,H,W), n, tta) -> { ok, input: Float32Array (n*V,C,H,W), views: V }
+  val make_input(val tensors, int n, bool tta) const {
+    return guarded([&] {
+      const std::vector<float> t = floats_of(tensors, "tensors");
+      const PreprocessSpec& p = card_.preprocess;
+      const std::size_t size = static_cast<std::size_t>(p.channels()) * p.height * p.width;
+      if (n < 1 || t.size() != n * size) return error_value(ErrorCode::kInvalidArgument, "makeInput: tensors are not (n,C,H,W)");
+      val out = val::object();
+      out.set("ok", true);
+      if (!tta) {
+        out.set("input", tensors);
+        out.set("views", 1);
+        return out;
+      }
+      const std::vector<float> v = make_views(t.data(), n, p.channels(), p.height, p.width);
+      out.set("input", typed_copy("Float32Array", v.data(), v.size()));
+      out.set("views", view_count(p.height, p.width));
+      return out;
+    });
+  }
+
+  // combine(outputs, n, tta): outputs = one {probs: Float32Array (n*V,K), cam?: Float32Array (n*V,K,h,w),
+  // camWidth, camHeight} per member, V the views of makeInput. -> { ok, probs (n,K), cams (n,K,h,w) | null,
+  // camWidth, camHeight, disagreement: Float64Array (n) | null (members), viewDisagreement (n) | null (one
+  // model with TTA) }.
+  val combine(val outputs, int n, bool tta) const {
+    return guarded([&] {
+      const int K = card_.class_count();
+      const int V = tta ? view_count(card_.preprocess.height, card_.preprocess.width) : 1;
+      const int M = outputs["length"].as<int>();
+      if (n < 1 || M < 1) return error_value(ErrorCode::kInvalidArgument, "combine: no outputs");
+      std::vector<std::vector<float>> probs(M);
+      std::vector<std::vector<float>> cams(M);
+      std::vector<int> cam_w(M, 0), cam_h(M, 0);
+      std::vector<double> view_spread;
+      for (int m = 0; m < M; ++m) {
+        const val o = outputs[m];
+        std::vector<float> p = floats_of(o["probs"], "probs");
+        if (p.size() != static_cast<std::size_t>(n) * V * K)
+          return error_value(ErrorCode::kInvalidArgument, "the model returned " + std::to_string(p.size()) +
+                                                              " probabilities for " + std::to_string(n * V) +
+                                                              " inputs of " + std::to_string(K) + " classes");
+        if (V > 1 && M == 1) view_spread = view_disagreement(p.data(), n, V, K);
+        probs[m] = V > 1 ? average_view_probs(p.data(), n, V, K) : p;
+        if (is_byte_view(o["cam"]) && o["camWidth"].isNumber() && o["camHeight"].isNumber()) {
+          const int w = o["camWidth"].as<int>(), h = o["camHeight"].as<int>();
+          std::vector<float> c = floats_of(o["cam"], "cam");
+          if (w > 0 && h > 0 && c.size() == static_cast<std::size_t>(n) * V * K * w * h) {
+            cams[m] = V > 1 ? average_view_cams(c.data(), n, V, K, h, w) : c;
+            cam_w[m] = w;
+            cam_h[m] = h;
+          }
+        }
+      }
+      val out = val::object();
+      out.set("ok", true);
+      out.set("viewDisagreement", view_spread.empty() ? val::null()
+                                                      : typed_copy("Float64Array", view_spread.data(), view_spread.size()));
+      bool all_cams = true;
+      for (int m = 0; m < M; ++m) all_cams = all_cams && !cams[m].empty();
+      if (M == 1) {
+        out.set("probs", typed_copy("Float32Array", probs[0].data(), probs[0].size()));
+        out.set("disagreement", val::null());
+        out.set("cams", all_cams ? typed_copy("Float32Array", cams[0].data(), cams[0].size()) : val::null());
+        out.set("camWidth", cam_w[0]);
+        out.set("camHeight", cam_h[0]);
+        return out;
+      }
+      std::vector<const float*> ptrs;
+      for (const std::vector<float>& p : probs) ptrs.push_back(p.data());
+      Result<std::vector<float>> combined = combine_members(ptrs, n, K, card_.head, card_.ensemble);
+      if (!combined) return error_value(combined.error());
+      std::vector<double> weights;
+      for (const EnsembleMember& em : card_.ensemble.members) weights.push_back(em.weight);
+      const std::vector<double> spread = member_disagreement(ptrs, n, K, weights);
+      out.set("probs", typed_copy("Float32Array", combined.value().data(), combined.value().size()));
+      out.set("disagreement", typed_copy("Float64Array", spread.data(), spread.size()));
+      out.set("cams", val::null());
+      out.set("camWidth", 0);
+      out.set("camHeight", 0);
+      if (!all_cams) return out;
+      std::vector<float> all;
+      int cw = 0, ch = 0;
+      for (int i = 0; i < n; ++i) {
+        std::vector<CamStack> one(M);
+        for (int m = 0; m < M; ++m) {
+          const std::size_t plane = static_cast<std::size_t>(K) * cam_w[m] * cam_h[m];
+          one[m].data.assign(cams[m].begin() + i * plane, cams[m].begin() + (i + 1) * plane);
+          one[m].width = cam_w[m];
+          one[m].height = cam_h[m];
+        }
+        Result<CamStack> c = combine_member_cams(one, K, weights);
+        if (!c) return error_value(c.error());
+        cw = c.value().width;
+        ch = c.value().height;
+        all.insert(all.end(), c.value().data.begin(), c.value().data.end());
+      }
+      out.set("cams", typed_copy("Float32Array", all.data(), all.size()));
+      out.set("camWidth", cw);
+      out.set("camHeight", ch);
+      return out;
+    });
+  }
+
+  // decide(probs (K), disagreement | null) -> { ok, index, label, displayName, score, review }
+  val decide_value(val probs, val disagreement) const {
+    return guarded([&] {
+      const std::vector<double> p = doubles_of(probs);
+      if (static_cast<int>(p.size()) != card_.class_count())
+        return error_value(ErrorCode::kInvalidArgument, "decide: " + std::to_string(p.size()) + " probabilities for " +
+                                                            std::to_string(card_.class_count()) + " classes");
+      const Decision d = decide(p.data(), rule_, disagreement.isNumber() ? disagreement.as<double>() : -1.0);
+      val out = val::object();
+      out.set("ok", true);
+      out.set("index", d.index);
+      out.set("label", card_.classes[d.index]);
+      out.set("displayName", card_.display_names[d.index]);
+      out.set("score", d.score);
+      out.set("review", d.review);
+      return out;
+    });
+  }
+
+  // aggregateTiles(tileProbs (T,K), tileCams (T,K,h,w) | null, camWidth, camHeight, tiles, width, height)
+  //   -> { ok, probs (K), positiveTiles, bestTile, best: {x,y,width,height}, maps (K,mapH,mapW) | null, mapWidth,
+  //        mapHeight }: the image's probabilities and its stitched raw maps (tiling.h).
+  val aggregate_tiles_value(val tile_probs, val tile_cams, int cam_w, int cam_h, val tiles, int width, int height) const {
+    return guarded([&] {
+      const int K = card_.class_count();
+      const TileGrid grid = grid_from(tiles);
+      const int T = static_cast<int>(grid.tiles.size());
+      const std::vector<float> p = floats_of(tile_probs, "tileProbs");
+      if (T < 1 || p.size() != static_cast<std::size_t>(T) * K)
+        return error_value(ErrorCode::kInvalidArgument, "aggregateTiles: tileProbs is not (T,K)");
+      const TileAggregate a = aggregate_tiles(p.data(), T, K, card_.binary(), card_.threshold);
+      val out = val::object();
+      out.set("ok", true);
+      out.set("probs", typed_copy("Float32Array", a.probs.data(), a.probs.size()));
+      out.set("positiveTiles", a.positive_tiles);
+      out.set("bestTile", a.best_tile);
+      out.set("best", tiles["items"][a.best_tile]);
+      out.set("maps", val::null());
+      out.set("mapWidth", 0);
+      out.set("mapHeight", 0);
+      if (!is_byte_view(tile_cams)) return out;
+      const std::vector<float> c = floats_of(tile_cams, "tileCams");
+      if (c.size() != static_cast<std::size_t>(T) * K * cam_w * cam_h)
+        return error_value(ErrorCode::kInvalidArgument, "aggregateTiles: tileCams is not (T,K,h,w)");
+      Result<StitchedMap> s = stitch_tile_cams(c.data(), K, cam_w, cam_h, grid, width, height, card_.preprocess);
+      if (!s) return error_value(s.error());
+      out.set("maps", typed_copy("Float32Array", s.value().maps.data(), s.value().maps.size()));
+      out.set("mapWidth", s.value().width);
+      out.set("mapHeight", s.value().height);
+      return out;
+    });
+  }
+
+  // heatmap({cam (h,w), camWidth, camHeight, width, height, stitched?, colormap?}) -> { ok, heatmap RGBA }:
+  // the map of one class drawn over an image of width x height (the page's view of it). stitched: the map
+  // covers the whole image (aggregateTiles' maps), else the model's canvas.
+  val heatmap(val args) const {
+    return guarded([&] {
+      const std::vector<float> cam = floats_of(args["cam"], "cam");
+      const int cam_w = args["camWidth"].as<int>(), cam_h = args["camHeight"].as<int>();
+      const int width = args["width"].as<int>(), height = args["height"].as<int>();
+      if (cam_w < 1 || cam_h < 1 || cam.size() != static_cast<std::size_t>(cam_w) * cam_h)
+        return error_value(ErrorCode::kInvalidArgument, "heatmap: cam is not camHeight x camWidth");
+      Result<Colormap> colormap = parse_colormap(args["colormap"].isString() ? args["colormap"].as<std::string>() : "jet");
+      if (!colormap) return error_value(colormap.error());
+      const PreprocessSpec spec = args["stitched"].isTrue() ? stitched_map_spec(width, height) : card_.preprocess;
+      Result<CamRendering> heat = render_heatmap(cam.data(), cam_w, cam_h, width, height, spec, colormap.value());
+      if (!heat) return error_value(heat.error());
+      val out = val::object();
+      out.set("ok", true);
+      out.set("heatmap", rgba_value(heatmap_rgba(heat.value().heatmap)));
+      out.set("cam", typed_copy("Float32Array", heat.value().cam01.data(), heat.value().cam01.size()));
+      return out;
+    });
+  }
+
+ private:
+  ModelCard card_;
+  DecisionRule rule_;
+  bool loaded_ = false;
+};
+
+// blendOverlay(rgba, heatmap, alpha) -> Uint8ClampedArray: cam.h blend_rgba, the overlay at any opacity.
+val blend_overlay(val rgba, val heatmap, double alpha) {
+  return guarded([&] {
+    if (!is_byte_view(rgba) || !is_byte_view(heatmap))
+      return error_value(ErrorCode::kInvalidArgument, "blendOverlay needs two RGBA byte arrays");
+    const std::vector<std::uint8_t> a = to_bytes(rgba), h = to_bytes(heatmap);
+    if (a.size() != h.size() || a.size() % 4 != 0)
+      return error_value(ErrorCode::kInvalidArgument, "blendOverlay: the image and the heatmap differ in size");
+    std::vector<std::uint8_t> out(a.size());
+    blend_rgba(a.data(), h.data(), a.size() / 4, static_cast<float>(alpha), out.data());
+    return typed_copy("Uint8ClampedArray", out.data(), out.size());
+  });
+}
+
+
+// ---- the rules one by one, for tests and tools that have no model.json (the Model calls the same C++)
+
+std::vector<std::vector<float>> float_lists(const val& arrays, const char* what) {
+  std::vector<std::vector<float>> out;
+  for (int i = 0; i < arrays["length"].as<int>(); ++i) out.push_back(floats_of(arrays[i], what));
+  return out;
+}
+
+// makeViews(tensors (n,C,H,W), n, C, H, W) -> Float32Array (n,V,C,H,W)
+val make_views_value(val tensors, int n, int c, int h, int w) {
+  return guarded([&] {
+    const std::vector<float> t = floats_of(tensors, "tensors");
+    if (n < 1 || c < 1 || h < 1 || w < 1 || t.size() != static_cast<std::size_t>(n) * c * h * w)
+      return error_value(ErrorCode::kInvalidArgument, "makeViews: tensors are not (n,C,H,W)");
+    const std::vector<float> v = make_views(t.data(), n, c, h, w);
+    return typed_copy("Float32Array", v.data(), v.size());
+  });
+}
+val average_view_probs_value(val probs, int n, int V, int K) {
+  return guarded([&] {
+    const std::vector<float> p = floats_of(probs, "probs");
+    if (p.size() != static_cast<std::size_t>(n) * V * K) return error_value(ErrorCode::kInvalidArgument, "probs is not (n*V,K)");
+    const std::vector<float> out = average_view_probs(p.data(), n, V, K);
+    return typed_copy("Float32Array", out.data(), out.size());
+  });
+}
+val average_view_cams_value(val cams, int n, int V, int K, int h, int w) {
+  return guarded([&] {
+    const std::vector<float> c = floats_of(cams, "cams");
+    if (c.size() != static_cast<std::size_t>(n) * V * K * h * w)
+      return error_value(ErrorCode::kInvalidArgument, "cams is not (n*V,K,h,w)");
+    const std::vector<float> out = average_view_cams(c.data(), n, V, K, h, w);
+    return typed_copy("Float32Array", out.data(), out.size());
+  });
+}
+val view_disagreement_value(val probs, int n, int V, int K) {
+  return guarded([&] {
+    const std::vector<float> p = floats_of(probs, "probs");
+    if (p.size() != static_cast<std::size_t>(n) * V * K) return error_value(ErrorCode::kInvalidArgument, "probs is not (n*V,K)");
+    const std::vector<double> out = view_disagreement(p.data(), n, V, K);
+    return typed_copy("Float64Array", out.data(), out.size());
+  });
+}
+// combineMembers([Float32Array (n,K)...], n, K, {method, weights, stacking: {weights, intercepts, clamp}}, head)
+val combine_members_value(val member_probs, int n, int K, val spec, std::string head) {
+  return guarded([&] {
+    const std::vector<std::vector<float>> probs = float_lists(member_probs, "member probs");
+    std::vector<const float*> ptrs;
+    for (const std::vector<float>& p : probs) {
+      if (p.size() != static_cast<std::size_t>(n) * K) return error_value(ErrorCode::kInvalidArgument, "member probs are not (n,K)");
+      ptrs.push_back(p.data());
+    }
+    EnsembleInfo e;
+    e.method = spec["method"].isString() && spec["method"].as<std::string>() == "stacking" ? CombineMethod::kStacking
+                                                                                            : CombineMethod::kSoft;
+    const std::vector<double> weights = doubles_of(spec["weights"]);
+    for (std::size_t m = 0; m < probs.size(); ++m) {
+      EnsembleMember member;
+      member.weight = m < weights.size() ? weights[m] : 1.0;
+      e.members.push_back(member);
+    }
+    if (weights.size() != probs.size())
+      for (EnsembleMember& member : e.members) member.weight = 1.0;
+    if (e.method == CombineMethod::kStacking) {
+      const val st = spec["stacking"];
+      for (int o = 0; o < st["weights"]["length"].as<int>(); ++o) e.stacking.weights.push_back(doubles_of(st["weights"][o]));
+      e.stacking.intercepts = doubles_of(st["intercepts"]);
+      if (st["clamp"].isNumber()) e.stacking.clamp = st["clamp"].as<double>();
+    }
+    Result<std::vector<float>> out = combine_members(ptrs, n, K, head == "multiclass" ? HeadKind::kMulticlass : HeadKind::kBinary, e);
+    if (!out) return error_value(out.error());
+    return typed_copy("Float32Array", out.value().data(), out.value().size());
+  });
+}
+val member_disagreement_value(val member_probs, int n, int K, val weights) {
+  return guarded([&] {
+    const std::vector<std::vector<float>> probs = float_lists(member_probs, "member probs");
+    std::vector<const float*> ptrs;
+    for (const std::vector<float>& p : probs) {
+      if (p.size() != static_cast<std::size_t>(n) * K) return error_value(ErrorCode::kInvalidArgument, "member probs are not (n,K)");
+      ptrs.push_back(p.data());
+    }
+    const std::vector<double> out = member_disagreement(ptrs, n, K, doubles_of(weights));
+    return typed_copy("Float64Array", out.data(), out.size());
+  });
+}
+// combineMemberCams([{data (K,h,w), h, w}...], K, weights) -> { data, h, w }
+val combine_member_cams_value(val cams, int K, val weights) {
+  return guarded([&] {
+    std::vector<CamStack> members;
+    for (int m = 0; m < cams["length"].as<int>(); ++m) {
+      CamStack c;
+      c.data = floats_of(cams[m]["data"], "data");
+      c.height = cams[m]["h"].as<int>();
+      c.width = cams[m]["w"].as<int>();
+      members.push_back(c);
+    }
+    Result<CamStack> out = combine_member_cams(members, K, doubles_of(weights));
+    if (!out) return error_value(out.error());
+    val v = val::object();
+    v.set("data", typed_copy("Float32Array", out.value().data.data(), out.value().data.size()));
+    v.set("h", out.value().height);
+    v.set("w", out.value().width);
+    return v;
+  });
+}
+// stitchTileCams(cams (T,K,h,w), K, camW, camH, tiles {items}, width, height, specJson) -> { ok, maps, mapW, mapH }
+val stitch_tile_cams_value(val cams, int K, int cam_w, int cam_h, val tiles, int width, int height, std::string spec_json) {
+  return guarded([&] {
+    Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
+    if (!spec) return error_value(spec.error());
+    const TileGrid grid = grid_from(tiles);
+    const std::vector<float> c = floats_of(cams, "cams");
+    if (c.size() != grid.tiles.size() * K * cam_w * cam_h) return error_value(ErrorCode::kInvalidArgument, "cams is not (T,K,h,w)");
+    Result<StitchedMap> s = stitch_tile_cams(c.data(), K, cam_w, cam_h, grid, width, height, spec.value());
+    if (!s) return error_value(s.error());
+    val out = val::object();
+    out.set("ok", true);
+    out.set("maps", typed_copy("Float32Array", s.value().maps.data(), s.value().maps.size()));
+    out.set("mapW", s.value().width);
+    out.set("mapH", s.value().height);
+    return out;
+  });
+}
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(cellcam) {
@@ -416,4 +938,25 @@ EMSCRIPTEN_BINDINGS(cellcam) {
   emscripten::function("tileGrid", &tile_grid_value);
   emscripten::function("canvasPlacement", &canvas_placement_value);
   emscripten::function("renderCam", &render_cam_value);
+  emscripten::function("blendOverlay", &blend_overlay);
+  emscripten::function("makeViews", &make_views_value);
+  emscripten::function("averageViewProbs", &average_view_probs_value);
+  emscripten::function("averageViewCams", &average_view_cams_value);
+  emscripten::function("viewDisagreement", &view_disagreement_value);
+  emscripten::function("combineMembers", &combine_members_value);
+  emscripten::function("memberDisagreement", &member_disagreement_value);
+  emscripten::function("combineMemberCams", &combine_member_cams_value);
+  emscripten::function("stitchTileCams", &stitch_tile_cams_value);
+  emscripten::class_<Model>("Model")
+      .constructor<>()
+      .function("load", &Model::load)
+      .function("info", &Model::info)
+      .function("checkOutputs", &Model::check_outputs)
+      .function("preprocess", &Model::preprocess_bytes)
+      .function("preprocessPixels", &Model::preprocess_pixels)
+      .function("makeInput", &Model::make_input)
+      .function("combine", &Model::combine)
+      .function("decide", &Model::decide_value)
+      .function("aggregateTiles", &Model::aggregate_tiles_value)
+      .function("heatmap", &Model::heatmap);
 }

@@ -267,6 +267,16 @@ Result<Image> overlay(const Image& image, const std::vector<float>& cam01, Color
   return out;
 }
 
+void blend_rgba(const std::uint8_t* rgba, const std::uint8_t* heatmap, std::size_t pixels, float alpha,
+                std::uint8_t* out) {
+  const double a = static_cast<double>(alpha);
+  for (std::size_t p = 0; p < pixels; ++p) {
+    const std::size_t i = 4 * p;
+    for (int k = 0; k < 3; ++k) out[i + k] = blend(a, rgba[i + k], heatmap[i + k]);
+    out[i + 3] = rgba[i + 3];
+  }
+}
+
 // ---- the whole chain
 
 Result<CamRendering> render_heatmap(const float* cam, int cam_w, int cam_h, int width, int height,

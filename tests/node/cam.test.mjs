@@ -2,7 +2,7 @@
 //   - renderCam (web/js/cellcam.js) on the "cam" output of models/malaria/model.onnx (onnxruntime-node):
 //     sizes, errors as values, and the overlay `cellcam gradcam` writes for the same file (same shared
 //     renderer; the maps differ only by LibTorch autograd vs the in-graph VJP, ~1e-6);
-//   - blendOverlay (web/js/model.js), the page's opacity slider, equals renderCam's overlay bit for bit
+//   - blendOverlay (cellcam/cam.h blend_rgba), the page's opacity slider, equals renderCam's overlay bit for bit
 //     at every opacity;
 //   - preprocess's tile options equal `cellcam preprocess --tile --stride` tensors byte for byte;
 //   - model.js: model.json parsing, the class / review / tile-aggregation rules, the stitched CAM;
@@ -17,10 +17,11 @@ import { pathToFileURL } from 'node:url';
 import { after, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 
+import { pageRules } from './rules.mjs';
 import { cliPath, dataDir, loadSite, root, siteDir } from './site.mjs';
 
 const { cellcam, UTIF, pipeline } = await loadSite();
-const model = await import(pathToFileURL(join(siteDir, 'js', 'model.js')).href);
+const model = pageRules(cellcam);
 const { sha256Hex, sha256HexSync } = await import(pathToFileURL(join(siteDir, 'js', 'sha256.js')).href);
 
 const modelDir = join(root, 'models', 'malaria');
@@ -223,7 +224,7 @@ test('decide: threshold, argmax and the refer-for-review band (model.json or the
   assert.equal(model.decide([0.5, 0.5], banded).review, true);
   assert.equal(model.decide([0.15, 0.85], banded).review, false);
   const classes = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
-  const multi = model.parseModelJson(JSON.stringify({ ...j, head: 'multiclass', classes, threshold: undefined, review_band: undefined }));
+  const multi = model.parseModelJson(JSON.stringify({ ...j, head: 'multiclass', classes, display_names: undefined, threshold: undefined, review_band: undefined }));
   assert.equal(multi.ok, true, multi.message);
   assert.deepEqual(multi.reviewBand, [0, 0.6]);
   const p = [0.05, 0.05, 0.7, 0.05, 0.05, 0.05, 0.03, 0.02];
@@ -240,7 +241,7 @@ test('aggregateTiles: binary takes the most positive tile, multiclass the mean',
   assert.ok(Math.abs(a.probs[0] - 0.4) < 1e-7);
   assert.equal(a.bestTile, 1);
   assert.equal(a.positiveTiles, 2);  // 0.6 and 0.3 are >= the threshold 0.25; 0.1 is not
-  const multi = model.parseModelJson(JSON.stringify({ ...j, head: 'multiclass', classes: ['a', 'b', 'c'] }));
+  const multi = model.parseModelJson(JSON.stringify({ ...j, head: 'multiclass', classes: ['a', 'b', 'c'], display_names: undefined }));
   const m = model.aggregateTiles(Float32Array.of(0.6, 0.3, 0.1, 0.2, 0.2, 0.6), 2, multi);
   assert.deepEqual(Array.from(m.probs, (v) => +v.toFixed(6)), [0.4, 0.25, 0.35]);
 });

@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 
+import { pageRules } from './rules.mjs';
 import { dataDir, loadSite, root, siteDir } from './site.mjs';
 
 const modelsDir = join(root, 'models');
@@ -34,7 +35,6 @@ const FIXTURES = {
 };
 
 const site = await loadSite();
-const { combineMembers } = await import(pathToFileURL(join(siteDir, 'js', 'ensemble.js')).href);
 
 // The ONNX graphs of a model folder: its model.onnx, or an ensemble's members (members/<i>/, each a model
 // folder of its own) -> [{ path, onnx: model.json's onnx block, spec: the graph's own model.json }].
@@ -45,7 +45,7 @@ function graphsOf(dir, spec) {
     return { path, onnx: m.onnx, spec: JSON.parse(readFileSync(join(path, '..', 'model.json'), 'utf8')) };
   });
 }
-const { parseModelJson, decide } = await import(pathToFileURL(join(siteDir, 'js', 'model.js')).href);
+const { parseModelJson, decide } = pageRules(site.cellcam);
 
 test('models/index.json lists each folder once, with one default', () => {
   assert.ok(Array.isArray(index.models) && index.models.length >= 1);
@@ -113,7 +113,7 @@ for (const entry of index.models) {
       assert.ok(r.ok, `${f}: ${r.message}`);
       const perMember = [];
       for (const session of sessions) perMember.push((await session.run({ input: new ort.Tensor('float32', r.tensor, [1, ...r.shape]) })).probs.data);
-      const probs = model.ensemble ? combineMembers(perMember, 1, spec.classes.length, model.ensemble) : perMember[0];
+      const probs = model.ensemble ? model.model.combine(perMember.map((p) => ({ probs: Float32Array.from(p) })), 1, false).probs : perMember[0];
       const d = decide(probs, model);
       const documented = fx.knownErrors?.[f];
       if (documented !== undefined) {

@@ -14,12 +14,13 @@ import { pathToFileURL } from 'node:url';
 import { after, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 
+import { pageRules } from './rules.mjs';
 import { cliPath, dataDir, loadSite, root, siteDir } from './site.mjs';
 
 const { cellcam, UTIF, pipeline } = await loadSite();
-const views = await import(pathToFileURL(join(siteDir, 'js', 'views.js')).href);
-const ens = await import(pathToFileURL(join(siteDir, 'js', 'ensemble.js')).href);
-const model = await import(pathToFileURL(join(siteDir, 'js', 'model.js')).href);
+const views = pageRules(cellcam);
+const ens = views;
+const model = views;
 
 const modelDir = join(root, 'models', 'malaria');
 const modelText = readFileSync(join(modelDir, 'model.json'), 'utf8');

@@ -10,7 +10,7 @@
 // anything else and show it the same way.
 //
 // URL parameters (for testing and benchmarking): ?backend=auto|webgpu|wasm  ?batch=N  ?threads=N  ?model=ID
-import { blendOverlay, describeRules, parseModelJson } from './model.js';
+import { loadCellcam } from './cellcam.js';
 
 const IMAGE_EXTENSIONS = /\.(png|jpe?g|tiff?|bmp|gif|tga)$/i;
 const FILE_TIMEOUT_MS = 20000;               // a decoder that takes longer is abandoned (worker restarted)
@@ -18,7 +18,6 @@ const MAX_FILE_BYTES = 512 * 1024 * 1024;    // larger files are refused before 
 const VIEW_MAX = 1024;                       // longer side of the image kept for overlays and the large view
 const THUMB_CSS = 104;                       // row thumbnail box, CSS pixels
 const MAX_AHEAD = 48;                        // decoded images waiting for the model, at most
-const DEFAULT_TILE_ABOVE = 512;              // images with a longer side are classified tile by tile
 const DEFAULT_ALPHA = 0.5;                   // the shared renderer's default (cellcam gradcam --alpha)
 
 const params = new URLSearchParams(location.search);
@@ -41,6 +40,21 @@ const state = {
 };
 
 // ---------------------------------------------------------------- messages
+// The wasm module on the main thread too: it reads model.json (the shared C++ model card) and blends the
+// overlay at the slider's opacity; the workers hold their own copies for decoding and for the rules.
+const cellcamReady = loadCellcam();
+let cellcamMain = null;
+cellcamReady.then((c) => { cellcamMain = c; }, () => {});
+
+// model.json text -> the model's description, read by the shared C++ (cellcam/model_card.h), or the error.
+async function readModelJson(text) {
+  const cellcam = await cellcamReady;
+  const opened = cellcam.openModel(text);
+  if (!opened.ok) return opened;
+  opened.model.delete();  // the page keeps the description; the workers hold the rules
+  return opened.info;
+}
+
 function showAlert(text) {
   $('alert-text').textContent = text;
   $('alert').hidden = false;
@@ -129,7 +143,7 @@ function postDecode(entry) {
   const worker = decoder.worker;
   entry.row.file.arrayBuffer().then(
     (bytes) => {
-      if (worker === decoder.worker) worker.postMessage({ id: entry.row.id, bytes, specJson: entry.specJson, options: entry.options }, [bytes]);
+      if (worker === decoder.worker) worker.postMessage({ id: entry.row.id, bytes, modelJson: entry.modelJson, options: entry.options }, [bytes]);
     },
     (err) => {
       const i = decoder.waiting.indexOf(entry);
@@ -141,8 +155,8 @@ function postDecode(entry) {
 }
 
 // row -> Promise of the worker's result (pipeline.js), or an error result; never rejects.
-function decodeInWorker(row, specJson, options) {
-  return new Promise((resolve) => postDecode({ row, specJson, options, resolve }));
+function decodeInWorker(row, modelJson, options) {
+  return new Promise((resolve) => postDecode({ row, modelJson, options, resolve }));
 }
 
 // ---------------------------------------------------------------- inference worker (infer.js)
@@ -221,8 +235,11 @@ function startEngine() {
 function classifyInEngine(row, decoded) {
   return new Promise((resolve) => {
     engine.pending.set(row.id, resolve);
-    const msg = { type: 'classify', id: row.id, tensor: decoded.tensor, view: decoded.thumbnail, source: decoded.source };
-    const transfer = [decoded.tensor.buffer, decoded.thumbnail.data.buffer];
+    // The view's pixels stay here: the worker needs only its size (to draw the heatmap at it).
+    row.view = decoded.thumbnail;
+    const view = { width: decoded.thumbnail.width, height: decoded.thumbnail.height };
+    const msg = { type: 'classify', id: row.id, tensor: decoded.tensor, view, source: decoded.source };
+    const transfer = [decoded.tensor.buffer];
     if (decoded.tiles) {
       msg.tiles = decoded.tiles;
       transfer.push(decoded.tiles.tensor.buffer);
@@ -250,7 +267,7 @@ async function renderInEngine(row, cls) {
     const cam = row.result.cams.slice(cls * plane, (cls + 1) * plane);
     engine.worker.postMessage({
       type: 'render', reqId, cam, camWidth: row.result.camWidth, camHeight: row.result.camHeight,
-      specJson: row.result.camSpecJson, view: row.view,
+      stitched: row.result.stitched, view: { width: row.view.width, height: row.view.height },
     });
   });
 }
@@ -277,7 +294,7 @@ async function chooseShipped(entry) {
   const response = await fetch(`${base}model.json`);
   if (!response.ok) throw new Error(`${base}model.json: HTTP ${response.status}`);
   const text = await response.text();
-  const parsed = parseModelJson(text);
+  const parsed = await readModelJson(text);
   if (!parsed.ok) throw new Error(parsed.message);
   setChoice({ id: entry.id, title: entry.title, source: 'shipped', text, parsed, base, readme: `${base}README.md` });
 }
@@ -290,7 +307,7 @@ async function chooseOwn(files) {
     return false;
   }
   const text = await json[0].text();
-  const parsed = parseModelJson(text);
+  const parsed = await readModelJson(text);
   if (!parsed.ok) {
     showAlert(`${json[0].name}: ${parsed.message}`);
     return false;
@@ -307,8 +324,8 @@ async function chooseOwn(files) {
 function setChoice(choice) {
   state.choice = choice;
   const m = choice.parsed;
-  $('tile').value = m.tiling ? m.tiling.tile : Math.max(m.inputShape[1], m.inputShape[2]);
-  if (!$('tile-above').value) $('tile-above').value = DEFAULT_TILE_ABOVE;
+  $('tile').value = m.tileSettings.tile;
+  if (!$('tile-above').value) $('tile-above').value = m.tileSettings.above;
   // TTA as the model's folder recommends (model.json "tta"; `?tta=1|0` overrides, for tests and links).
   $('tta').checked = params.has('tta') ? params.get('tta') === '1' : m.tta.default;
   buildClassSelects();
@@ -322,7 +339,7 @@ function renderModelCard() {
   const choice = state.choice;
   if (!choice) return;
   const m = choice.parsed;
-  const rules = describeRules(m);
+  const rules = m.rules;
   const metrics = [];
   if (m.metrics) {
     if (Number.isFinite(m.metrics.accuracy)) metrics.push(`accuracy ${(100 * m.metrics.accuracy).toFixed(1)} %`);
@@ -544,8 +561,9 @@ async function composed(row) {
     heat = r.heatmap.data;
     row.heat.set(cls, heat);
   }
-  if (!row.blend || row.blend.length !== view.data.length) row.blend = new Uint8ClampedArray(view.data.length);
-  return blendOverlay(view.data, heat, row.cam.alpha, row.blend);
+  const blended = cellcamMain ? cellcamMain.blendOverlay(view.data, heat, row.cam.alpha) : null;
+  if (!blended || blended.ok === false) return view.data;
+  return blended;
 }
 
 const scratch = document.createElement('canvas');
@@ -616,7 +634,7 @@ async function runQueue() {
     if (!state.choice) return Promise.resolve({ ok: false, code: 'no_model', message: 'not classified: no model is loaded' });
     if (row.file.size > MAX_FILE_BYTES)
       return Promise.resolve({ ok: false, code: 'too_large', message: `file is ${(row.file.size / 1048576).toFixed(0)} MB; the page reads files up to ${MAX_FILE_BYTES / 1048576} MB` });
-    return decodeInWorker(row, state.choice.parsed.specJson, decodeOptions());
+    return decodeInWorker(row, state.choice.text, decodeOptions());
   };
   try {
     await decoder.ready;
@@ -672,7 +690,6 @@ function onClassified(row, result) {
       fillError(row, result.code, result.message);
     } else {
       row.result = result;
-      row.view = result.view;
       if (result.heatmap) row.heat.set(result.camClass, result.heatmap.data);
       fillResult(row);
     }
@@ -932,7 +949,7 @@ function toCsv(records) {
 
 function toJson(records) {
   const m = state.choice.parsed;
-  const rules = describeRules(m);
+  const rules = m.rules;
   return JSON.stringify({
     tool: 'cellcam', version: $('version').textContent.replace(/^v/, ''), exported: new Date().toISOString(),
     model: { name: m.name, version: m.version, sha256: m.sha256, classes: m.classes, head: m.head, threshold: m.threshold,
@@ -1078,7 +1095,6 @@ async function main() {
   wire();
   const backend = params.get('backend');
   if (backend && [...$('backend').options].some((o) => o.value === backend)) $('backend').value = backend;
-  $('tile-above').value = DEFAULT_TILE_ABOVE;
   const decoderReady = startDecoder();
   try {
     const initial = await loadModelIndex();

@@ -33,5 +33,64 @@ export async function loadCellcam(moduleOptions = {}) {
     //   -> { ok, overlay, heatmap: {width, height, data: Uint8ClampedArray RGBA}, cam: Float32Array (H,W) in [0,1] }
     //   args.heatmapOnly: true -> { ok, heatmap } only (no rgba needed; what the page uses)
     renderCam: guard((args, specJson) => m.renderCam(args, String(specJson))),
+    // The overlay at any opacity (cam.h blend_rgba): rgba and heatmap (H,W,4) bytes -> Uint8ClampedArray.
+    blendOverlay: guard((rgba, heatmap, alpha) => m.blendOverlay(rgba, heatmap, Number(alpha))),
+    // A model: model.json parsed and checked once by the shared C++ (cellcam/model_card.h); every rule
+    // after inference is a call on it. -> { ok, model, info } or the error. model.delete() frees it.
+    openModel: guard((text) => openModel(m, String(text))),
+    // The rules one by one (tests and tools without a model.json): cellcam/views.h, ensemble.h, tiling.h.
+    rules: {
+      makeViews: guard((t, n, c, h, w) => m.makeViews(t, n, c, h, w)),
+      averageViewProbs: guard((p, n, V, K) => m.averageViewProbs(p, n, V, K)),
+      averageViewCams: guard((c, n, V, K, h, w) => m.averageViewCams(c, n, V, K, h, w)),
+      viewDisagreement: guard((p, n, V, K) => m.viewDisagreement(p, n, V, K)),
+      combineMembers: guard((probs, n, K, spec, head = 'binary') => m.combineMembers(probs, n, K, spec, head)),
+      memberDisagreement: guard((probs, n, K, weights = null) => m.memberDisagreement(probs, n, K, weights)),
+      combineMemberCams: guard((cams, K, weights = null) => m.combineMemberCams(cams, K, weights)),
+      stitchTileCams: guard((cams, K, camW, camH, tiles, width, height, specJson) =>
+        m.stitchTileCams(cams, K, camW, camH, tiles, width, height, String(specJson))),
+    },
+  };
+}
+
+// The Model handle with guarded methods, and its description (info) with the names the page uses.
+function openModel(m, text) {
+  const handle = new m.Model();
+  const loaded = handle.load(text);
+  if (!loaded.ok) {
+    handle.delete();
+    return loaded;
+  }
+  const call = (name) => guard((...args) => handle[name](...args));
+  const model = {
+    info: loaded,
+    checkOutputs: call('checkOutputs'),
+    preprocess: guard((bytes, options = {}) => handle.preprocess(bytes, options)),
+    preprocessPixels: guard((pixels, options = {}) => handle.preprocessPixels(pixels, options)),
+    makeInput: call('makeInput'),
+    combine: call('combine'),
+    decide: guard((probs, disagreement = null) => handle.decide(Array.from(probs), disagreement)),
+    aggregateTiles: call('aggregateTiles'),
+    heatmap: call('heatmap'),
+    delete: () => handle.delete(),
+  };
+  return { ok: true, model, info: describe(loaded, text) };
+}
+
+// Field names only (nothing decided here): what the page shows and sends to its workers.
+function describe(i, text) {
+  let extra = {};
+  try {
+    extra = JSON.parse(i.extraJson);
+  } catch {
+    extra = {};
+  }
+  return {
+    ok: true, name: i.name, version: i.version, classes: i.classes, displayNames: i.displayNames, head: i.head,
+    threshold: i.threshold, thresholdSource: i.thresholdSource, reviewBand: i.reviewBand, reviewSource: i.reviewSource,
+    temperature: i.temperature, inputShape: i.inputShape, preprocess: JSON.parse(i.preprocessJson), cam: i.cam, tileSettings: i.tileSettings, viewCount: i.viewCount,
+    members: i.members, sha256: i.members[0].sha256, onnxBytes: i.members[0].bytes || null, onnxFile: i.members[0].file,
+    ensemble: i.ensemble, tta: { available: true, default: i.tta.default, note: i.tta.note }, rules: i.rules,
+    metrics: extra.metrics && typeof extra.metrics === 'object' ? extra.metrics : null, text,
   };
 }

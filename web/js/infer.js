@@ -1,5 +1,7 @@
-// infer.js — the inference worker: ONNX Runtime Web runs the model here so the page stays responsive,
-// and the wasm module's shared renderer draws the Grad-CAM overlays from the model's "cam" output.
+// infer.js — the inference worker: ONNX Runtime Web runs the model here so the page stays responsive.
+// Everything after inference is the shared C++ through a wasm Model made once from model.json: the TTA
+// views, combining views and members, the decision and review flag, tile aggregation, the stitched map
+// and the heatmap. This file moves tensors between ONNX Runtime and that Model, and decides nothing.
 //
 // Backend: WebGPU when the browser gives a hardware adapter, otherwise WASM (SIMD; when the page is
 // cross-origin isolated, threads: the cores but one, at most 4; one thread otherwise). A software WebGPU adapter (SwiftShader, reported as a
@@ -12,21 +14,18 @@
 //   { type: 'init', backend: 'auto'|'webgpu'|'wasm', modelJson: text, modelBase (the folder's URL) | modelBytes,
 //     batch, threads, tta }
 //   An ensemble (model.json "ensemble") gets one session per member, each file checked against its SHA-256;
-//   tta: every image also runs as its 8 flips/rotations (views.js), probabilities and maps averaged.
+//   tta: every image also runs as its 8 flips/rotations (cellcam/views.h), probabilities and maps averaged.
 //   { type: 'classify', id, tensor: Float32Array (C,H,W), tiles?: {items, tensor (T,C,H,W), ...},
-//     view: {width, height, data: RGBA}, source: {width, height} }
-//   { type: 'render', reqId, cam: Float32Array (h,w), camWidth, camHeight, specJson, view }
+//     view: {width, height} (the size the page shows it at), source: {width, height} }
+//   { type: 'render', reqId, cam: Float32Array (h,w), camWidth, camHeight, stitched, view: {width, height} }
 // Messages out:
 //   { type: 'ready', backend, label, note, threads, adapter, batch, createMs, warmupMs, verifyMs, totalMs, sha256 } | { type: 'failed', message }
-//   { type: 'result', id, result }   result: { ok: true, probs, index, label, score, review, cams, camWidth,
-//     camHeight, camSpecJson, camClass, heatmap, view, tiles?, inferMs, camMs } or { ok: false, code, message }
+//   { type: 'result', id, result }   result: { ok: true, probs, index, label, displayName, score, review, cams,
+//     camWidth, camHeight, stitched, camClass, heatmap, tiles?, inferMs, camMs } or { ok: false, code, message }
 //   { type: 'rendered', reqId, ok, heatmap | code, message }
 // Nothing throws out of a handler: every failure is a message.
 import { loadCellcam } from './cellcam.js';
-import { combineMemberCams, combineMembers, memberDisagreement } from './ensemble.js';
-import { aggregateTiles, decide, parseModelJson, stitchedSpecJson, stitchTileCams } from './model.js';
 import { sha256Hex } from './sha256.js';
-import { averageViewCams, averageViewProbs, makeViews, viewCount, viewDisagreement } from './views.js';
 
 const ORT_DIR = new URL('../vendor/ort/', import.meta.url).href;
 const BUNDLES = { wasm: 'ort.wasm.min.mjs', webgpu: 'ort.webgpu.min.mjs' };
@@ -34,7 +33,8 @@ const BUNDLES = { wasm: 'ort.wasm.min.mjs', webgpu: 'ort.webgpu.min.mjs' };
 let cellcam = null;
 let ort = null;
 let sessions = [];
-let model = null;
+let model = null;    // the model's description (info)
+let rules = null;    // the wasm Model: every rule after inference (views, combine, decide, tiles, maps)
 let tta = false;
 let batchSize = 32;
 const pending = [];
@@ -46,7 +46,7 @@ self.onmessage = (event) => {
   const m = event.data;
   if (m.type === 'init') init(m).catch((e) => self.postMessage({ type: 'failed', message: `the model did not load: ${message(e)}` }));
   else if (m.type === 'classify') { pending.push(m); pump(); }
-  else if (m.type === 'render') self.postMessage({ type: 'rendered', reqId: m.reqId, ...renderHeatmap(m.cam, m.camWidth, m.camHeight, m.specJson, m.view) });
+  else if (m.type === 'render') self.postMessage({ type: 'rendered', reqId: m.reqId, ...renderHeatmap(m.cam, m.camWidth, m.camHeight, m.stitched, m.view) });
 };
 
 // ---------------------------------------------------------------- start-up
@@ -80,11 +80,11 @@ async function pickBackend(requested) {
 async function init(m) {
   const t0 = performance.now();
   cellcam = await loadCellcam();
-  const parsed = parseModelJson(m.modelJson);
-  if (!parsed.ok) throw new Error(parsed.message);
-  const spec = cellcam.parseSpec(m.modelJson);
-  if (!spec.ok) throw new Error(`model.json preprocess block: ${spec.message}`);
-  model = parsed;
+  const opened = cellcam.openModel(m.modelJson);
+  if (!opened.ok) throw new Error(opened.message);
+  if (rules) rules.delete();
+  rules = opened.model;
+  model = opened.info;
 
   // Every member's bytes, checked against model.json before any of them runs.
   const files = [];
@@ -141,7 +141,7 @@ async function init(m) {
   self.postMessage({
     type: 'ready', backend: choice.backend, label, note: choice.note, threads, adapter: choice.adapter, batch: batchSize,
     createMs, warmupMs, verifyMs, totalMs: performance.now() - t0, sha256: digest, cellcamVersion: cellcam.version(),
-    members: sessions.length, tta, views: tta ? viewCount(model.inputShape[1], model.inputShape[2]) : 1,
+    members: sessions.length, tta, views: tta ? model.viewCount : 1,
   });
 }
 
@@ -151,6 +151,16 @@ function checkSession(session) {
   if (!session.inputNames.includes('input')) throw new Error(`model.onnx has no input named "input" (it has ${session.inputNames.join(', ')})`);
   if (!names.includes('probs')) throw new Error('model.onnx has no "probs" output');
   if (model.cam && !names.includes('cam')) model.cam = null;
+  // The classes model.json lists against the probabilities the graph gives (shared model_card.h).
+  const dims = (name) => {
+    const d = (session.outputMetadata ?? []).find?.((x) => x.name === name);
+    return d && Array.isArray(d.shape) ? d.shape.map((v) => (typeof v === 'number' ? v : -1)) : null;
+  };
+  const probsDims = dims('probs');
+  if (probsDims) {
+    const checked = rules.checkOutputs(probsDims, model.cam ? dims('cam') : null);
+    if (!checked.ok) throw new Error(checked.message);
+  }
   const meta = (session.inputMetadata ?? []).find?.((d) => d.name === 'input');
   if (meta && Array.isArray(meta.shape) && meta.shape.length === 4) {
     const [, c, h, w] = meta.shape;
@@ -186,80 +196,42 @@ async function pump() {
   }
 }
 
-// Runs one session on n stacked (C,H,W) tensors: { probs (n,K), cams: { data (n,K,h,w), h, w } | null }.
+// Runs one session on n stacked (C,H,W) tensors: { probs (n,K), cam: (n,K,h,w) | null, camWidth, camHeight }.
 async function runSession(session, stacked, n) {
   const [c, h, w] = model.inputShape;
   const out = await session.run({ input: new ort.Tensor('float32', stacked, [n, c, h, w]) });
-  const K = model.classes.length;
-  if (!out.probs || out.probs.data.length !== n * K)
-    throw new Error(`the model returned ${out.probs ? out.probs.data.length : 0} probabilities for ${n} images of ${K} classes`);
-  let cams = null;
-  if (model.cam && out.cam) {
-    const dims = out.cam.dims;
-    if (dims.length === 4 && dims[1] === K) cams = { data: Float32Array.from(out.cam.data), h: dims[2], w: dims[3] };
+  const result = { probs: out.probs ? Float32Array.from(out.probs.data) : new Float32Array(0), cam: null, camWidth: 0, camHeight: 0 };
+  if (model.cam && out.cam && out.cam.dims.length === 4) {
+    result.cam = Float32Array.from(out.cam.data);
+    result.camWidth = out.cam.dims[3];
+    result.camHeight = out.cam.dims[2];
   }
-  const result = { probs: Float32Array.from(out.probs.data), cams };
   for (const t of Object.values(out)) t.dispose?.();
   return result;
 }
 
-// The model on n stacked (C,H,W) tensors: every member, and with TTA every view of every image.
+// The model on n stacked (C,H,W) tensors: every member, and with TTA every view of every image; the views
+// and members are made and combined by the shared C++ (the wasm Model), as `cellcam predict` does.
 // -> { probs (n,K), cams: { data (n,K,h,w), h, w } | null, disagreement: Float64Array(n) | null,
 //      viewDisagreement: Float64Array(n) | null (one model with TTA: how far its views are from their mean), ms }.
 async function run(stacked, n) {
-  const [c, h, w] = model.inputShape;
-  const K = model.classes.length;
-  const V = tta ? viewCount(h, w) : 1;
-  const size = c * h * w;
-  let input = stacked;
-  if (V > 1) {
-    input = new Float32Array(n * V * size);
-    for (let i = 0; i < n; i++) input.set(makeViews(stacked.subarray(i * size, (i + 1) * size), c, h, w), i * V * size);
-  }
+  const input = rules.makeInput(stacked, n, tta);
+  if (!input.ok) throw new Error(input.message);
   const t0 = performance.now();
-  const perMember = [];
-  let viewSpread = null;
-  for (const session of sessions) {
-    const r = await runSession(session, input, n * V);
-    if (V > 1) {
-      // The second uncertainty score `cellcam eval --tta` reports; for one model only (an ensemble has its own).
-      if (sessions.length === 1) viewSpread = viewDisagreement(r.probs, n, V, K);
-      r.probs = averageViewProbs(r.probs, n, V, K);
-      if (r.cams) r.cams = { ...r.cams, data: averageViewCams(r.cams.data, n, V, K, r.cams.h, r.cams.w) };
-    }
-    perMember.push(r);
-  }
+  const outputs = [];
+  for (const session of sessions) outputs.push(await runSession(session, input.input, n * input.views));
   const ms = performance.now() - t0;
-  if (perMember.length === 1) return { ...perMember[0], disagreement: null, viewDisagreement: viewSpread, ms };
-  const e = model.ensemble;
-  const probs = combineMembers(perMember.map((r) => r.probs), n, K, e);
-  const disagreement = memberDisagreement(perMember.map((r) => r.probs), n, K, e.weights);
-  let cams = null;
-  if (perMember.every((r) => r.cams)) {
-    let data = null;
-    let ch = 0;
-    let cw = 0;
-    for (let i = 0; i < n; i++) {
-      const one = combineMemberCams(perMember.map((r) => {
-        const plane = K * r.cams.h * r.cams.w;
-        return { data: r.cams.data.subarray(i * plane, (i + 1) * plane), h: r.cams.h, w: r.cams.w };
-      }), K, e.weights);
-      if (!data) {
-        ch = one.h;
-        cw = one.w;
-        data = new Float32Array(n * K * ch * cw);
-      }
-      data.set(one.data, i * K * ch * cw);
-    }
-    cams = { data, h: ch, w: cw };
-  }
-  return { probs, cams, disagreement, ms };
+  const c = rules.combine(outputs, n, tta);
+  if (!c.ok) throw new Error(c.message);
+  const cams = c.cams ? { data: c.cams, h: c.camHeight, w: c.camWidth } : null;
+  return { probs: c.probs, cams, disagreement: c.disagreement, viewDisagreement: c.viewDisagreement, ms };
 }
 
-function renderHeatmap(cam, camWidth, camHeight, specJson, view) {
-  if (!cellcam) return { ok: false, code: 'internal', message: 'the wasm module is not loaded' };
-  // The heatmap alone: the page blends the overlay itself (model.js blendOverlay, the same pixels).
-  const r = cellcam.renderCam({ cam, camWidth, camHeight, width: view.width, height: view.height, heatmapOnly: true }, specJson);
+// view: the size the page shows the image at; stitched: the map covers the whole image (tiles).
+function renderHeatmap(cam, camWidth, camHeight, stitched, view) {
+  if (!rules) return { ok: false, code: 'internal', message: 'no model is loaded' };
+  // The heatmap alone: the page blends the overlay itself (cellcam.blendOverlay, the same pixels).
+  const r = rules.heatmap({ cam, camWidth, camHeight, width: view.width, height: view.height, stitched: Boolean(stitched) });
   if (!r.ok) return r;
   return { ok: true, heatmap: r.heatmap };
 }
@@ -268,23 +240,25 @@ function post(id, result, transfer = []) {
   self.postMessage({ type: 'result', id, result }, transfer);
 }
 
-function finish(item, probs, cams, camWidth, camHeight, camSpecJson, inferMs, extra = {}, disagreement = null) {
-  const d = decide(probs, model, disagreement);
+function finish(item, probs, cams, camWidth, camHeight, stitched, inferMs, extra = {}, disagreement = null) {
+  const d = rules.decide(probs, disagreement);
+  if (!d.ok) throw new Error(d.message);
   const t0 = performance.now();
   let heatmap = null;
   let camError = '';
   if (cams) {
     const plane = camWidth * camHeight;
-    const r = renderHeatmap(cams.subarray(d.index * plane, (d.index + 1) * plane), camWidth, camHeight, camSpecJson, item.view);
+    const r = renderHeatmap(cams.subarray(d.index * plane, (d.index + 1) * plane), camWidth, camHeight, stitched, item.view);
     if (r.ok) heatmap = r.heatmap;
     else camError = r.message;
   }
   const camMs = performance.now() - t0;
   const result = {
-    ok: true, probs: Array.from(probs), index: d.index, label: d.label, score: d.score, review: d.review, disagreement,
-    cams, camWidth, camHeight, camSpecJson, camClass: d.index, heatmap, camError, view: item.view, inferMs, camMs, ...extra,
+    ok: true, probs: Array.from(probs), index: d.index, label: d.label, displayName: d.displayName, score: d.score,
+    review: d.review, disagreement, cams, camWidth, camHeight, stitched, camClass: d.index, heatmap, camError, inferMs, camMs,
+    ...extra,
   };
-  const transfer = [item.view.data.buffer];
+  const transfer = [];
   if (cams) transfer.push(cams.buffer);
   if (heatmap) transfer.push(heatmap.data.buffer);
   post(item.id, result, transfer);
@@ -316,7 +290,7 @@ async function classifyBatch(batch) {
         const plane = K * out.cams.h * out.cams.w;
         cams = out.cams.data.slice(i * plane, (i + 1) * plane);
       }
-      finish(batch[i], out.probs.subarray(i * K, (i + 1) * K), cams, out.cams?.w ?? 0, out.cams?.h ?? 0, model.specJson, out.ms / n,
+      finish(batch[i], out.probs.subarray(i * K, (i + 1) * K), cams, out.cams?.w ?? 0, out.cams?.h ?? 0, false, out.ms / n,
         { batch: n, viewDisagreement: out.viewDisagreement ? out.viewDisagreement[i] : null }, out.disagreement ? out.disagreement[i] : null);
     } catch (e) {
       post(batch[i].id, { ok: false, code: 'internal', message: `internal error: ${message(e)}` });
@@ -349,27 +323,13 @@ async function classifyTiled(item) {
         tileCams.set(out.cams.data, start * K * camW * camH);
       }
     }
-    const agg = aggregateTiles(tileProbs, T, model);
-    let maps = null;
-    let mapW = 0;
-    let mapH = 0;
-    if (tileCams) {
-      const first = tiles.items[0];
-      const placement = cellcam.canvasPlacement(first.width, first.height, model.specJson);
-      if (placement.ok) {
-        const s = stitchTileCams({
-          cams: tileCams, K, camW, camH, tiles: tiles.items, width: item.source.width, height: item.source.height,
-          placement, canvasW: model.preprocess.width, canvasH: model.preprocess.height,
-        });
-        ({ maps, mapW, mapH } = s);
-      }
-    }
+    const agg = rules.aggregateTiles(tileProbs, tileCams, camW, camH, tiles, item.source.width, item.source.height);
+    if (!agg.ok) throw new Error(agg.message);
     const tileInfo = {
       count: T, columns: tiles.columns, rows: tiles.rows, tile: tiles.tile, stride: tiles.stride,
-      positive: agg.positiveTiles, best: tiles.items[agg.bestTile],
+      positive: agg.positiveTiles, best: agg.best,
     };
-    finish(item, Float32Array.from(agg.probs), maps, mapW, mapH, stitchedSpecJson(item.view.width, item.view.height), inferMs,
-      { tiles: tileInfo, batch: Math.min(batchSize, T) });
+    finish(item, agg.probs, agg.maps, agg.mapWidth, agg.mapHeight, true, inferMs, { tiles: tileInfo, batch: Math.min(batchSize, T) });
   } catch (e) {
     post(item.id, { ok: false, code: 'inference', message: `inference failed: ${message(e)}` });
   }

@@ -89,6 +89,12 @@ Result<Image> heatmap_image(const std::vector<float>& cam01, int width, int heig
 // weight of the colour. Violations are kInvalidArgument errors, like grad-cam's ValueError.
 Result<Image> overlay(const Image& image, const std::vector<float>& cam01, Colormap c, float alpha);
 
+// The same blend on RGBA buffers already coloured (the page's opacity slider re-blends at any alpha without
+// recolouring): per colour channel out = floor((1 - a) * pixel + a * colour + 0.5), in double, a = alpha;
+// the alpha channel is copied from `rgba`. rgba, heatmap, out: pixels * 4 bytes (out may alias rgba).
+void blend_rgba(const std::uint8_t* rgba, const std::uint8_t* heatmap, std::size_t pixels, float alpha,
+                std::uint8_t* out);
+
 // ---- the whole chain
 
 struct CamRendering {

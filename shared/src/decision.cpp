@@ -1,0 +1,79 @@
+// decision.cpp — probabilities -> class, score, refer-for-review; see decision.h for the rules.
+#include "cellcam/decision.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+namespace cellcam {
+namespace {
+
+std::string fixed3(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
+
+}  // namespace
+
+ReviewBand review_band(const ModelCard& card) {
+  if (card.has_review_band) return {card.review_lo, card.review_hi, "model.json"};
+  if (card.binary())
+    return {std::max(0.0, card.threshold - kDefaultBinaryHalfBand), std::min(1.0, card.threshold + kDefaultBinaryHalfBand),
+            "default: threshold \u00b1 " + std::string("0.15")};
+  return {0.0, kDefaultMulticlassTop1, "default: top-1 probability \u2264 0.6"};
+}
+
+DecisionRule decision_rule(const ModelCard& card) {
+  DecisionRule rule;
+  rule.binary = card.binary();
+  rule.classes = card.class_count();
+  rule.threshold = card.threshold;
+  rule.band = review_band(card);
+  rule.review_on_disagreement = card.is_ensemble && card.ensemble.review_on_disagreement;
+  rule.disagreement_cutoff = card.ensemble.disagreement_cutoff;
+  return rule;
+}
+
+Decision decide(const float* probs, const DecisionRule& rule, double disagreement) {
+  std::vector<double> wide(probs, probs + rule.classes);  // float -> double is exact: the same decision
+  return decide(wide.data(), rule, disagreement);
+}
+
+Decision decide(const double* probs, const DecisionRule& rule, double disagreement) {
+  Decision d;
+  if (rule.binary) {
+    d.score = probs[1];
+    d.index = d.score >= rule.threshold ? 1 : 0;
+  } else {
+    for (int k = 1; k < rule.classes; ++k)
+      if (probs[k] > probs[d.index]) d.index = k;
+    d.score = probs[d.index];
+  }
+  d.review = rule.review_on_disagreement && disagreement >= 0.0
+                 ? disagreement >= rule.disagreement_cutoff
+                 : d.score >= rule.band.lo && d.score <= rule.band.hi;
+  return d;
+}
+
+RuleText describe_rules(const ModelCard& card) {
+  const ReviewBand band = review_band(card);
+  const std::string lo = fixed3(band.lo), hi = fixed3(band.hi);
+  RuleText t;
+  if (card.binary()) {
+    const std::string p = "P(" + card.display_names[1] + ")";
+    t.decision = card.display_names[1] + " when " + p + " \u2265 " + fixed3(card.threshold) + " (" + card.threshold_source +
+                 "), else " + card.display_names[0];
+    t.review = "refer for review when " + p + " is in [" + lo + ", " + hi + "] (" + band.source + ")";
+    t.tiles = "large images: " + p + " of the image = the highest tile\u2019s";
+  } else {
+    t.decision = "the most probable class";
+    t.review = "refer for review when the top probability is in [" + lo + ", " + hi + "] (" + band.source + ")";
+    t.tiles = "large images: the mean of the tiles\u2019 probabilities";
+  }
+  if (card.is_ensemble && card.ensemble.review_on_disagreement)
+    t.review = "refer for review when the members disagree by at least " + fixed3(card.ensemble.disagreement_cutoff);
+  return t;
+}
+
+}  // namespace cellcam
