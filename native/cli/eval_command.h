@@ -1,7 +1,7 @@
-// eval_command.h — `cellcam eval` and `cellcam calibrate`: CLI11 options onto their settings (evaluate.h).
+// eval_command.h — `cellcam eval`: CLI11 options onto cellcam::train::EvalSettings.
 #pragma once
 
-#include "evaluate.h"
+#include "eval.h"
 
 namespace CLI {
 class App;
@@ -10,6 +10,5 @@ class App;
 namespace cellcam::cli {
 
 void add_eval_command(CLI::App& app, train::EvalSettings& settings);
-void add_calibrate_command(CLI::App& app, train::CalibrateSettings& settings);
 
 }  // namespace cellcam::cli

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "calibrate_command.h"
 #include "cellcam/version.h"
 #include "ensemble_command.h"
 #include "eval_command.h"
@@ -38,7 +39,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.get_formatter()->column_width(34);
 
-  cellcam::cli::PreprocessSettings preprocess;
+  cellcam::native::PreprocessSettings preprocess;
   cellcam::cli::add_preprocess_command(app, preprocess);
   cellcam::train::TrainSettings train;
   cellcam::cli::add_train_command(app, train);
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
   cellcam::cli::add_gradcam_command(app, gradcam);
   cellcam::train::EnsembleSettings ensemble;
   cellcam::cli::add_ensemble_command(app, ensemble);
-  cellcam::cli::SplitSettings split;
+  cellcam::data::SplitSettings split;
   cellcam::cli::add_split_command(app, split);
 
   try {
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 1;  // --help and --version exit 0; usage errors 1, as documented
   }
   try {
-    if (app.got_subcommand("preprocess")) return cellcam::cli::run_preprocess(preprocess);
+    if (app.got_subcommand("preprocess")) return cellcam::native::run_preprocess(preprocess);
     if (app.got_subcommand("train")) {
       if (train.data.empty() && train.resume.empty()) {
         std::fprintf(stderr, "cellcam train: give a data folder or CSV, or --resume RUN\n");
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("predict")) return cellcam::train::run_predict(predict);
     if (app.got_subcommand("export")) return cellcam::explain::run_export(export_settings);
     if (app.got_subcommand("ensemble")) return cellcam::train::run_ensemble(ensemble);
-    if (app.got_subcommand("split")) return cellcam::cli::run_split(split);
+    if (app.got_subcommand("split")) return cellcam::data::run_split(split);
     if (app.got_subcommand("gradcam")) return cellcam::explain::run_gradcam(gradcam);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cellcam: internal error: %s\n", e.what());

@@ -1,7 +1,7 @@
 // predict_command.h — `cellcam predict`: CLI11 options onto cellcam::train::PredictSettings.
 #pragma once
 
-#include "evaluate.h"
+#include "predict.h"
 
 namespace CLI {
 class App;

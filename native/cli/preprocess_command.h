@@ -1,9 +1,7 @@
-// preprocess_command.h — `cellcam preprocess`: decode images, apply a model spec's preprocessing,
-// write each tensor (.npy, float32 CHW) with a PNG preview, and a manifest.json of what happened.
+// preprocess_command.h — `cellcam preprocess`: CLI11 options onto cellcam::native::PreprocessSettings.
 #pragma once
 
-#include <string>
-#include <vector>
+#include "preprocess_files.h"
 
 namespace CLI {
 class App;
@@ -11,17 +9,6 @@ class App;
 
 namespace cellcam::cli {
 
-struct PreprocessSettings {
-  std::vector<std::string> inputs;  // files, or folders searched recursively for image files
-  std::string spec_path;            // model.json or a bare preprocess block
-  std::string out_dir;
-  int tile = 0;                     // > 0: also cut images larger than this into tiles
-  int stride = 0;                   // 0: same as tile (no overlap)
-  long long max_side = 25000;
-  long long max_megapixels = 100;
-};
-
-void add_preprocess_command(CLI::App& app, PreprocessSettings& settings);
-int run_preprocess(const PreprocessSettings& settings);
+void add_preprocess_command(CLI::App& app, native::PreprocessSettings& settings);
 
 }  // namespace cellcam::cli

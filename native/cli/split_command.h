@@ -1,11 +1,7 @@
-// split_command.h — `cellcam split DATA --out split.csv`: the train/val/test split `cellcam train` would
-// make of DATA with these fractions and seed (stratified, and by group when the data has a group column),
-// written without training. How an exported model, which keeps no split, is scored on its held-out part
-// again (`cellcam eval MODEL --data DATA --split split.csv`), and how an ensemble's members share one.
+// split_command.h — `cellcam split`: CLI11 options onto cellcam::data::SplitSettings.
 #pragma once
 
-#include <cstdint>
-#include <string>
+#include "split_file.h"
 
 namespace CLI {
 class App;
@@ -13,17 +9,6 @@ class App;
 
 namespace cellcam::cli {
 
-struct SplitSettings {
-  std::string data;
-  std::string out = "split.csv";
-  double val_fraction = 0.15;
-  double test_fraction = 0.15;
-  std::uint64_t seed = 42;
-  int folds = 0;  // as `cellcam train --folds/--fold`: fold `fold` of a K-fold cross-validation
-  int fold = 1;
-};
-
-void add_split_command(CLI::App& app, SplitSettings& settings);
-int run_split(const SplitSettings& settings);
+void add_split_command(CLI::App& app, data::SplitSettings& settings);
 
 }  // namespace cellcam::cli

@@ -11,9 +11,9 @@
 
 #include "cellcam/model_spec.h"
 #include "export_onnx.h"
-#include "image_io.h"
-#include "inference.h"
-#include "run_loader.h"
+#include "file_io.h"
+#include "checkpoint.h"
+#include "trained_model.h"
 
 namespace cellcam::explain {
 namespace fs = std::filesystem;

@@ -1,7 +1,8 @@
 // gradcam.cpp — see gradcam.h.
 #include "gradcam.h"
 
-#include "inference.h"
+#include "predictions.h"
+#include "tta.h"
 
 namespace cellcam::explain {
 

@@ -14,9 +14,11 @@
 #include "cellcam/preprocess.h"
 #include "dataset.h"
 #include "gradcam.h"
-#include "image_io.h"
+#include "file_io.h"
+#include "decode_any.h"
+#include "png_writer.h"
 #include "metrics.h"
-#include "run_loader.h"
+#include "trained_model.h"
 #include "runtime.h"
 
 namespace cellcam::explain {

@@ -9,30 +9,22 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <limits>
-#include <system_error>
 #include <tuple>
 #include <utility>
 
-// Private copies of stb: STB_IMAGE_WRITE_STATIC makes the writer's functions static to this file, so it
-// links next to native/image_io.cpp, which defines the public implementation. stb_easy_font is static
-// by design. Neither is written for -Wall -Wextra.
+#include "png_writer.h"
+
+// stb_easy_font is static by design, and not written for -Wall -Wextra. PNGs are encoded and written by
+// the one PNG writer of the native build (io/png_writer.h).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wsign-compare"
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STBI_WRITE_NO_STDIO
 #include <stb/stb_easy_font.h>
-#include <stb/stb_image_write.h>
 #pragma GCC diagnostic pop
 
 namespace cellcam::report {
@@ -1102,38 +1094,28 @@ Result<Raster> render_confusion_matrix(const Heatmap& heatmap, int width, int he
 
 // ---- output --------------------------------------------------------------------------------------------
 
-Result<std::vector<std::uint8_t>> encode_png(const Raster& raster) {
+namespace {
+
+Result<bool> check_raster(const Raster& raster) {
   if (raster.width <= 0 || raster.height <= 0 ||
       raster.rgb.size() != static_cast<std::size_t>(raster.width) * raster.height * 3)
     return invalid("cannot encode a " + std::to_string(raster.width) + "x" + std::to_string(raster.height) +
                    " raster with " + std::to_string(raster.rgb.size()) + " bytes as PNG");
-  std::vector<std::uint8_t> png;
-  auto sink = [](void* ctx, void* data, int size) {
-    auto* out = static_cast<std::vector<std::uint8_t>*>(ctx);
-    out->insert(out->end(), static_cast<std::uint8_t*>(data), static_cast<std::uint8_t*>(data) + size);
-  };
-  if (!stbi_write_png_to_func(sink, &png, raster.width, raster.height, 3, raster.rgb.data(), raster.width * 3))
-    return make_error(ErrorCode::kInternal, "PNG encoder failed");
-  return png;
+  return true;
+}
+
+}  // namespace
+
+Result<std::vector<std::uint8_t>> encode_png(const Raster& raster) {
+  Result<bool> valid = check_raster(raster);
+  if (!valid) return valid.error();
+  return native::encode_png(raster.width, raster.height, 3, raster.rgb.data(), raster.width * 3);
 }
 
 Result<bool> write_png(const Raster& raster, const std::string& path) {
-  Result<std::vector<std::uint8_t>> png = encode_png(raster);
-  if (!png) return png.error();
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return make_error(ErrorCode::kIo, "cannot write " + tmp + ": " + std::strerror(errno));
-    out.write(reinterpret_cast<const char*>(png.value().data()), static_cast<std::streamsize>(png.value().size()));
-    if (!out) return make_error(ErrorCode::kIo, "cannot write " + tmp + ": " + std::strerror(errno));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    return make_error(ErrorCode::kIo, "cannot rename " + tmp + " to " + path);
-  }
-  return true;
+  Result<bool> valid = check_raster(raster);
+  if (!valid) return valid.error();
+  return native::write_png(path, raster.width, raster.height, 3, raster.rgb.data(), raster.width * 3);
 }
 
 Result<bool> plot_training_curves(const std::string& path, const std::vector<double>& epochs,

@@ -2,9 +2,9 @@
 // drawn by cellcam itself into an RGB raster and written as PNG.
 //
 // Constraints: no plotting library is available (no matplotlib, no gnuplot), so this is a small raster
-// renderer in pure C++17 on top of stb: stb_easy_font for text (its quads are rasterised here) and
-// stb_image_write for PNG, compiled privately into plot.cpp so it never clashes with the copy that
-// native/image_io.cpp defines. No function throws or aborts; failures are cellcam::Result errors.
+// renderer in pure C++17: stb_easy_font for text (its quads are rasterised here), and PNG files through
+// the native build's one PNG writer (io/png_writer.h). No function throws or aborts; failures are
+// cellcam::Result errors.
 //
 // Basic usage:
 //   using namespace cellcam::report;
@@ -141,8 +141,9 @@ Result<Raster> render_confusion_matrix(const Heatmap& heatmap, int width = 720, 
 
 // ---- output ------------------------------------------------------------------------------------------
 
+// A raster through native::encode_png / native::write_png (io/png_writer.h), after checking its size.
+// write_png writes through `path + ".tmp"` and renames, so a reader never sees half a file.
 Result<std::vector<std::uint8_t>> encode_png(const Raster& raster);
-// Writes through `path + ".tmp"` and renames, so a reader never sees half a file.
 Result<bool> write_png(const Raster& raster, const std::string& path);
 
 // Loss (left) and accuracy (right) against epoch, train and validation, in one 1400x520 PNG (the loss

@@ -7,7 +7,7 @@
 
 #include "cellcam/decode.h"
 #include "cellcam/preprocess.h"
-#include "image_io.h"
+#include "decode_any.h"
 #include "tiff_decode.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -20,7 +20,9 @@
 #include "cellcam/preprocess.h"
 #include "export_onnx.h"
 #include "gradcam.h"
-#include "image_io.h"
+#include "file_io.h"
+#include "decode_any.h"
+#include "npy_writer.h"
 #include "network.h"
 
 namespace fs = std::filesystem;

@@ -17,7 +17,7 @@
 
 #include "dataset.h"
 #include "ensemble_run.h"
-#include "evaluate.h"
+#include "predict.h"
 #include "export_model.h"
 #include "trainer.h"
 

@@ -14,7 +14,9 @@
 
 #include "dataset.h"
 #include "calibration.h"
-#include "evaluate.h"
+#include "eval.h"
+#include "calibrate.h"
+#include "predict.h"
 #include "trainer.h"
 
 namespace cellcam::train {

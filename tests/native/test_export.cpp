@@ -15,9 +15,11 @@
 #include "export_model.h"
 #include "gradcam.h"
 #include "gradcam_images.h"
-#include "inference.h"
-#include "image_io.h"
-#include "run_loader.h"
+#include "predictions.h"
+#include "tta.h"
+#include "file_io.h"
+#include "decode_any.h"
+#include "trained_model.h"
 #include "trainer.h"
 
 namespace cellcam::explain {

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "dataset.h"
-#include "loader.h"
+#include "image_store.h"
 
 namespace cellcam::train {
 namespace {

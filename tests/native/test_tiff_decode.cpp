@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "cellcam/decode.h"
-#include "image_io.h"
+#include "decode_any.h"
 #include "tiff_decode.h"
 #include "../unit/fixtures.h"
 

@@ -1,12 +1,13 @@
-// loader.cpp — see loader.h.
-#include "loader.h"
+// image_store.cpp — see image_store.h.
+#include "image_store.h"
 
 #include <algorithm>
 #include <chrono>
 #include <limits>
 #include <random>
 
-#include "image_io.h"
+#include "decode_any.h"
+#include "file_io.h"
 
 namespace cellcam::train {
 

@@ -23,9 +23,11 @@
 #include "augment.h"
 #include "cellcam/model_spec.h"
 #include "dataset.h"
-#include "image_io.h"
-#include "inference.h"
-#include "loader.h"
+#include "file_io.h"
+#include "checkpoint.h"
+#include "metrics_json.h"
+#include "predictions.h"
+#include "image_store.h"
 #include "metrics.h"
 #include "network.h"
 #include "plot.h"
@@ -62,7 +64,7 @@ int fail(const Error& e) {
 Result<ModelSpec> resolve_spec(const TrainSettings& s, const data::Dataset& dataset) {
   json j;
   if (!s.spec.empty()) {
-    Result<std::string> text = read_text(s.spec);
+    Result<std::string> text = native::read_text(s.spec);
     if (!text) return text.error();
     j = json::parse(text.value(), nullptr, false);
     if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::kInvalidSpec, s.spec + " is not a JSON object");
@@ -324,7 +326,7 @@ int run_train(const TrainSettings& requested) {
   TrainSettings s = requested;
   json resume_state;
   if (!requested.resume.empty()) {
-    Result<std::string> text = read_text((fs::path(requested.resume) / "config.json").string());
+    Result<std::string> text = native::read_text((fs::path(requested.resume) / "config.json").string());
     if (!text) return fail(text.error());
     const json config = json::parse(text.value(), nullptr, false);
     if (config.is_discarded() || !config.contains("settings")) return fail(make_error(ErrorCode::kCorrupt, requested.resume + "/config.json is damaged"));

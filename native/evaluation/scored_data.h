@@ -8,7 +8,7 @@
 
 #include "cellcam/error.h"
 #include "dataset.h"
-#include "run_loader.h"
+#include "trained_model.h"
 
 namespace cellcam::train {
 

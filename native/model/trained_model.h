@@ -1,4 +1,4 @@
-// run_loader.h — a trained model, ready to run: from a run folder (`cellcam train`) or from an exported
+// trained_model.h — a trained model, ready to run: from a run folder (`cellcam train`) or from an exported
 // model folder (`cellcam export`: model.json + weights.pt beside model.onnx).
 //
 // Both give the model spec, the network in eval mode with its weights on this machine's device, and
@@ -54,8 +54,5 @@ struct LoadedEnsemble {
 };
 bool is_ensemble_folder(const std::string& folder);
 Result<LoadedEnsemble> load_ensemble(const std::string& folder);
-
-// The network's parameters and buffers alone (no optimizer state), written atomically.
-Result<bool> save_weights(const std::string& path, native::Network& net);
 
 }  // namespace cellcam::train

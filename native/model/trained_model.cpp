@@ -1,12 +1,12 @@
-// run_loader.cpp — see run_loader.h.
-#include "run_loader.h"
+// trained_model.cpp — see trained_model.h.
+#include "trained_model.h"
 
 #include <cstdio>
 #include <filesystem>
 
 #include "calibration.h"
-#include "image_io.h"
-#include "inference.h"
+#include "checkpoint.h"
+#include "file_io.h"
 
 namespace cellcam::train {
 namespace fs = std::filesystem;
@@ -15,17 +15,6 @@ using nlohmann::json;
 namespace {
 
 Result<json> read_json(const fs::path& path) { return native::read_json_object(path.string()); }
-
-Result<bool> load_weights(const std::string& path, native::Network& net) {
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path, torch::kCPU);  // weights written on a GPU must load on a CPU-only machine
-    net->load(archive);
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kIo, "cannot read weights " + path + ": " + e.what());
-  }
-  return true;
-}
 
 // An exported folder: model.json is the spec plus the export's own fields (threshold, cam, metrics).
 Result<LoadedRun> load_model_folder(const std::string& folder) {
@@ -140,18 +129,6 @@ Result<LoadedRun> load_run(const std::string& folder, const std::string& checkpo
   loaded.net->to(loaded.device);
   loaded.net->eval();
   return r;
-}
-
-Result<bool> save_weights(const std::string& path, native::Network& net) {
-  try {
-    torch::serialize::OutputArchive archive;
-    net->save(archive);
-    archive.save_to(path + ".tmp");
-    fs::rename(path + ".tmp", path);
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kIo, "cannot write weights " + path + ": " + e.what());
-  }
-  return true;
 }
 
 bool is_ensemble_folder(const std::string& folder) {

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "image_io.h"
+#include "file_io.h"
 #include "plot.h"
 
 namespace cellcam::train {

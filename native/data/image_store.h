@@ -1,4 +1,4 @@
-// loader.h — the trainer's data pipeline, without LibTorch: decode once, keep the resized images in
+// image_store.h — the trainer's data pipeline, without LibTorch: decode once, keep the resized images in
 // RAM when they fit, then per epoch shuffle, augment and normalise on worker threads while the
 // training step runs, handing out batches in a fixed order.
 //

@@ -1,0 +1,23 @@
+// preprocess_files.h — `cellcam preprocess`: decode images, apply a model spec's preprocessing,
+// write each tensor (.npy, float32 CHW) with a PNG preview, and a manifest.json of what happened.
+// Exit codes as every subcommand: 0 done, 1 usage or setup error, 2 some inputs failed.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cellcam::native {
+
+struct PreprocessSettings {
+  std::vector<std::string> inputs;  // files, or folders searched recursively for image files
+  std::string spec_path;            // model.json or a bare preprocess block
+  std::string out_dir;
+  int tile = 0;                     // > 0: also cut images larger than this into tiles
+  int stride = 0;                   // 0: same as tile (no overlap)
+  long long max_side = 25000;
+  long long max_megapixels = 100;
+};
+
+int run_preprocess(const PreprocessSettings& settings);
+
+}  // namespace cellcam::native

@@ -1,0 +1,123 @@
+// checkpoint.cpp — see checkpoint.h.
+#include "checkpoint.h"
+
+#include <filesystem>
+
+#include "file_io.h"
+
+namespace cellcam::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+Result<bool> save_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer& opt, const json& state,
+                             const std::vector<torch::Tensor>* averaged) {
+  try {
+    torch::serialize::OutputArchive archive;
+    net->save(archive);
+    torch::serialize::OutputArchive optimizer;
+    opt.save(optimizer);
+    archive.write("optimizer", optimizer);
+    if (averaged && !averaged->empty()) {
+      torch::serialize::OutputArchive average;
+      for (std::size_t i = 0; i < averaged->size(); ++i) average.write(std::to_string(i), (*averaged)[i], /*is_buffer=*/true);
+      archive.write("weight_average", average);
+    }
+    archive.save_to(path + ".tmp");
+    fs::rename(path + ".tmp", path);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kIo, "cannot write checkpoint " + path + ": " + e.what());
+  }
+  return native::write_text_atomically(path + ".json", state.dump(2) + "\n");
+}
+
+Result<json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt,
+                             std::vector<torch::Tensor>* averaged) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path, torch::kCPU);  // a CUDA-trained checkpoint must load on a CPU-only machine
+    net->load(archive);
+    if (opt) {
+      torch::serialize::InputArchive optimizer;
+      archive.read("optimizer", optimizer);
+      opt->load(optimizer);
+    }
+    if (averaged) {
+      averaged->clear();
+      torch::serialize::InputArchive average;
+      if (archive.try_read("weight_average", average)) {
+        torch::Tensor t;
+        for (std::size_t i = 0; average.try_read(std::to_string(i), t, /*is_buffer=*/true); ++i) averaged->push_back(t.clone());
+      }
+    }
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kIo, "cannot read checkpoint " + path + ": " + e.what());
+  }
+  Result<std::string> text = native::read_text(path + ".json");
+  if (!text) return text.error();
+  json state = json::parse(text.value(), nullptr, false);
+  if (state.is_discarded()) return make_error(ErrorCode::kCorrupt, path + ".json is not valid JSON");
+  return state;
+}
+
+Result<InitReport> init_matching_weights(const std::string& path, native::Network& net) {
+  InitReport report;
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path, torch::kCPU);
+    torch::NoGradGuard no_grad;
+    // Module::save nests one archive per submodule: "features.0.weight" is features -> 0 -> weight.
+    auto read_nested = [&](const std::string& name, torch::Tensor& out, bool is_buffer) {
+      std::vector<std::string> parts;
+      for (std::size_t start = 0, dot; start <= name.size(); start = dot + 1) {
+        dot = name.find('.', start);
+        if (dot == std::string::npos) dot = name.size();
+        parts.push_back(name.substr(start, dot - start));
+      }
+      std::vector<torch::serialize::InputArchive> chain(parts.size());
+      torch::serialize::InputArchive* at = &archive;
+      for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+        if (!at->try_read(parts[i], chain[i])) return false;
+        at = &chain[i];
+      }
+      return at->try_read(parts.back(), out, is_buffer);
+    };
+    auto copy_matching = [&](const std::string& name, torch::Tensor& target, bool is_buffer) {
+      ++report.total;
+      torch::Tensor source;
+      if (!read_nested(name, source, is_buffer) || source.sizes() != target.sizes()) return;
+      target.copy_(source);
+      ++report.copied;
+    };
+    for (auto& p : net->named_parameters()) copy_matching(p.key(), p.value(), false);
+    for (auto& b : net->named_buffers()) copy_matching(b.key(), b.value(), true);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kIo, "cannot read " + path + ": " + e.what());
+  }
+  if (report.copied == 0) return make_error(ErrorCode::kInvalidArgument, path + " has no weights that fit this model");
+  return report;
+}
+
+Result<bool> load_weights(const std::string& path, native::Network& net) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path, torch::kCPU);  // weights written on a GPU must load on a CPU-only machine
+    net->load(archive);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kIo, "cannot read weights " + path + ": " + e.what());
+  }
+  return true;
+}
+
+Result<bool> save_weights(const std::string& path, native::Network& net) {
+  try {
+    torch::serialize::OutputArchive archive;
+    net->save(archive);
+    archive.save_to(path + ".tmp");
+    fs::rename(path + ".tmp", path);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kIo, "cannot write weights " + path + ": " + e.what());
+  }
+  return true;
+}
+
+}  // namespace cellcam::train
