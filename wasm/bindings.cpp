@@ -573,7 +573,7 @@ class Model {
       auto dims = [](const val& a) {
         std::vector<long long> out;
         if (a.isUndefined() || a.isNull()) return out;
-        for (int i = 0; i < a["length"].as<int>(); ++i) out.push_back(a[i].isNumber() ? a[i].as<long long>() : -1);
+        for (int i = 0; i < a["length"].as<int>(); ++i) out.push_back(a[i].isNumber() ? static_cast<long long>(a[i].as<double>()) : -1);
         return out;
       };
       Result<bool> r = check_onnx_outputs(card_, dims(probs_dims), dims(cam_dims));
@@ -628,79 +628,32 @@ class Model {
   // model with TTA) }.
   val combine(val outputs, int n, bool tta) const {
     return guarded([&] {
-      const int K = card_.class_count();
-      const int V = tta ? view_count(card_.preprocess.height, card_.preprocess.width) : 1;
-      const int M = outputs["length"].as<int>();
-      if (n < 1 || M < 1) return error_value(ErrorCode::kInvalidArgument, "combine: no outputs");
-      std::vector<std::vector<float>> probs(M);
-      std::vector<std::vector<float>> cams(M);
-      std::vector<int> cam_w(M, 0), cam_h(M, 0);
-      std::vector<double> view_spread;
-      for (int m = 0; m < M; ++m) {
+      std::vector<MemberOutput> members;
+      for (int m = 0; m < outputs["length"].as<int>(); ++m) {
         const val o = outputs[m];
-        std::vector<float> p = floats_of(o["probs"], "probs");
-        if (p.size() != static_cast<std::size_t>(n) * V * K)
-          return error_value(ErrorCode::kInvalidArgument, "the model returned " + std::to_string(p.size()) +
-                                                              " probabilities for " + std::to_string(n * V) +
-                                                              " inputs of " + std::to_string(K) + " classes");
-        if (V > 1 && M == 1) view_spread = view_disagreement(p.data(), n, V, K);
-        probs[m] = V > 1 ? average_view_probs(p.data(), n, V, K) : p;
+        MemberOutput out;
+        out.probs = floats_of(o["probs"], "probs");
         if (is_byte_view(o["cam"]) && o["camWidth"].isNumber() && o["camHeight"].isNumber()) {
-          const int w = o["camWidth"].as<int>(), h = o["camHeight"].as<int>();
-          std::vector<float> c = floats_of(o["cam"], "cam");
-          if (w > 0 && h > 0 && c.size() == static_cast<std::size_t>(n) * V * K * w * h) {
-            cams[m] = V > 1 ? average_view_cams(c.data(), n, V, K, h, w) : c;
-            cam_w[m] = w;
-            cam_h[m] = h;
-          }
+          out.cams = floats_of(o["cam"], "cam");
+          out.cam_width = o["camWidth"].as<int>();
+          out.cam_height = o["camHeight"].as<int>();
         }
+        members.push_back(std::move(out));
       }
+      Result<CombinedOutput> c = combine_outputs(card_, members, n, tta);
+      if (!c) return error_value(c.error());
+      const CombinedOutput& r = c.value();
+      auto doubles = [](const std::vector<double>& v) {
+        return v.empty() ? val::null() : typed_copy("Float64Array", v.data(), v.size());
+      };
       val out = val::object();
       out.set("ok", true);
-      out.set("viewDisagreement", view_spread.empty() ? val::null()
-                                                      : typed_copy("Float64Array", view_spread.data(), view_spread.size()));
-      bool all_cams = true;
-      for (int m = 0; m < M; ++m) all_cams = all_cams && !cams[m].empty();
-      if (M == 1) {
-        out.set("probs", typed_copy("Float32Array", probs[0].data(), probs[0].size()));
-        out.set("disagreement", val::null());
-        out.set("cams", all_cams ? typed_copy("Float32Array", cams[0].data(), cams[0].size()) : val::null());
-        out.set("camWidth", cam_w[0]);
-        out.set("camHeight", cam_h[0]);
-        return out;
-      }
-      std::vector<const float*> ptrs;
-      for (const std::vector<float>& p : probs) ptrs.push_back(p.data());
-      Result<std::vector<float>> combined = combine_members(ptrs, n, K, card_.head, card_.ensemble);
-      if (!combined) return error_value(combined.error());
-      std::vector<double> weights;
-      for (const EnsembleMember& em : card_.ensemble.members) weights.push_back(em.weight);
-      const std::vector<double> spread = member_disagreement(ptrs, n, K, weights);
-      out.set("probs", typed_copy("Float32Array", combined.value().data(), combined.value().size()));
-      out.set("disagreement", typed_copy("Float64Array", spread.data(), spread.size()));
-      out.set("cams", val::null());
-      out.set("camWidth", 0);
-      out.set("camHeight", 0);
-      if (!all_cams) return out;
-      std::vector<float> all;
-      int cw = 0, ch = 0;
-      for (int i = 0; i < n; ++i) {
-        std::vector<CamStack> one(M);
-        for (int m = 0; m < M; ++m) {
-          const std::size_t plane = static_cast<std::size_t>(K) * cam_w[m] * cam_h[m];
-          one[m].data.assign(cams[m].begin() + i * plane, cams[m].begin() + (i + 1) * plane);
-          one[m].width = cam_w[m];
-          one[m].height = cam_h[m];
-        }
-        Result<CamStack> c = combine_member_cams(one, K, weights);
-        if (!c) return error_value(c.error());
-        cw = c.value().width;
-        ch = c.value().height;
-        all.insert(all.end(), c.value().data.begin(), c.value().data.end());
-      }
-      out.set("cams", typed_copy("Float32Array", all.data(), all.size()));
-      out.set("camWidth", cw);
-      out.set("camHeight", ch);
+      out.set("probs", typed_copy("Float32Array", r.probs.data(), r.probs.size()));
+      out.set("cams", r.cams.empty() ? val::null() : typed_copy("Float32Array", r.cams.data(), r.cams.size()));
+      out.set("camWidth", r.cam_width);
+      out.set("camHeight", r.cam_height);
+      out.set("disagreement", doubles(r.disagreement));
+      out.set("viewDisagreement", doubles(r.view_disagreement));
       return out;
     });
   }

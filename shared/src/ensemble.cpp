@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cellcam/preprocess.h"  // portable_exp
+#include "cellcam/views.h"
 
 namespace cellcam {
 namespace {
@@ -153,6 +154,80 @@ Result<CamStack> combine_member_cams(const std::vector<CamStack>& members, int K
   out.width = W;
   out.height = H;
   out.data.assign(acc.begin(), acc.end());
+  return out;
+}
+
+namespace {
+
+// One member's outputs with its views averaged; fills `view_spread` when asked.
+Result<MemberOutput> average_views(const MemberOutput& m, int n, int V, int K, std::vector<double>* view_spread) {
+  if (m.probs.size() != static_cast<std::size_t>(n) * V * K)
+    return make_error(ErrorCode::kInvalidArgument, "the model returned " + std::to_string(m.probs.size()) +
+                                                       " probabilities for " + std::to_string(n * V) + " inputs of " +
+                                                       std::to_string(K) + " classes");
+  MemberOutput out;
+  const bool maps = m.cam_width > 0 && m.cam_height > 0 &&
+                    m.cams.size() == static_cast<std::size_t>(n) * V * K * m.cam_width * m.cam_height;
+  if (view_spread && V > 1) *view_spread = view_disagreement(m.probs.data(), n, V, K);
+  out.probs = V > 1 ? average_view_probs(m.probs.data(), n, V, K) : m.probs;
+  if (maps) {
+    out.cams = V > 1 ? average_view_cams(m.cams.data(), n, V, K, m.cam_height, m.cam_width) : m.cams;
+    out.cam_width = m.cam_width;
+    out.cam_height = m.cam_height;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<CombinedOutput> combine_outputs(const ModelCard& card, const std::vector<MemberOutput>& members, int n, bool tta) {
+  const int K = card.class_count();
+  const int V = tta ? view_count(card.preprocess.height, card.preprocess.width) : 1;
+  const int M = static_cast<int>(members.size());
+  if (n < 1 || M < 1 || M != static_cast<int>(card.onnx_files().size()))
+    return make_error(ErrorCode::kInvalidArgument, "combine_outputs: " + std::to_string(M) + " outputs for " +
+                                                       std::to_string(card.onnx_files().size()) + " model files");
+  CombinedOutput out;
+  std::vector<MemberOutput> avg;
+  for (const MemberOutput& m : members) {
+    Result<MemberOutput> a = average_views(m, n, V, K, M == 1 ? &out.view_disagreement : nullptr);
+    if (!a) return a.error();
+    avg.push_back(a.take());
+  }
+  bool all_maps = true;
+  for (const MemberOutput& a : avg) all_maps = all_maps && !a.cams.empty();
+  if (M == 1) {
+    out.probs = avg[0].probs;
+    if (all_maps) {
+      out.cams = avg[0].cams;
+      out.cam_width = avg[0].cam_width;
+      out.cam_height = avg[0].cam_height;
+    }
+    return out;
+  }
+  std::vector<const float*> ptrs;
+  for (const MemberOutput& a : avg) ptrs.push_back(a.probs.data());
+  Result<std::vector<float>> combined = combine_members(ptrs, n, K, card.head, card.ensemble);
+  if (!combined) return combined.error();
+  out.probs = combined.take();
+  std::vector<double> weights;
+  for (const EnsembleMember& em : card.ensemble.members) weights.push_back(em.weight);
+  out.disagreement = member_disagreement(ptrs, n, K, weights);
+  if (!all_maps) return out;
+  for (int i = 0; i < n; ++i) {
+    std::vector<CamStack> one(M);
+    for (int m = 0; m < M; ++m) {
+      const std::size_t plane = static_cast<std::size_t>(K) * avg[m].cam_width * avg[m].cam_height;
+      one[m].data.assign(avg[m].cams.begin() + i * plane, avg[m].cams.begin() + (i + 1) * plane);
+      one[m].width = avg[m].cam_width;
+      one[m].height = avg[m].cam_height;
+    }
+    Result<CamStack> c = combine_member_cams(one, K, weights);
+    if (!c) return c.error();
+    out.cam_width = c.value().width;
+    out.cam_height = c.value().height;
+    out.cams.insert(out.cams.end(), c.value().data.begin(), c.value().data.end());
+  }
   return out;
 }
 

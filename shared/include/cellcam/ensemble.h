@@ -36,6 +36,27 @@ struct CamStack {
 };
 Result<CamStack> combine_member_cams(const std::vector<CamStack>& members, int K, const std::vector<double>& weights);
 
+// ---- a model's raw outputs on a batch -> one answer per image (what the page's Model.combine and
+// `cellcam predict` both call): the TTA views averaged (views.h), then the members combined.
+
+struct MemberOutput {
+  std::vector<float> probs;  // (n*V,K): image 0's V views first
+  std::vector<float> cams;   // (n*V,K,h,w), or empty
+  int cam_width = 0;
+  int cam_height = 0;
+};
+struct CombinedOutput {
+  std::vector<float> probs;               // (n,K)
+  std::vector<float> cams;                // (n,K,h,w), empty unless every member gave maps
+  int cam_width = 0;
+  int cam_height = 0;
+  std::vector<double> disagreement;       // (n): the members' (an ensemble), else empty
+  std::vector<double> view_disagreement;  // (n): the views' (one model with TTA), else empty
+};
+// members: one output per ONNX file of the card (card.onnx_files() order); V = view_count of the card's
+// input when tta, else 1.
+Result<CombinedOutput> combine_outputs(const ModelCard& card, const std::vector<MemberOutput>& members, int n, bool tta);
+
 // Bilinear sample of map (h,w) (starting at `map`) at continuous map coordinates (u, v), edge-clamped:
 // torch align_corners=False. Shared by the map combiners here and in tiling.h.
 double sample_bilinear(const float* map, int w, int h, double u, double v);
