@@ -65,13 +65,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("preprocess")) return cellcam::native::run_preprocess(preprocess);
-    if (app.got_subcommand("train")) {
-      if (train.data.empty() && train.resume.empty()) {
-        std::fprintf(stderr, "cellcam train: give a data folder or CSV, or --resume RUN\n");
-        return 1;
-      }
-      return cellcam::train::run_train(train);
-    }
+    if (app.got_subcommand("train")) return cellcam::train::run_train(train);
     if (app.got_subcommand("eval")) return cellcam::train::run_eval(eval);
     if (app.got_subcommand("calibrate")) return cellcam::train::run_calibrate(calibrate);
     if (app.got_subcommand("predict")) return cellcam::train::run_predict(predict);
