@@ -763,6 +763,16 @@ std::vector<std::vector<float>> float_lists(const val& arrays, const char* what)
   return out;
 }
 
+// normalizeCam(map) -> Float32Array in [0,1] (cam.h normalize_cam)
+val normalize_cam_value(val map) {
+  return guarded([&] {
+    const std::vector<float> m = floats_of(map, "map");
+    Result<std::vector<float>> out = normalize_cam(m.data(), static_cast<int>(m.size()));
+    if (!out) return error_value(out.error());
+    return typed_copy("Float32Array", out.value().data(), out.value().size());
+  });
+}
+
 // makeViews(tensors (n,C,H,W), n, C, H, W) -> Float32Array (n,V,C,H,W)
 val make_views_value(val tensors, int n, int c, int h, int w) {
   return guarded([&] {
@@ -892,6 +902,7 @@ EMSCRIPTEN_BINDINGS(cellcam) {
   emscripten::function("canvasPlacement", &canvas_placement_value);
   emscripten::function("renderCam", &render_cam_value);
   emscripten::function("blendOverlay", &blend_overlay);
+  emscripten::function("normalizeCam", &normalize_cam_value);
   emscripten::function("makeViews", &make_views_value);
   emscripten::function("averageViewProbs", &average_view_probs_value);
   emscripten::function("averageViewCams", &average_view_cams_value);

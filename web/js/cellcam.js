@@ -40,6 +40,7 @@ export async function loadCellcam(moduleOptions = {}) {
     openModel: guard((text) => openModel(m, String(text))),
     // The rules one by one (tests and tools without a model.json): cellcam/views.h, ensemble.h, tiling.h.
     rules: {
+      normalizeCam: guard((map) => m.normalizeCam(map)),
       makeViews: guard((t, n, c, h, w) => m.makeViews(t, n, c, h, w)),
       averageViewProbs: guard((p, n, V, K) => m.averageViewProbs(p, n, V, K)),
       averageViewCams: guard((c, n, V, K, h, w) => m.averageViewCams(c, n, V, K, h, w)),

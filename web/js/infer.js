@@ -25,6 +25,7 @@
 //   { type: 'rendered', reqId, ok, heatmap | code, message }
 // Nothing throws out of a handler: every failure is a message.
 import { loadCellcam } from './cellcam.js';
+import { createClassifier } from './classify.js';
 import { sha256Hex } from './sha256.js';
 
 const ORT_DIR = new URL('../vendor/ort/', import.meta.url).href;
@@ -35,6 +36,7 @@ let ort = null;
 let sessions = [];
 let model = null;    // the model's description (info)
 let rules = null;    // the wasm Model: every rule after inference (views, combine, decide, tiles, maps)
+let classifier = null;  // classify.js over the sessions and the Model
 let tta = false;
 let batchSize = 32;
 const pending = [];
@@ -130,10 +132,12 @@ async function init(m) {
     sessions.push(session);
   }
   const createMs = performance.now() - ts;
+  classifier = createClassifier({ rules, model, members: sessions.length, batchSize,
+    runMember: (m, input, count) => runSession(sessions[m], input, count) });
   // One run on zeros before saying "ready": the first run pays kernel set-up (and WebGPU shader
   // compilation), which would otherwise land on the first image.
   const tw = performance.now();
-  await run(new Float32Array(model.inputShape.reduce((a, b) => a * b, 1)), 1);
+  await classifier.run(new Float32Array(model.inputShape.reduce((a, b) => a * b, 1)), 1, tta);
   const warmupMs = performance.now() - tw;
   const label = choice.backend === 'webgpu'
     ? `WebGPU${choice.adapter ? ` · ${[choice.adapter.vendor, choice.adapter.architecture].filter(Boolean).join(' ')}` : ''}`
@@ -210,23 +214,6 @@ async function runSession(session, stacked, n) {
   return result;
 }
 
-// The model on n stacked (C,H,W) tensors: every member, and with TTA every view of every image; the views
-// and members are made and combined by the shared C++ (the wasm Model), as `cellcam predict` does.
-// -> { probs (n,K), cams: { data (n,K,h,w), h, w } | null, disagreement: Float64Array(n) | null,
-//      viewDisagreement: Float64Array(n) | null (one model with TTA: how far its views are from their mean), ms }.
-async function run(stacked, n) {
-  const input = rules.makeInput(stacked, n, tta);
-  if (!input.ok) throw new Error(input.message);
-  const t0 = performance.now();
-  const outputs = [];
-  for (const session of sessions) outputs.push(await runSession(session, input.input, n * input.views));
-  const ms = performance.now() - t0;
-  const c = rules.combine(outputs, n, tta);
-  if (!c.ok) throw new Error(c.message);
-  const cams = c.cams ? { data: c.cams, h: c.camHeight, w: c.camWidth } : null;
-  return { probs: c.probs, cams, disagreement: c.disagreement, viewDisagreement: c.viewDisagreement, ms };
-}
-
 // view: the size the page shows the image at; stitched: the map covers the whole image (tiles).
 function renderHeatmap(cam, camWidth, camHeight, stitched, view) {
   if (!rules) return { ok: false, code: 'internal', message: 'no model is loaded' };
@@ -240,97 +227,19 @@ function post(id, result, transfer = []) {
   self.postMessage({ type: 'result', id, result }, transfer);
 }
 
-function finish(item, probs, cams, camWidth, camHeight, stitched, inferMs, extra = {}, disagreement = null) {
-  const d = rules.decide(probs, disagreement);
-  if (!d.ok) throw new Error(d.message);
-  const t0 = performance.now();
-  let heatmap = null;
-  let camError = '';
-  if (cams) {
-    const plane = camWidth * camHeight;
-    const r = renderHeatmap(cams.subarray(d.index * plane, (d.index + 1) * plane), camWidth, camHeight, stitched, item.view);
-    if (r.ok) heatmap = r.heatmap;
-    else camError = r.message;
-  }
-  const camMs = performance.now() - t0;
-  const result = {
-    ok: true, probs: Array.from(probs), index: d.index, label: d.label, displayName: d.displayName, score: d.score,
-    review: d.review, disagreement, cams, camWidth, camHeight, stitched, camClass: d.index, heatmap, camError, inferMs, camMs,
-    ...extra,
-  };
+// A result to the page: the maps and the heatmap travel as transfers, not copies.
+function postResult(id, result) {
   const transfer = [];
-  if (cams) transfer.push(cams.buffer);
-  if (heatmap) transfer.push(heatmap.data.buffer);
-  post(item.id, result, transfer);
+  if (result.ok && result.cams) transfer.push(result.cams.buffer);
+  if (result.ok && result.heatmap) transfer.push(result.heatmap.data.buffer);
+  post(id, result, transfer);
 }
 
 async function classifyBatch(batch) {
-  const n = batch.length;
-  const size = batch[0].tensor.length;
-  const stacked = new Float32Array(n * size);
-  for (let i = 0; i < n; i++) {
-    if (batch[i].tensor.length !== size) {  // cannot happen with one spec; refuse rather than misalign
-      for (const item of batch) post(item.id, { ok: false, code: 'internal', message: 'tensors of different sizes in one batch' });
-      return;
-    }
-    stacked.set(batch[i].tensor, i * size);
-  }
-  let out;
-  try {
-    out = await run(stacked, n);
-  } catch (e) {
-    for (const item of batch) post(item.id, { ok: false, code: 'inference', message: `inference failed: ${message(e)}` });
-    return;
-  }
-  const K = model.classes.length;
-  for (let i = 0; i < n; i++) {
-    try {
-      let cams = null;
-      if (out.cams) {
-        const plane = K * out.cams.h * out.cams.w;
-        cams = out.cams.data.slice(i * plane, (i + 1) * plane);
-      }
-      finish(batch[i], out.probs.subarray(i * K, (i + 1) * K), cams, out.cams?.w ?? 0, out.cams?.h ?? 0, false, out.ms / n,
-        { batch: n, viewDisagreement: out.viewDisagreement ? out.viewDisagreement[i] : null }, out.disagreement ? out.disagreement[i] : null);
-    } catch (e) {
-      post(batch[i].id, { ok: false, code: 'internal', message: `internal error: ${message(e)}` });
-    }
-  }
+  const results = await classifier.classifyBatch(batch, tta);
+  batch.forEach((item, i) => postResult(item.id, results[i]));
 }
 
 async function classifyTiled(item) {
-  try {
-    const tiles = item.tiles;
-    const T = tiles.items.length;
-    const size = model.inputShape.reduce((a, b) => a * b, 1);
-    const K = model.classes.length;
-    const tileProbs = new Float32Array(T * K);
-    let tileCams = null;
-    let camW = 0;
-    let camH = 0;
-    let inferMs = 0;
-    for (let start = 0; start < T; start += batchSize) {
-      const n = Math.min(batchSize, T - start);
-      const out = await run(tiles.tensor.subarray(start * size, (start + n) * size), n);
-      inferMs += out.ms;
-      tileProbs.set(out.probs, start * K);
-      if (out.cams) {
-        if (!tileCams) {
-          camW = out.cams.w;
-          camH = out.cams.h;
-          tileCams = new Float32Array(T * K * camW * camH);
-        }
-        tileCams.set(out.cams.data, start * K * camW * camH);
-      }
-    }
-    const agg = rules.aggregateTiles(tileProbs, tileCams, camW, camH, tiles, item.source.width, item.source.height);
-    if (!agg.ok) throw new Error(agg.message);
-    const tileInfo = {
-      count: T, columns: tiles.columns, rows: tiles.rows, tile: tiles.tile, stride: tiles.stride,
-      positive: agg.positiveTiles, best: agg.best,
-    };
-    finish(item, agg.probs, agg.maps, agg.mapWidth, agg.mapHeight, true, inferMs, { tiles: tileInfo, batch: Math.min(batchSize, T) });
-  } catch (e) {
-    post(item.id, { ok: false, code: 'inference', message: `inference failed: ${message(e)}` });
-  }
+  postResult(item.id, await classifier.classifyTiled(item, tta));
 }

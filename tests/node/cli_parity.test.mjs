@@ -1,0 +1,141 @@
+// cli_parity.test.mjs — the page against the CLI on the same files through the shipped models: the page's
+// own classification code (web/js/classify.js over the wasm Model, run here with onnxruntime-node instead
+// of ONNX Runtime Web) against `cellcam predict` (LibTorch): per row the class, the probabilities (max abs
+// difference <= 1e-5), the refer-for-review flag, the tile count of a large image and the error rows; for
+// a single model, with test-time augmentation, for a multiclass model and for the ensemble. The stitched
+// heatmap of the large image is compared with `cellcam gradcam`'s (<= 1e-4 after normalisation).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+
+import { cliPath, dataDir, loadSite, root, siteDir } from './site.mjs';
+
+const { cellcam, UTIF, pipeline } = await loadSite();
+const { createClassifier } = await import(pathToFileURL(join(siteDir, 'js', 'classify.js')).href);
+const tmp = mkdtempSync(join(tmpdir(), 'cellcam-cli-parity-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const haveCli = existsSync(cliPath);
+const PROB_BOUND = 1e-5;
+const MAP_BOUND = 1e-4;
+const VIEW_MAX = 1024;  // the page's view size (app.js)
+
+const files = (dir) => readdirSync(join(dataDir, dir)).sort().map((f) => join(dataDir, dir, f));
+const large = join(dataDir, 'formats', 'large_2048x1536.jpg');
+const broken = join(dataDir, 'malformed', 'truncated.tif');
+
+function parseCsv(text) {
+  const [head, ...lines] = text.trim().split('\n');
+  const keys = head.split(',');
+  return lines.map((line) => {
+    const cells = line.match(/("([^"]|"")*"|[^,]*)(,|$)/g).map((c) => c.replace(/,$/, '').replace(/^"|"$/g, '').replace(/""/g, '"'));
+    return Object.fromEntries(keys.map((k, i) => [k, cells[i] ?? '']));
+  });
+}
+
+// The page's path for a model folder: one wasm Model, one ONNX session per member, classify.js.
+async function pageClassifier(folder, tta) {
+  const dir = join(root, 'models', folder);
+  const opened = cellcam.openModel(readFileSync(join(dir, 'model.json'), 'utf8'));
+  assert.ok(opened.ok, opened.message);
+  const info = opened.info;
+  const sessions = [];
+  for (const m of info.members) sessions.push(await ort.InferenceSession.create(readFileSync(join(dir, m.file))));
+  const [c, h, w] = info.inputShape;
+  const runMember = async (m, input, count) => {
+    const out = await sessions[m].run({ input: new ort.Tensor('float32', input, [count, c, h, w]) });
+    return { probs: Float32Array.from(out.probs.data), cam: out.cam ? Float32Array.from(out.cam.data) : null,
+      camWidth: out.cam ? out.cam.dims[3] : 0, camHeight: out.cam ? out.cam.dims[2] : 0 };
+  };
+  const classifier = createClassifier({ rules: opened.model, model: info, members: sessions.length, batchSize: 32, runMember });
+  const ts = info.tileSettings;
+  const options = { thumbnailSize: VIEW_MAX, tile: ts.tile, stride: ts.tile, tileAbove: ts.above, maxTiles: ts.maxTiles };
+  const classify = async (path) => {
+    const pre = pipeline.preprocessFile(cellcam, UTIF, new Uint8Array(readFileSync(path)), opened.model, options);
+    if (!pre.ok) return pre;
+    if (pre.tiles) return classifier.classifyTiled({ tiles: pre.tiles, source: pre.source, view: pre.thumbnail }, tta);
+    return (await classifier.classifyBatch([{ tensor: pre.tensor, view: pre.thumbnail }], tta))[0];
+  };
+  const release = async () => {
+    for (const s of sessions) await s.release();
+    opened.model.delete();
+  };
+  return { info, classify, release };
+}
+
+function cliRows(folder, inputs, extra = []) {
+  const out = join(tmp, `${folder}-${extra.join('')}.csv`);
+  const run = spawnSync(cliPath, ['predict', join(root, 'models', folder), ...inputs, '--out', out, ...extra], { encoding: 'utf8' });
+  assert.ok(run.status === 0 || run.status === 2, `cellcam predict exited ${run.status}: ${run.stderr}`);
+  return new Map(parseCsv(readFileSync(out, 'utf8')).map((r) => [r.file, r]));
+}
+
+const CASES = [
+  { name: 'malaria', folder: 'malaria', inputs: [...files('malaria'), large, broken] },
+  { name: 'malaria with TTA', folder: 'malaria', inputs: [...files('malaria'), large], tta: true },
+  { name: 'blood (multiclass)', folder: 'blood', inputs: [...files('blood'), broken] },
+  { name: 'pcam', folder: 'pcam', inputs: files('pcam') },
+  { name: 'malaria ensemble', folder: 'malaria-ensemble', inputs: [...files('malaria'), large, broken] },
+];
+
+for (const c of CASES) {
+  test(`page and cellcam predict give the same rows: ${c.name}`, { skip: !haveCli && `${cliPath} not built`, timeout: 300000 }, async () => {
+    const native = cliRows(c.folder, c.inputs, c.tta ? ['--tta'] : []);
+    const page = await pageClassifier(c.folder, Boolean(c.tta));
+    let worst = 0;
+    let tiled = 0;
+    let referred = 0;
+    try {
+      for (const path of c.inputs) {
+        const n = native.get(path);
+        assert.ok(n, `${path}: no row from cellcam predict`);
+        const p = await page.classify(path);
+        if (!p.ok) {
+          assert.notEqual(n.error, '', `${path}: the page refused it (${p.message}), the CLI did not`);
+          assert.equal(n.error, p.message, `${path}: the same error`);
+          continue;
+        }
+        assert.equal(n.error, '', `${path}: the CLI refused it: ${n.error}`);
+        assert.equal(n.predicted, p.label, `${path}: class`);
+        page.info.classes.forEach((k, i) => { worst = Math.max(worst, Math.abs(Number(n[`p_${k}`]) - p.probs[i])); });
+        assert.equal(n.review, String(p.review), `${path}: refer-for-review flag`);
+        assert.equal(Number(n.tiles), p.tiles ? p.tiles.count : 0, `${path}: tiles`);
+        tiled += p.tiles ? 1 : 0;
+        referred += p.review ? 1 : 0;
+      }
+    } finally {
+      await page.release();
+    }
+    console.log(`${c.name}: page vs cellcam predict over ${c.inputs.length} files: max abs diff ${worst.toExponential(2)}, ${tiled} tiled, ${referred} referred`);
+    assert.ok(worst <= PROB_BOUND, `probabilities differ by ${worst}`);
+    if (c.inputs.includes(large)) assert.equal(tiled, 1, 'the large image is classified tile by tile in both');
+  });
+}
+
+test('the stitched heatmap of a large image: page equals cellcam gradcam', { skip: !haveCli && `${cliPath} not built`, timeout: 300000 }, async () => {
+  const out = join(tmp, 'gradcam');
+  const run = spawnSync(cliPath, ['gradcam', join(root, 'models', 'malaria'), large, '--out', out], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  const page = await pageClassifier('malaria', false);
+  try {
+    const p = await page.classify(large);
+    assert.ok(p.ok && p.stitched && p.tiles, 'the page tiles and stitches it');
+    const plane = p.camWidth * p.camHeight;
+    const mine = cellcam.rules.normalizeCam(p.cams.subarray(p.index * plane, (p.index + 1) * plane));
+    const npy = readFileSync(join(out, `large_2048x1536.${p.label}.stitched.npy`));
+    const header = npy.readUInt16LE(8);
+    const shape = npy.subarray(10, 10 + header).toString().match(/'shape': \((\d+), (\d+)\)/);
+    assert.deepEqual([Number(shape[1]), Number(shape[2])], [p.camHeight, p.camWidth], 'map size');
+    const theirs = new Float32Array(npy.buffer.slice(npy.byteOffset + 10 + header, npy.byteOffset + npy.length));
+    let worst = 0;
+    for (let i = 0; i < plane; i++) worst = Math.max(worst, Math.abs(theirs[i] - mine[i]));
+    console.log(`stitched map ${p.camWidth}x${p.camHeight} of ${p.tiles.count} tiles: max abs diff ${worst.toExponential(2)} after normalisation`);
+    assert.ok(worst <= MAP_BOUND, `stitched maps differ by ${worst}`);
+  } finally {
+    await page.release();
+  }
+});

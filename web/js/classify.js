@@ -1,0 +1,120 @@
+// classify.js — images through a model as the page runs them, shared by the inference worker (infer.js,
+// with ONNX Runtime Web) and the node tests (with onnxruntime-node): the same code path on both, so the
+// tests that compare the page with `cellcam predict` test what the page does.
+//
+// It only moves tensors: every rule after the network (TTA views, combining views and members, the
+// decision and the review flag, tile aggregation, the stitched map, the heatmap) is a call on `rules`, the
+// wasm Model made from model.json (shared C++). runMember(m, input, count) runs ONNX member m on `count`
+// stacked (C,H,W) inputs -> { probs (count,K), cam (count,K,h,w) | null, camWidth, camHeight }.
+// Results: { ok: true, probs, index, label, displayName, score, review, disagreement, viewDisagreement, cams,
+//   camWidth, camHeight, stitched, camClass, heatmap, camError, inferMs, camMs, batch, tiles? } or
+//   { ok: false, code, message }. Nothing throws out.
+const message = (e) => (e && e.message ? e.message : String(e));
+const now = () => (globalThis.performance ? performance.now() : Date.now());
+
+export function createClassifier({ rules, model, runMember, members, batchSize }) {
+  const K = model.classes.length;
+  const size = model.inputShape.reduce((a, b) => a * b, 1);
+
+  // n stacked (C,H,W) tensors through every member (and every view with tta), combined.
+  async function run(stacked, n, tta) {
+    const input = rules.makeInput(stacked, n, tta);
+    if (!input.ok) throw new Error(input.message);
+    const t0 = now();
+    const outputs = [];
+    for (let m = 0; m < members; m++) outputs.push(await runMember(m, input.input, n * input.views));
+    const ms = now() - t0;
+    const c = rules.combine(outputs, n, tta);
+    if (!c.ok) throw new Error(c.message);
+    const cams = c.cams ? { data: c.cams, h: c.camHeight, w: c.camWidth } : null;
+    return { probs: c.probs, cams, disagreement: c.disagreement, viewDisagreement: c.viewDisagreement, ms };
+  }
+
+  // One image's answer: decided, and its heatmap drawn at the page's view size (item.view).
+  function finish(item, probs, cams, camWidth, camHeight, stitched, inferMs, extra, disagreement) {
+    const d = rules.decide(probs, disagreement);
+    if (!d.ok) return d;
+    const t0 = now();
+    let heatmap = null;
+    let camError = '';
+    if (cams && item.view) {
+      const plane = camWidth * camHeight;
+      const r = rules.heatmap({ cam: cams.subarray(d.index * plane, (d.index + 1) * plane), camWidth, camHeight,
+        width: item.view.width, height: item.view.height, stitched });
+      if (r.ok) heatmap = r.heatmap;
+      else camError = r.message;
+    }
+    return {
+      ok: true, probs: Array.from(probs), index: d.index, label: d.label, displayName: d.displayName, score: d.score,
+      review: d.review, disagreement, cams, camWidth, camHeight, stitched, camClass: d.index, heatmap, camError, inferMs,
+      camMs: now() - t0, ...extra,
+    };
+  }
+
+  // items: [{ tensor (C,H,W), view }] -> one result each.
+  async function classifyBatch(items, tta) {
+    const n = items.length;
+    const stacked = new Float32Array(n * size);
+    for (let i = 0; i < n; i++) {
+      if (items[i].tensor.length !== size) return items.map(() => ({ ok: false, code: 'internal', message: 'a tensor of the wrong size' }));
+      stacked.set(items[i].tensor, i * size);
+    }
+    let out;
+    try {
+      out = await run(stacked, n, tta);
+    } catch (e) {
+      return items.map(() => ({ ok: false, code: 'inference', message: `inference failed: ${message(e)}` }));
+    }
+    return items.map((item, i) => {
+      try {
+        let cams = null;
+        if (out.cams) {
+          const plane = K * out.cams.h * out.cams.w;
+          cams = out.cams.data.slice(i * plane, (i + 1) * plane);
+        }
+        return finish(item, out.probs.subarray(i * K, (i + 1) * K), cams, out.cams?.w ?? 0, out.cams?.h ?? 0, false, out.ms / n,
+          { batch: n, viewDisagreement: out.viewDisagreement ? out.viewDisagreement[i] : null }, out.disagreement ? out.disagreement[i] : null);
+      } catch (e) {
+        return { ok: false, code: 'internal', message: `internal error: ${message(e)}` };
+      }
+    });
+  }
+
+  // item: { tiles: {items, tensor (T,C,H,W), columns, rows, tile, stride}, source: {width, height}, view }.
+  async function classifyTiled(item, tta) {
+    try {
+      const tiles = item.tiles;
+      const T = tiles.items.length;
+      const tileProbs = new Float32Array(T * K);
+      let tileCams = null;
+      let camW = 0;
+      let camH = 0;
+      let inferMs = 0;
+      for (let start = 0; start < T; start += batchSize) {
+        const n = Math.min(batchSize, T - start);
+        const out = await run(tiles.tensor.subarray(start * size, (start + n) * size), n, tta);
+        inferMs += out.ms;
+        tileProbs.set(out.probs, start * K);
+        if (out.cams) {
+          if (!tileCams) {
+            camW = out.cams.w;
+            camH = out.cams.h;
+            tileCams = new Float32Array(T * K * camW * camH);
+          }
+          tileCams.set(out.cams.data, start * K * camW * camH);
+        }
+      }
+      const agg = rules.aggregateTiles(tileProbs, tileCams, camW, camH, tiles, item.source.width, item.source.height);
+      if (!agg.ok) return agg;
+      const tileInfo = {
+        count: T, columns: tiles.columns, rows: tiles.rows, tile: tiles.tile, stride: tiles.stride,
+        positive: agg.positiveTiles, best: agg.best,
+      };
+      return finish(item, agg.probs, agg.maps, agg.mapWidth, agg.mapHeight, true, inferMs, { tiles: tileInfo, batch: Math.min(batchSize, T) }, null);
+    } catch (e) {
+      return { ok: false, code: 'inference', message: `inference failed: ${message(e)}` };
+    }
+  }
+
+  return { run, classifyBatch, classifyTiled };
+}
