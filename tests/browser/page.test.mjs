@@ -135,7 +135,8 @@ function nativePredict(paths, { model = modelDir, extra = [] } = {}) {
 
 const outsideOrigin = (requests, origin) => requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('blob:') && !u.startsWith('data:'));
 
-// Compares page CSV rows with `cellcam predict` rows: same class, probabilities within BOUND.
+// Compares page CSV rows with `cellcam predict` rows: same class, refer-for-review flag and tile count,
+// probabilities within BOUND.
 function comparePredictions(pageRows, native, classes) {
   let worst = 0;
   for (const r of pageRows) {
@@ -143,6 +144,8 @@ function comparePredictions(pageRows, native, classes) {
     assert.ok(n, `${r.file}: no native prediction`);
     assert.equal(n.error, '', `${r.file}: native error ${n.error}`);
     assert.equal(r.predicted, n.predicted, `${r.file}: class`);
+    assert.equal(r.review, n.review, `${r.file}: refer for review`);
+    assert.equal(r.tiles, n.tiles, `${r.file}: tiles`);
     for (const c of classes) worst = Math.max(worst, Math.abs(Number(r[`p_${c}`]) - Number(n[`p_${c}`])));
   }
   return worst;
@@ -226,6 +229,10 @@ test('a dropped batch: classes and probabilities equal `cellcam predict`, overla
   console.log(`large image: ${large.tiles} tiles, P(${classes[1]}) page ${large[`p_${classes[1]}`]} vs native tiles + onnxruntime-node ${pMax} (diff ${dLarge.toExponential(2)})`);
   assert.ok(dLarge <= BOUND);
   assert.equal(large.predicted, pMax >= modelJson.threshold ? classes[1] : classes[0]);
+  // ... and `cellcam predict` tiles it the same way itself: same tiles, class, flag and probabilities.
+  const worstLarge = comparePredictions([large], nativePredict([LARGE]), classes);
+  console.log(`large image: page vs cellcam predict (both tiled): max abs diff ${worstLarge.toExponential(2)}`);
+  assert.ok(worstLarge <= BOUND);
   const largeResult = await page.evaluate((i) => window.cellcam.result(i), GOOD.length);
   let positiveTiles = 0;
   for (let k = 0; k < npys.length; k++) if (out.probs.data[k * classes.length + 1] >= modelJson.threshold) positiveTiles++;
@@ -462,7 +469,7 @@ test('a multiclass model: bars per class, argmax, CAM of any class, same probabi
   copyFileSync(onnxPath, join(dir, 'model.onnx'));
   const multiClasses = ['basophil', 'eosinophil', 'lymphocyte', 'monocyte', 'neutrophil'];
   const spec = {
-    name: 'golden-multiclass', version: '0.0.1', head: 'multiclass', classes: multiClasses,
+    schema_version: 1, name: 'golden-multiclass', version: '0.0.1', head: 'multiclass', classes: multiClasses,
     preprocess: { width: 28, height: 28, resize_filter: 'triangle', aspect: 'crop', color: 'rgb', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
     cam: { layer: 'features.2', width: 28, height: 28, outputs: ['cam', 'hirescam'] },
     onnx: { file: 'model.onnx', sha256: createHash('sha256').update(onnx).digest('hex'), bytes: onnx.length },

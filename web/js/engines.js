@@ -1,0 +1,185 @@
+// engines.js — the page's two workers: decoding (worker.js, restarted when a file hangs it) and inference
+// (infer.js, ONNX Runtime Web and the wasm Model); requests and answers by row.
+import { renderModelCard } from './model_panel.js';
+import { $, FILE_TIMEOUT_MS, errorText, params, setStatus, showAlert, state } from './page.js';
+
+// ---------------------------------------------------------------- decode worker (worker.js)
+// Files are handed over DECODE_AHEAD at a time, so the worker decodes the next one while the page
+// handles the last. The worker takes them in order; the one it is on has FILE_TIMEOUT_MS: past that the
+// worker is abandoned (a decoder that never returns), the file gets a timeout row, and the files waiting
+// behind it go to a fresh worker.
+export const DECODE_AHEAD = 2;
+export const decoder = { worker: null, ready: null, waiting: [], timer: 0 };
+
+export function startDecoder() {
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  decoder.worker = worker;
+  worker.addEventListener('error', (e) => { e.preventDefault(); });
+  decoder.ready = new Promise((resolve) => {
+    worker.addEventListener('message', function onReady(e) {
+      if (e.data.type === 'ready' || e.data.type === 'failed') {
+        worker.removeEventListener('message', onReady);
+        resolve(e.data);
+      }
+    });
+  });
+  worker.addEventListener('message', (e) => {
+    if (e.data.type !== 'result' || worker !== decoder.worker) return;
+    const i = decoder.waiting.findIndex((w) => w.row.id === e.data.id);
+    if (i < 0) return;
+    const [entry] = decoder.waiting.splice(i, 1);
+    entry.resolve(e.data.result);
+    armDecodeTimer();
+  });
+  return decoder.ready;
+}
+
+export function armDecodeTimer() {
+  clearTimeout(decoder.timer);
+  decoder.timer = 0;
+  const head = decoder.waiting[0];
+  if (!head) return;
+  decoder.timer = setTimeout(() => {
+    decoder.waiting.shift();
+    decoder.worker.terminate();
+    const rest = decoder.waiting.splice(0);
+    startDecoder();
+    head.resolve({ ok: false, code: 'timeout', message: `gave up after ${FILE_TIMEOUT_MS / 1000} s decoding this file` });
+    for (const entry of rest) postDecode(entry);
+  }, FILE_TIMEOUT_MS);
+}
+
+export function postDecode(entry) {
+  decoder.waiting.push(entry);
+  if (decoder.waiting.length === 1) armDecodeTimer();
+  const worker = decoder.worker;
+  entry.row.file.arrayBuffer().then(
+    (bytes) => {
+      if (worker === decoder.worker) worker.postMessage({ id: entry.row.id, bytes, modelJson: entry.modelJson, options: entry.options }, [bytes]);
+    },
+    (err) => {
+      const i = decoder.waiting.indexOf(entry);
+      if (i >= 0) decoder.waiting.splice(i, 1);
+      if (i === 0) armDecodeTimer();
+      entry.resolve({ ok: false, code: 'io', message: `could not read the file: ${errorText(err)}` });
+    },
+  );
+}
+
+// row -> Promise of the worker's result (pipeline.js), or an error result; never rejects.
+export function decodeInWorker(row, modelJson, options) {
+  return new Promise((resolve) => postDecode({ row, modelJson, options, resolve }));
+}
+
+// ---------------------------------------------------------------- inference worker (infer.js)
+export const engine = { worker: null, ready: null, info: null, pending: new Map(), renders: new Map(), nextReq: 1, generation: 0 };
+
+export function failPending(message) {
+  for (const [, resolve] of engine.pending) resolve({ ok: false, code: 'inference', message });
+  engine.pending.clear();
+  for (const [, resolve] of engine.renders) resolve({ ok: false, code: 'inference', message });
+  engine.renders.clear();
+}
+
+export function startEngine() {
+  const choice = state.choice;
+  if (engine.worker) engine.worker.terminate();
+  failPending('the model was restarted');
+  const generation = ++engine.generation;
+  engine.info = null;
+  document.body.dataset.engine = 'loading';
+  setStatus(`loading ${choice.parsed.name}…`);
+  $('backend-label').textContent = '';
+  const worker = new Worker(new URL('./infer.js', import.meta.url), { type: 'module' });
+  engine.worker = worker;
+  engine.ready = new Promise((resolve) => {
+    const failed = (message) => {
+      if (generation !== engine.generation) return;
+      engine.info = { ok: false, message };
+      document.body.dataset.engine = 'failed';
+      setStatus('model not loaded', 'bad');
+      $('backend-label').textContent = '';
+      showAlert(message);
+      renderModelCard();
+      failPending(message);
+      resolve(engine.info);
+    };
+    worker.addEventListener('error', (e) => {
+      e.preventDefault();
+      failed(`the inference worker stopped: ${e.message || 'unknown error'}`);
+    });
+    worker.addEventListener('message', (e) => {
+      const m = e.data;
+      if (generation !== engine.generation) return;
+      if (m.type === 'ready') {
+        engine.info = { ok: true, ...m };
+        document.body.dataset.engine = 'ready';
+        document.body.dataset.backend = m.backend;
+        setStatus(`${choice.parsed.name} ${choice.parsed.version ? `v${choice.parsed.version}` : ''} · ${m.backend === 'webgpu' ? 'WebGPU' : 'WASM'} · ready`, 'ok');
+        $('backend-label').textContent = m.label + (m.note ? ` — ${m.note}` : '');
+        $('version').textContent = `v${m.cellcamVersion}`;
+        performance.mark('cellcam-ready');
+        renderModelCard();
+        resolve(engine.info);
+      } else if (m.type === 'failed') {
+        failed(m.message);
+      } else if (m.type === 'result') {
+        const resolveResult = engine.pending.get(m.id);
+        engine.pending.delete(m.id);
+        if (resolveResult) resolveResult(m.result);
+      } else if (m.type === 'rendered') {
+        const resolveRender = engine.renders.get(m.reqId);
+        engine.renders.delete(m.reqId);
+        if (resolveRender) resolveRender(m);
+      }
+    });
+  });
+  const init = {
+    type: 'init', backend: $('backend').value, modelJson: choice.text,
+    batch: Number(params.get('batch')) || 0, threads: Number(params.get('threads')) || 0, tta: $('tta').checked,
+  };
+  if (choice.bytes) init.modelBytes = choice.bytes.slice(0);
+  else init.modelBase = new URL(choice.base, location.href).href;
+  worker.postMessage(init, init.modelBytes ? [init.modelBytes] : []);
+  return engine.ready;
+}
+
+export function classifyInEngine(row, decoded) {
+  return new Promise((resolve) => {
+    engine.pending.set(row.id, resolve);
+    // The view's pixels stay here: the worker needs only its size (to draw the heatmap at it).
+    row.view = decoded.thumbnail;
+    const view = { width: decoded.thumbnail.width, height: decoded.thumbnail.height };
+    const msg = { type: 'classify', id: row.id, tensor: decoded.tensor, view, source: decoded.source };
+    const transfer = [decoded.tensor.buffer];
+    if (decoded.tiles) {
+      msg.tiles = decoded.tiles;
+      transfer.push(decoded.tiles.tensor.buffer);
+    }
+    try {
+      engine.worker.postMessage(msg, transfer);
+    } catch (e) {
+      engine.pending.delete(row.id);
+      resolve({ ok: false, code: 'internal', message: `could not hand the image to the model: ${errorText(e)}` });
+    }
+  });
+}
+
+// The heatmap of another class for a row, drawn by the shared renderer in the inference worker.
+export async function renderInEngine(row, cls) {
+  const info = await engine.ready;  // after a backend switch, the new worker draws
+  return new Promise((resolve) => {
+    if (!info || !info.ok) {
+      resolve({ ok: false, message: 'the model is not loaded' });
+      return;
+    }
+    const reqId = engine.nextReq++;
+    engine.renders.set(reqId, resolve);
+    const plane = row.result.camWidth * row.result.camHeight;
+    const cam = row.result.cams.slice(cls * plane, (cls + 1) * plane);
+    engine.worker.postMessage({
+      type: 'render', reqId, cam, camWidth: row.result.camWidth, camHeight: row.result.camHeight,
+      stitched: row.result.stitched, view: { width: row.view.width, height: row.view.height },
+    });
+  });
+}

@@ -1,0 +1,118 @@
+// model_panel.js — choosing a model (shipped, or the user's model.onnx + model.json) and showing its card:
+// the rules in words come from the shared C++ (the wasm Model's info), never from here.
+import { engine, startEngine } from './engines.js';
+import { $, h, params, readModelJson, showAlert, state } from './page.js';
+
+// ---------------------------------------------------------------- models
+export async function loadModelIndex() {
+  const response = await fetch('models/index.json');
+  if (!response.ok) throw new Error(`models/index.json: HTTP ${response.status}`);
+  const { models } = await response.json();
+  if (!Array.isArray(models) || models.length === 0) throw new Error('models/index.json lists no model');
+  state.models = models.map((m) => ({ ...m, source: 'shipped' }));
+  const select = $('model');
+  select.textContent = '';
+  for (const m of state.models) select.append(h('option', { value: m.id, text: m.title || m.id }));
+  select.append(h('option', { value: '__own__', text: 'Your own model (model.onnx + model.json)…' }));
+  const wanted = params.get('model');
+  const initial = state.models.find((m) => m.id === wanted) ?? state.models.find((m) => m.default) ?? state.models[0];
+  select.value = initial.id;
+  return initial;
+}
+
+export async function chooseShipped(entry) {
+  const base = `models/${entry.folder}/`;
+  const response = await fetch(`${base}model.json`);
+  if (!response.ok) throw new Error(`${base}model.json: HTTP ${response.status}`);
+  const text = await response.text();
+  const parsed = await readModelJson(text);
+  if (!parsed.ok) throw new Error(parsed.message);
+  setChoice({ id: entry.id, title: entry.title, source: 'shipped', text, parsed, base, readme: `${base}README.md` });
+}
+
+export async function chooseOwn(files) {
+  const onnx = files.filter((f) => /\.onnx$/i.test(f.name));
+  const json = files.filter((f) => /\.json$/i.test(f.name));
+  if (onnx.length !== 1 || json.length !== 1) {
+    showAlert(`Choose exactly one .onnx and one .json file (the folder \`cellcam export\` writes); got ${onnx.length} and ${json.length}.`);
+    return false;
+  }
+  const text = await json[0].text();
+  const parsed = await readModelJson(text);
+  if (!parsed.ok) {
+    showAlert(`${json[0].name}: ${parsed.message}`);
+    return false;
+  }
+  const bytes = await onnx[0].arrayBuffer();
+  setChoice({ id: '__own__', title: `${parsed.name} (your files)`, source: 'own', text, parsed, bytes, fileName: onnx[0].name });
+  const option = [...$('model').options].find((o) => o.value === '__own__');
+  option.textContent = `Your model: ${parsed.name} (${onnx[0].name}) — choose another…`;
+  $('model').value = '__own__';
+  $('own-model-box').hidden = false;
+  return true;
+}
+
+export function setChoice(choice) {
+  state.choice = choice;
+  const m = choice.parsed;
+  $('tile').value = m.tileSettings.tile;
+  if (!$('tile-above').value) $('tile-above').value = m.tileSettings.above;
+  // TTA as the model's folder recommends (model.json "tta"; `?tta=1|0` overrides, for tests and links).
+  $('tta').checked = params.has('tta') ? params.get('tta') === '1' : m.tta.default;
+  buildClassSelects();
+  renderModelCard();
+  startEngine();
+}
+
+export function renderModelCard() {
+  const card = $('model-card');
+  card.textContent = '';
+  const choice = state.choice;
+  if (!choice) return;
+  const m = choice.parsed;
+  const rules = m.rules;
+  const metrics = [];
+  if (m.metrics) {
+    if (Number.isFinite(m.metrics.accuracy)) metrics.push(`accuracy ${(100 * m.metrics.accuracy).toFixed(1)} %`);
+    if (Number.isFinite(m.metrics.roc_auc)) metrics.push(`ROC AUC ${m.metrics.roc_auc.toFixed(3)}`);
+    if (m.metrics.macro && Number.isFinite(m.metrics.macro.f1)) metrics.push(`macro F1 ${m.metrics.macro.f1.toFixed(3)}`);
+  }
+  const info = engine.info;
+  const verified = info && info.ok
+    ? h('span', { class: 'ok', text: `✓ SHA-256 ${m.sha256.slice(0, 12)}… verified` })
+    : info && !info.ok ? h('span', { class: 'bad', text: `✗ ${info.message}` }) : h('span', { class: 'muted', text: `SHA-256 ${m.sha256.slice(0, 12)}… checking…` });
+  card.append(
+    h('div', {},
+      h('strong', { text: m.name }), m.version ? ` v${m.version}` : '',
+      ` · ${m.head} · ${m.classes.join(', ')} · input ${m.inputShape.join('×')}`,
+      metrics.length ? ` · held-out ${metrics.join(', ')}` : '',
+      choice.readme ? [' · ', h('a', { href: choice.readme, target: '_blank', rel: 'noopener', text: 'model card (intended use, limits)' })] : '',
+      choice.source === 'own' ? ` · from ${choice.fileName}` : '',
+      ' · ', verified),
+    h('div', { class: 'muted' }, `Class: ${rules.decision}. Review: ${rules.review}. ${rules.tiles[0].toUpperCase()}${rules.tiles.slice(1)}.` +
+      (m.temperature !== 1 ? ` Probabilities calibrated by temperature scaling (T = ${m.temperature.toFixed(2)}, fitted on validation).` : '') +
+      (m.ensemble ? ` An ensemble of ${m.members.length} models (${m.ensemble.method === 'stacking' ? 'stacking: a logistic regression on their probabilities' : 'soft voting'}; ` +
+        `Grad-CAM: the weighted mean of their maps)${m.ensemble.review ? `, referred when the members disagree by ≥ ${m.ensemble.review.cutoff.toFixed(3)}` : ''}.` : '') +
+      ` Test-time augmentation: ${$('tta').checked ? 'on, each image also seen as its 8 flips/rotations (8× the inference time)' : 'off'}` +
+      `${m.tta.note ? ` (${m.tta.note})` : ''}.`),
+  );
+}
+
+export function buildClassSelects() {
+  const classes = state.choice.parsed.classes;
+  const all = $('cam-class-all');
+  all.textContent = '';
+  all.append(h('option', { value: 'predicted', text: 'predicted class' }));
+  classes.forEach((c, i) => all.append(h('option', { value: String(i), text: c })));
+  all.value = state.cam.cls === 'predicted' || Number(state.cam.cls) >= classes.length ? 'predicted' : String(state.cam.cls);
+  const filter = $('filter');
+  const old = filter.value;
+  filter.textContent = '';
+  filter.append(h('option', { value: 'all', text: 'All images' }));
+  const labels = new Set(classes);
+  for (const r of state.rows) if (r.result) labels.add(r.result.label);
+  for (const c of labels) filter.append(h('option', { value: `class:${c}`, text: `Predicted ${c}` }));
+  filter.append(h('option', { value: 'review', text: 'Refer for review' }));
+  filter.append(h('option', { value: 'errors', text: 'Errors' }));
+  filter.value = [...filter.options].some((o) => o.value === old) ? old : 'all';
+}
