@@ -1,6 +1,6 @@
-// image_store.h — the trainer's data pipeline, without LibTorch: decode once, keep the resized images in
-// RAM when they fit, then per epoch shuffle, augment and normalise on worker threads while the
-// training step runs, handing out batches in a fixed order.
+// image_store.h — the data pipeline of training and scoring, without LibTorch: decode once, keep the
+// resized images in RAM when they fit, then per epoch shuffle, augment and normalise on worker threads
+// while the training step runs, handing out batches in a fixed order.
 //
 // Determinism: the order of an epoch comes from (seed, epoch) and each sample's augmentation from
 // (seed, epoch, sample), so batches are identical whatever the number of worker threads.

@@ -17,14 +17,14 @@
 #include "calibration.h"
 #include "ensemble.h"
 #include "file_io.h"
-#include "metrics_json.h"
-#include "predictions.h"
 #include "metrics.h"
+#include "metrics_json.h"
 #include "plot.h"
-#include "trained_model.h"
+#include "predictions.h"
 #include "runtime.h"
 #include "scored_data.h"
 #include "split.h"
+#include "trained_model.h"
 
 namespace cellcam::train {
 namespace fs = std::filesystem;

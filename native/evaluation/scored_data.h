@@ -1,6 +1,6 @@
 // scored_data.h — which labelled images a command scores: all of a dataset, or one part (val | test) of a
 // split. eval, calibrate and ensemble share it, so they read a run's split and relabel classes the same way.
-// Includes LibTorch (through run_loader.h): only for translation units that already need it.
+// Includes LibTorch (through trained_model.h): only for translation units that already need it.
 #pragma once
 
 #include <string>

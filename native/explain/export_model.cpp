@@ -10,9 +10,9 @@
 #include <sstream>
 
 #include "cellcam/model_spec.h"
+#include "checkpoint.h"
 #include "export_onnx.h"
 #include "file_io.h"
-#include "checkpoint.h"
 #include "trained_model.h"
 
 namespace cellcam::explain {

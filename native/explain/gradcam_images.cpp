@@ -13,13 +13,13 @@
 #include "cellcam/cam.h"
 #include "cellcam/preprocess.h"
 #include "dataset.h"
-#include "gradcam.h"
-#include "file_io.h"
 #include "decode_any.h"
-#include "png_writer.h"
+#include "file_io.h"
+#include "gradcam.h"
 #include "metrics.h"
-#include "trained_model.h"
+#include "png_writer.h"
 #include "runtime.h"
+#include "trained_model.h"
 
 namespace cellcam::explain {
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 //
 // Shapes: a member's predictions are (N,K) rows of class probabilities for the same N images in the same
 // order; `members` is (M,N,K). Binary models put the positive class in column 1 (metrics.h).
-// Pure C++17, no LibTorch: `cellcam ensemble` (ensemble_command.cpp) feeds it LibTorch predictions and
+// Pure C++17, no LibTorch: `cellcam ensemble` (evaluation/ensemble_run.cpp) feeds it LibTorch predictions and
 // the page (web/js/ensemble.js) applies the same formulas to ONNX Runtime's.
 // Constraint: the meta-model is fitted on validation predictions only, never on the split it is
 // scored on; the functions here cannot know, the command enforces it.

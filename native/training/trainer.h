@@ -4,7 +4,8 @@
 //   config.json      the resolved settings and model spec        split.csv     which file is in which part
 //   metrics.csv      one row per epoch                           skipped.csv   unreadable/mislabelled files
 //   checkpoints/     last.pt, best.pt (+ .json: epoch, state)    report.json / report.md, *.png plots
-// Constraint: LibTorch stays inside trainer.cpp (this header is torch-free).
+// Constraint: LibTorch stays inside trainer.cpp (this header is torch-free). The settings as JSON are in
+// train_settings.cpp, the epoch rows and report.md in run_report.h.
 #pragma once
 
 #include <cstdint>

@@ -18,12 +18,12 @@
 
 #include "cellcam/model_spec.h"
 #include "cellcam/preprocess.h"
-#include "export_onnx.h"
-#include "gradcam.h"
-#include "file_io.h"
 #include "decode_any.h"
-#include "npy_writer.h"
+#include "export_onnx.h"
+#include "file_io.h"
+#include "gradcam.h"
 #include "network.h"
+#include "npy_writer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -17,8 +17,8 @@
 
 #include "dataset.h"
 #include "ensemble_run.h"
-#include "predict.h"
 #include "export_model.h"
+#include "predict.h"
 #include "trainer.h"
 
 namespace cellcam::train {

@@ -12,10 +12,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "dataset.h"
-#include "calibration.h"
-#include "eval.h"
 #include "calibrate.h"
+#include "calibration.h"
+#include "dataset.h"
+#include "eval.h"
 #include "predict.h"
 #include "trainer.h"
 

@@ -12,15 +12,15 @@
 
 #include "cam_layer.h"
 #include "cellcam/decode.h"
+#include "decode_any.h"
 #include "export_model.h"
+#include "file_io.h"
 #include "gradcam.h"
 #include "gradcam_images.h"
 #include "predictions.h"
-#include "tta.h"
-#include "file_io.h"
-#include "decode_any.h"
 #include "trained_model.h"
 #include "trainer.h"
+#include "tta.h"
 
 namespace cellcam::explain {
 namespace {
