@@ -2,6 +2,8 @@
 // fitting and referral are the torch-free ensemble.h and calibration.h, which the page mirrors.
 #include "ensemble_run.h"
 
+#include "cellcam/model_card.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -396,7 +398,11 @@ int ensemble_impl(const EnsembleSettings& s) {
       model["review_band"] = {band.lo, band.hi};
       model["review_band_source"] = "chosen on validation: " + pct(s.target_accuracy) + " accuracy on the rest, referring at most " + pct(s.max_referral);
     }
-    written = native::write_text_atomically((out / "model.json").string(), model.dump(2) + "\n");
+    // Through the one reader and writer of model.json (cellcam/model_card.h): checked, then written canonically.
+    model["schema_version"] = kModelCardSchema;
+    Result<ModelCard> card = parse_model_card(model.dump());
+    if (!card) return fail(card.error());
+    written = native::write_text_atomically((out / "model.json").string(), model_card_to_json(card.value()));
     if (!written) return fail(written.error());
   }
 

@@ -18,8 +18,13 @@
 #include <sstream>
 #include <thread>
 
+#include "cellcam/decision.h"
+#include "cellcam/ensemble.h"
+#include "cellcam/model_card.h"
 #include "cellcam/model_spec.h"
 #include "cellcam/preprocess.h"
+#include "cellcam/tiling.h"
+#include "cellcam/views.h"
 #include "command_output.h"
 #include "dataset.h"
 #include "decode_any.h"
@@ -40,15 +45,23 @@ namespace {
 struct PredictRow {
   std::string error;          // empty: predicted
   std::vector<float> probs;   // one per class
+  bool review = false;
+  int tiles = 0;              // 0: classified whole
 };
 
-// Decodes and preprocesses files[begin, end) on `threads` threads, then runs them through the
-// network as one batch. Errors land in the rows; the batch holds only the images that made it.
-void predict_chunk(const std::vector<std::string>& files, std::size_t begin, std::size_t end, LoadedRun& r, bool tta, int threads,
-                   std::vector<PredictRow>& rows) {
-  const PreprocessSpec& spec = r.spec.preprocess;
+// One file after decoding: its whole-image tensor, or its tiles' (tiling.h plan_tiles, as the page cuts them).
+struct PreparedImage {
+  std::vector<float> tensors;  // (units,C,H,W)
+  int units = 0;
+  TileGrid grid;               // empty: whole
+};
+
+// Decodes, plans and preprocesses files[begin, end) on `threads` threads. Errors land in the rows.
+std::vector<std::optional<PreparedImage>> prepare_chunk(const std::vector<std::string>& files, std::size_t begin, std::size_t end,
+                                                        const ModelCard& card, const TileSettings& tiles, int threads,
+                                                        std::vector<PredictRow>& rows) {
   const std::size_t n = end - begin;
-  std::vector<std::optional<Tensor>> tensors(n);
+  std::vector<std::optional<PreparedImage>> out(n);
   std::atomic<std::size_t> next{0};
   auto work = [&] {
     for (std::size_t i = next++; i < n; i = next++) {
@@ -57,35 +70,90 @@ void predict_chunk(const std::vector<std::string>& files, std::size_t begin, std
       if (!bytes) { row.error = bytes.error().message; continue; }
       Result<Image> image = native::decode_any(bytes.value().data(), bytes.value().size());
       if (!image) { row.error = image.error().message; continue; }
-      Result<Tensor> tensor = preprocess(image.value(), spec);
-      if (!tensor) { row.error = tensor.error().message; continue; }
-      tensors[i] = tensor.take();
+      Result<TileGrid> grid = plan_tiles(image.value().width, image.value().height, tiles);
+      if (!grid) { row.error = grid.error().message; continue; }
+      PreparedImage p;
+      p.grid = grid.take();
+      std::vector<Image> parts;
+      if (p.grid.tiles.empty()) parts.push_back(image.take());
+      for (const Rect& r : p.grid.tiles) {
+        Result<Image> crop = crop_image(image.value(), r);
+        if (!crop) { row.error = crop.error().message; break; }
+        parts.push_back(crop.take());
+      }
+      if (!row.error.empty()) continue;
+      for (const Image& part : parts) {
+        Result<Tensor> tensor = preprocess(part, card.preprocess);
+        if (!tensor) { row.error = tensor.error().message; break; }
+        p.tensors.insert(p.tensors.end(), tensor.value().data.begin(), tensor.value().data.end());
+        ++p.units;
+      }
+      if (row.error.empty()) out[i] = std::move(p);
     }
   };
   std::vector<std::thread> pool;
   for (int t = 1; t < std::min<int>(threads, static_cast<int>(n)); ++t) pool.emplace_back(work);
   work();
   for (std::thread& t : pool) t.join();
+  return out;
+}
 
-  Batch batch;
-  batch.channels = spec.channels();
-  batch.height = spec.height;
-  batch.width = spec.width;
-  std::vector<std::size_t> members;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!tensors[i]) continue;
-    batch.images.insert(batch.images.end(), tensors[i]->data.begin(), tensors[i]->data.end());
-    members.push_back(begin + i);
-  }
-  batch.size = static_cast<int>(members.size());
-  if (batch.size == 0) return;
+// One member network on `units` stacked inputs (with their TTA views when tta): probabilities (units*V,K),
+// in batches of at most batch_size inputs.
+std::vector<float> run_member(LoadedRun& r, const std::vector<float>& inputs, int units, const ModelCard& card, bool tta,
+                              int batch_size) {
+  const PreprocessSpec& spec = card.preprocess;
+  const std::size_t size = static_cast<std::size_t>(spec.channels()) * spec.height * spec.width;
+  const std::vector<float> x = tta ? make_views(inputs.data(), units, spec.channels(), spec.height, spec.width) : inputs;
+  const long total = static_cast<long>(x.size() / size);
+  const bool binary = card.binary();
+  std::vector<float> probs;
   torch::NoGradGuard no_grad;
-  const torch::Tensor x = batch_images(batch, r.device);
-  const bool binary = r.spec.head == HeadKind::kBinary;
-  const torch::Tensor p = (tta ? tta_probabilities(r.net, x, binary, r.temperature) : probabilities(r.net->forward(x), binary, r.temperature)).to(torch::kCPU).contiguous();
-  const float* data = p.data_ptr<float>();
-  const long c = p.size(1);
-  for (std::size_t k = 0; k < members.size(); ++k) rows[members[k]].probs.assign(data + k * c, data + (k + 1) * c);
+  for (long start = 0; start < total; start += batch_size) {
+    const long count = std::min<long>(batch_size, total - start);
+    torch::Tensor t = torch::from_blob(const_cast<float*>(x.data()) + start * size, {count, spec.channels(), spec.height, spec.width},
+                                       torch::kFloat32).to(r.device);
+    const torch::Tensor p = probabilities(r.net->forward(t), binary, r.temperature).to(torch::kCPU).contiguous();
+    probs.insert(probs.end(), p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+  }
+  return probs;
+}
+
+// A chunk's images through every member, combined and decided as the page does (shared combine_outputs,
+// aggregate_tiles, decide).
+void predict_chunk(std::vector<std::optional<PreparedImage>>& prepared, std::size_t begin, std::vector<LoadedRun*>& models,
+                   const ModelCard& card, const DecisionRule& rule, bool tta, int batch_size, std::vector<PredictRow>& rows) {
+  std::vector<float> inputs;
+  int units = 0;
+  for (const std::optional<PreparedImage>& p : prepared) {
+    if (!p) continue;
+    inputs.insert(inputs.end(), p->tensors.begin(), p->tensors.end());
+    units += p->units;
+  }
+  if (units == 0) return;
+  std::vector<MemberOutput> outputs(models.size());
+  for (std::size_t m = 0; m < models.size(); ++m) outputs[m].probs = run_member(*models[m], inputs, units, card, tta, batch_size);
+  Result<CombinedOutput> combined = combine_outputs(card, outputs, units, tta);
+  const int K = card.class_count();
+  int unit = 0;
+  for (std::size_t i = 0; i < prepared.size(); ++i) {
+    if (!prepared[i]) continue;
+    PredictRow& row = rows[begin + i];
+    const PreparedImage& p = *prepared[i];
+    const int first = unit;
+    unit += p.units;
+    if (!combined) { row.error = combined.error().message; continue; }
+    const float* probs = combined.value().probs.data() + static_cast<std::size_t>(first) * K;
+    double disagreement = -1.0;
+    if (p.grid.tiles.empty()) {
+      row.probs.assign(probs, probs + K);
+      if (!combined.value().disagreement.empty()) disagreement = combined.value().disagreement[first];
+    } else {
+      row.probs = aggregate_tiles(probs, p.units, K, card.binary(), card.threshold).probs;
+      row.tiles = p.units;
+    }
+    row.review = decide(row.probs.data(), rule, disagreement).review;
+  }
 }
 
 int predict_impl(const PredictSettings& s) {
@@ -95,7 +163,7 @@ int predict_impl(const PredictSettings& s) {
   if (s.out.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--out must name a CSV file"));
   const int threads = native::configure_torch_threads(s.threads);
   // One model, or an ensemble folder (`cellcam ensemble`): its members run one after the other on each
-  // chunk and their probabilities combine as model.json says (the page's ensemble.js does the same).
+  // chunk and their outputs combine as its model.json says, through the page's own rules.
   std::optional<LoadedEnsemble> ensemble;
   std::vector<LoadedRun*> models;
   Result<LoadedRun> loaded = make_error(ErrorCode::kInvalidArgument, "not loaded");
@@ -109,13 +177,21 @@ int predict_impl(const PredictSettings& s) {
     if (!loaded) return fail(cmd, loaded.error());
     models.push_back(&loaded.value());
   }
-  const std::vector<std::string> classes = ensemble ? ensemble->classes : models[0]->spec.classes;
-  const double threshold = ensemble ? ensemble->threshold : models[0]->threshold;
-  const bool binary_head = ensemble ? ensemble->binary : models[0]->spec.head == HeadKind::kBinary;
+  // What the folder means to the page (its model.json through the shared model card; a run folder's own).
+  const ModelCard& card = ensemble ? ensemble->card : models[0]->card;
+  const DecisionRule rule = decision_rule(card);
+  const std::vector<std::string>& classes = card.classes;
   if (s.kaggle && classes.size() != 2)
     return fail(cmd, make_error(ErrorCode::kInvalidArgument, "--kaggle writes P(" + classes.back() +
                                                                  ") per image and needs a two-class model; this one has " +
                                                                  std::to_string(classes.size()) + " classes"));
+  // The page's tile plan: the card's defaults, overridden by --tile/--stride/--tile-above/--max-tiles.
+  TileSettings tiles = default_tile_settings(card);
+  if (s.tile > 0) tiles.tile = s.tile;
+  if (s.stride > 0) tiles.stride = s.stride;
+  else if (s.tile > 0) tiles.stride = s.tile;
+  if (s.tile_above >= 0) tiles.above = s.tile_above;
+  if (s.max_tiles > 0) tiles.max_tiles = s.max_tiles;
 
   const std::vector<std::string> files = native::collect_image_files(s.inputs);
   if (files.empty()) return fail(cmd, make_error(ErrorCode::kInvalidArgument, "no image files in " + join(s.inputs)));
@@ -124,27 +200,8 @@ int predict_impl(const PredictSettings& s) {
   const bool terminal = isatty(fileno(stderr)) != 0;
   for (std::size_t begin = 0; begin < files.size(); begin += s.batch_size) {
     const std::size_t end = std::min(files.size(), begin + static_cast<std::size_t>(s.batch_size));
-    if (!ensemble) {
-      predict_chunk(files, begin, end, *models[0], s.tta, threads, rows);
-    } else {
-      std::vector<std::vector<PredictRow>> member_rows(models.size(), std::vector<PredictRow>(files.size()));
-      for (std::size_t m = 0; m < models.size(); ++m) predict_chunk(files, begin, end, *models[m], s.tta, threads, member_rows[m]);
-      for (std::size_t i = begin; i < end; ++i) {
-        std::vector<ProbabilityTable> one(models.size());
-        for (std::size_t m = 0; m < models.size(); ++m) {
-          if (member_rows[m][i].probs.empty()) {
-            rows[i].error = member_rows[m][i].error.empty() ? "not predicted" : member_rows[m][i].error;
-            break;
-          }
-          one[m] = {member_rows[m][i].probs};
-        }
-        if (!rows[i].error.empty()) continue;
-        Result<ProbabilityTable> combined =
-            ensemble->method == "stacking" ? apply_stacking(ensemble->stacking, one) : soft_vote(one, ensemble->weights);
-        if (!combined) rows[i].error = combined.error().message;
-        else rows[i].probs = combined.value()[0];
-      }
-    }
+    std::vector<std::optional<PreparedImage>> prepared = prepare_chunk(files, begin, end, card, tiles, threads, rows);
+    predict_chunk(prepared, begin, models, card, rule, s.tta, s.batch_size, rows);
     if (terminal) std::fprintf(stderr, "\rpredicted %zu/%zu", end, files.size());
   }
   if (terminal) std::fputc('\n', stderr);
@@ -155,9 +212,9 @@ int predict_impl(const PredictSettings& s) {
   } else {
     csv << "file";
     for (const std::string& c : classes) csv << ',' << data::csv_field("p_" + c);
-    csv << ",predicted,error\n";
+    csv << ",predicted,review,error,tiles\n";
   }
-  int failed = 0;
+  int failed = 0, referred = 0;
   std::vector<int> per_class(classes.size(), 0);
   std::map<std::string, int> ids;
   for (std::size_t i = 0; i < files.size(); ++i) {
@@ -166,11 +223,12 @@ int predict_impl(const PredictSettings& s) {
       ++failed;
       const std::string error = row.error.empty() ? "not predicted" : row.error;
       std::fprintf(stderr, "%s: error: %s\n", files[i].c_str(), error.c_str());
-      if (!s.kaggle) csv << data::csv_field(files[i]) << std::string(classes.size() + 1, ',') << ',' << data::csv_field(error) << '\n';
+      if (!s.kaggle) csv << data::csv_field(files[i]) << std::string(classes.size() + 2, ',') << ',' << data::csv_field(error) << ",\n";
       continue;
     }
-    const int predicted = predicted_class(row.probs, threshold);
+    const int predicted = decide(row.probs.data(), rule).index;
     ++per_class[predicted];
+    referred += row.review ? 1 : 0;
     if (s.kaggle) {
       const std::string id = fs::path(files[i]).stem().string();
       if (ids[id]++ == 1) std::fprintf(stderr, "cellcam predict: warning: id %s occurs more than once\n", id.c_str());
@@ -178,7 +236,7 @@ int predict_impl(const PredictSettings& s) {
     } else {
       csv << data::csv_field(files[i]);
       for (float v : row.probs) csv << ',' << probability_text(v);
-      csv << ',' << data::csv_field(classes[predicted]) << ",\n";
+      csv << ',' << data::csv_field(classes[predicted]) << ',' << (row.review ? "true" : "false") << ",," << row.tiles << '\n';
     }
   }
 
@@ -192,9 +250,9 @@ int predict_impl(const PredictSettings& s) {
   std::string counts;
   for (std::size_t c = 0; c < classes.size(); ++c)
     counts += (c ? ", " : "") + classes[c] + " " + std::to_string(per_class[c]);
-  if (binary_head) counts += "; threshold " + probability_text(threshold);
-  std::printf("%zu images: %zu predicted (%s), %d failed; %s: %s\n", files.size(), files.size() - failed, counts.c_str(),
-              failed, s.kaggle ? "Kaggle submission" : "predictions", s.out.c_str());
+  if (card.binary()) counts += "; threshold " + probability_text(card.threshold);
+  std::printf("%zu images: %zu predicted (%s), %d to review, %d failed; %s: %s\n", files.size(), files.size() - failed,
+              counts.c_str(), referred, failed, s.kaggle ? "Kaggle submission" : "predictions", s.out.c_str());
   return failed ? 2 : 0;
 }
 

@@ -1,5 +1,6 @@
 // predict.h — `cellcam predict`: image files or folders -> one CSV row per input (class probabilities,
-// predicted class), or a Kaggle submission (id,label). The model is a run folder, an exported model folder
+// predicted class, refer-for-review flag, error, tile count: the page's CSV columns), or a Kaggle submission (id,label). Every rule after
+// the network is the page's (shared/: model_card, decision, ensemble, views, tiling), so the rows match. The model is a run folder, an exported model folder
 // or an ensemble folder (`cellcam ensemble`), whose members' probabilities combine as its model.json says.
 // Binary models decide at the threshold chosen on validation (report.json / model.json).
 // An unreadable image never stops it: it gets its own error row and the rest go on.
@@ -21,6 +22,11 @@ struct PredictSettings {
   int batch_size = 128;
   int threads = 0;
   bool tta = false;
+  // Large images are classified tile by tile with the page's plan (tiling.h); 0 / -1: the model's defaults.
+  int tile = 0;
+  int stride = 0;
+  int tile_above = -1;  // 0: never tile
+  int max_tiles = 0;
 };
 
 int run_predict(const PredictSettings& settings);

@@ -7,9 +7,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <onnx/onnx_pb.h>
 #include <sstream>
 
+#include "cellcam/model_card.h"
 #include "cellcam/model_spec.h"
+#include "cellcam/version.h"
 #include "checkpoint.h"
 #include "export_onnx.h"
 #include "file_io.h"
@@ -37,6 +40,28 @@ namespace {
 int fail(const Error& e) {
   std::fprintf(stderr, "cellcam export: %s\n", e.message.c_str());
   return 1;
+}
+
+// The card's name, classes, preprocessing and versions as model.onnx's metadata_props, so the graph says
+// what it is even without its folder.
+Result<std::string> with_metadata(const std::string& bytes, const ModelCard& card) {
+  onnx::ModelProto model;
+  if (!model.ParseFromString(bytes)) return make_error(ErrorCode::kInternal, "the exported ONNX model does not parse");
+  for (const auto& [key, value] : onnx_metadata(card)) {
+    onnx::StringStringEntryProto* entry = model.add_metadata_props();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
+  std::string out;
+  if (!model.SerializeToString(&out)) return make_error(ErrorCode::kInternal, "cannot serialise the ONNX model");
+  return out;
+}
+
+// A SHA-256 of the run's data list (split.csv: every image, its label and part), "" when there is none.
+std::string data_list_sha256(const train::LoadedRun& r) {
+  if (r.exported) return r.card.data_list_sha256;
+  Result<std::string> split = native::read_text((fs::path(r.folder) / "split.csv").string());
+  return split ? sha256_hex(split.value()) : "";
 }
 
 std::string percent(const json& v) {
@@ -117,30 +142,45 @@ int export_impl(const ExportSettings& s) {
     model["threshold_source"] = r.threshold_source;
     model["positive_class"] = r.spec.classes[1];
   }
-  model["onnx"] = {{"file", "model.onnx"}, {"sha256", sha256_hex(o.bytes)}, {"bytes", o.bytes.size()}, {"opset", 13},
-                   {"nodes", o.nodes}};
   json metrics = json();
   if (r.exported) metrics = r.report;
   else if (r.report.is_object() && r.report.contains("test")) metrics = r.report["test"];
   model["metrics"] = metrics;
-  model["source"] = {{"run", r.folder}, {"checkpoint", r.checkpoint_path}, {"epoch", r.checkpoint_epoch}};
+  // Names, not paths: model.json travels with its folder, and a temporary run folder means nothing later.
+  model["source"] = {{"run", fs::path(r.folder).lexically_normal().filename().string()},
+                     {"checkpoint", fs::path(r.checkpoint_path).filename().string()}, {"epoch", r.checkpoint_epoch}};
   if (!r.exported && r.report.is_object()) {
     if (r.report.contains("split")) model["source"]["split"] = r.report["split"];
     if (r.report.contains("parameters")) model["parameters"] = r.report["parameters"];
   }
 
+  // The card: through the one reader and writer (cellcam/model_card.h), so what export writes is what the
+  // page and every command read back.
+  model["schema_version"] = kModelCardSchema;
+  model["display_names"] = r.exported && r.card.display_names.size() == r.spec.classes.size() ? r.card.display_names : r.spec.classes;
+  model["provenance"] = {{"cellcam_version", version_string()}, {"git_commit", CELLCAM_GIT_COMMIT}, {"data_list_sha256", data_list_sha256(r)}};
+  Result<ModelCard> parsed = parse_model_card(model.dump(), /*require_onnx=*/false);
+  if (!parsed) return fail(parsed.error());
+  ModelCard card = parsed.take();
+  Result<std::string> graph = with_metadata(o.bytes, card);
+  if (!graph) return fail(graph.error());
+  card.onnx.file = "model.onnx";
+  card.onnx.sha256 = sha256_hex(graph.value());
+  card.onnx.bytes = static_cast<long long>(graph.value().size());
+  card.onnx.extra_json = json{{"opset", 13}, {"nodes", o.nodes}}.dump();
+
   std::error_code ec;
   fs::create_directories(s.out, ec);
   if (ec) return fail(make_error(ErrorCode::kIo, "cannot create " + s.out + ": " + ec.message()));
   const fs::path out(s.out);
-  Result<bool> written = native::write_text_atomically((out / "model.onnx").string(), o.bytes);
+  Result<bool> written = native::write_text_atomically((out / "model.onnx").string(), graph.value());
   if (written) written = train::save_weights((out / "weights.pt").string(), r.net);
-  if (written) written = native::write_text_atomically((out / "model.json").string(), model.dump(2) + "\n");
+  if (written) written = native::write_text_atomically((out / "model.json").string(), model_card_to_json(card));
   if (written && !fs::exists(out / "README.md", ec)) written = native::write_text_atomically((out / "README.md").string(), draft_card(model, r));
   if (!written) return fail(written.error());
   std::printf("cellcam export: %s -> %s (model.onnx %zu bytes, %zu nodes, opset 13; CAM at %s, %dx%d; sha256 %s)\n",
-              r.checkpoint_path.c_str(), s.out.c_str(), o.bytes.size(), o.nodes, o.cam_layer.c_str(), o.cam_width, o.cam_height,
-              model["onnx"]["sha256"].get<std::string>().c_str());
+              r.checkpoint_path.c_str(), s.out.c_str(), graph.value().size(), o.nodes, o.cam_layer.c_str(), o.cam_width, o.cam_height,
+              card.onnx.sha256.c_str());
   return 0;
 }
 

@@ -16,30 +16,38 @@ namespace {
 
 Result<json> read_json(const fs::path& path) { return native::read_json_object(path.string()); }
 
-// An exported folder: model.json is the spec plus the export's own fields (threshold, cam, metrics).
+// model.json through the one reader (cellcam/model_card.h); its messages name the file.
+Result<ModelCard> read_card(const fs::path& path) {
+  Result<std::string> text = native::read_text(path.string());
+  if (!text) return text.error();
+  Result<ModelCard> card = parse_model_card(text.value());
+  if (!card) return make_error(card.error().code, path.string() + ": " + card.error().message.substr(sizeof("model.json: ") - 1));
+  return card;
+}
+
+// An exported folder: model.json's card (operating point, CAM layer, metrics) and its layer table.
 Result<LoadedRun> load_model_folder(const std::string& folder) {
   LoadedRun r;
   r.folder = folder;
   r.exported = true;
   const fs::path json_path = fs::path(folder) / "model.json";
-  Result<json> model = read_json(json_path);
-  if (!model) return model.error();
-  Result<ModelSpec> spec = parse_model_spec(model.value().dump());
-  if (!spec) return make_error(spec.error().code, json_path.string() + ": " + spec.error().message);
-  r.spec = spec.take();
-  const json& m = model.value();
-  if (m.contains("threshold") && m["threshold"].is_number()) {
-    r.threshold = m["threshold"].get<double>();
-    r.threshold_source = "model.json";
+  Result<ModelCard> card = read_card(json_path);
+  if (!card) return card.error();
+  r.card = card.take();
+  if (!r.card.has_architecture)
+    return make_error(ErrorCode::kInvalidSpec, json_path.string() + ": no \"architecture\" block (the native commands "
+                                                                    "build the network from it)");
+  r.spec = r.card.architecture;
+  r.threshold = r.card.threshold;
+  r.threshold_source = r.card.threshold_source;
+  r.temperature = r.card.temperature;  // model.json's threshold is already at this temperature
+  if (r.card.has_review_band) {
+    r.review_band = {r.card.review_lo, r.card.review_hi};
+    r.review_band_source = r.card.review_band_source;
   }
-  if (m.contains("temperature") && m["temperature"].is_number() && m["temperature"].get<double>() > 0)
-    r.temperature = m["temperature"].get<double>();  // model.json's threshold is already at this temperature
-  if (m.contains("review_band") && m["review_band"].is_array() && m["review_band"].size() == 2) {
-    r.review_band = m["review_band"].get<std::vector<double>>();
-    r.review_band_source = m.value("review_band_source", std::string("model.json"));
-  }
-  if (m.contains("cam") && m["cam"].is_object()) r.cam_layer = m["cam"].value("layer", "");
-  r.report = m.value("metrics", json());
+  r.cam_layer = r.card.cam.layer;
+  const json extra = json::parse(r.card.extra_json);
+  r.report = extra.value("metrics", json());
   r.checkpoint_path = (fs::path(folder) / "weights.pt").string();
   std::error_code ec;
   if (!fs::is_regular_file(r.checkpoint_path, ec))
@@ -49,6 +57,28 @@ Result<LoadedRun> load_model_folder(const std::string& folder) {
   Result<bool> loaded = load_weights(r.checkpoint_path, r.net);
   if (!loaded) return loaded.error();
   return r;
+}
+
+// A run folder's card, before export: the run's spec and operating point (no ONNX file yet).
+ModelCard card_of_run(const LoadedRun& r) {
+  ModelCard card;
+  card.name = r.spec.name.empty() ? fs::path(r.folder).filename().string() : r.spec.name;
+  card.version = r.spec.version;
+  card.classes = card.display_names = r.spec.classes;
+  card.head = r.spec.head;
+  card.preprocess = r.spec.preprocess;
+  card.threshold = r.threshold;
+  card.threshold_source = r.threshold_source;
+  card.temperature = r.temperature;
+  if (r.review_band.size() == 2) {
+    card.has_review_band = true;
+    card.review_lo = r.review_band[0];
+    card.review_hi = r.review_band[1];
+    card.review_band_source = r.review_band_source;
+  }
+  card.has_architecture = true;
+  card.architecture = r.spec;
+  return card;
 }
 
 Result<LoadedRun> load_run_folder(const std::string& run, const std::string& checkpoint) {
@@ -111,6 +141,7 @@ Result<LoadedRun> load_run_folder(const std::string& run, const std::string& che
       r.review_band_source = source;
     }
   }
+  r.card = card_of_run(r);
   return r;
 }
 
@@ -134,45 +165,37 @@ Result<LoadedRun> load_run(const std::string& folder, const std::string& checkpo
 bool is_ensemble_folder(const std::string& folder) {
   std::error_code ec;
   if (!fs::is_regular_file(fs::path(folder) / "model.json", ec)) return false;
-  Result<json> j = read_json(fs::path(folder) / "model.json");
-  return j && j.value().contains("ensemble") && j.value()["ensemble"].is_object();
+  Result<ModelCard> card = read_card(fs::path(folder) / "model.json");
+  return card && card.value().is_ensemble;
 }
 
 Result<LoadedEnsemble> load_ensemble(const std::string& folder) {
-  Result<json> read = read_json(fs::path(folder) / "model.json");
+  Result<ModelCard> read = read_card(fs::path(folder) / "model.json");
   if (!read) return read.error();
-  const json& j = read.value();
   LoadedEnsemble e;
-  try {
-    const json& block = j.at("ensemble");
-    e.method = block.value("method", std::string("soft"));
-    e.classes = j.at("classes").get<std::vector<std::string>>();
-    e.binary = j.value("head", std::string("binary")) == "binary";
-    e.threshold = j.value("threshold", 0.5);
-    for (const json& m : block.at("members")) {
-      // The member's folder: where its ONNX file lies (members/<i>/model.onnx).
-      const fs::path member = fs::path(folder) / fs::path(m.at("onnx").at("file").get<std::string>()).parent_path();
-      Result<LoadedRun> r = load_run(member.string());
-      if (!r) return make_error(r.error().code, "ensemble member " + member.string() + ": " + r.error().message);
-      if (r.value().spec.classes != e.classes)
-        return make_error(ErrorCode::kInvalidArgument, "ensemble member " + member.string() + " has other classes than " + folder);
-      e.members.push_back(r.take());
-      e.weights.push_back(m.value("weight", 1.0));
-    }
-    if (e.method == "stacking") {
-      const json& st = block.at("stacking");
-      e.stacking.binary = e.binary;
-      e.stacking.members = static_cast<int>(e.members.size());
-      e.stacking.classes = static_cast<int>(e.classes.size());
-      e.stacking.weights = st.at("weights").get<std::vector<std::vector<double>>>();
-      e.stacking.intercepts = st.at("intercepts").get<std::vector<double>>();
-    } else if (e.method != "soft") {
-      return make_error(ErrorCode::kInvalidArgument, folder + "/model.json: ensemble method " + e.method + " (soft or stacking)");
-    }
-  } catch (const json::exception& ex) {
-    return make_error(ErrorCode::kCorrupt, folder + "/model.json: the ensemble block is malformed: " + ex.what());
+  e.card = read.take();
+  if (!e.card.is_ensemble) return make_error(ErrorCode::kInvalidArgument, folder + "/model.json describes one model, not an ensemble");
+  e.method = e.card.ensemble.method == CombineMethod::kSoft ? "soft" : "stacking";
+  e.classes = e.card.classes;
+  e.binary = e.card.binary();
+  e.threshold = e.card.threshold;
+  for (const EnsembleMember& m : e.card.ensemble.members) {
+    // The member's folder: where its ONNX file lies (members/<i>/model.onnx).
+    const fs::path member = fs::path(folder) / fs::path(m.onnx.file).parent_path();
+    Result<LoadedRun> r = load_run(member.string());
+    if (!r) return make_error(r.error().code, "ensemble member " + member.string() + ": " + r.error().message);
+    if (r.value().spec.classes != e.classes)
+      return make_error(ErrorCode::kInvalidArgument, "ensemble member " + member.string() + " has other classes than " + folder);
+    e.members.push_back(r.take());
+    e.weights.push_back(m.weight);
   }
-  if (e.members.size() < 2) return make_error(ErrorCode::kCorrupt, folder + "/model.json: an ensemble needs two members");
+  if (e.card.ensemble.method == CombineMethod::kStacking) {
+    e.stacking.binary = e.binary;
+    e.stacking.members = static_cast<int>(e.members.size());
+    e.stacking.classes = static_cast<int>(e.classes.size());
+    e.stacking.weights = e.card.ensemble.stacking.weights;
+    e.stacking.intercepts = e.card.ensemble.stacking.intercepts;
+  }
   return e;
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cellcam/error.h"
+#include "cellcam/model_card.h"
 #include "cellcam/model_spec.h"
 #include "ensemble.h"
 #include "network.h"
@@ -35,6 +36,9 @@ struct LoadedRun {
   std::vector<double> review_band;  // {lo, hi} on the decision score, or empty (`cellcam calibrate`; model.json)
   std::string review_band_source;
   std::string cam_layer;            // model folders: the exported CAM target layer
+  // What the folder means to the page: its model.json read by the shared model card (model folders), or
+  // the card of the run's own settings (run folders, before export). predict and gradcam decide with it.
+  ModelCard card;
 };
 
 // `checkpoint` is best | last | a path (run folders only; a model folder has one set of weights).
@@ -51,6 +55,7 @@ struct LoadedEnsemble {
   std::vector<std::string> classes;
   bool binary = true;
   double threshold = 0.5;        // on the combined P(classes[1])
+  ModelCard card;                // the ensemble's model.json (members, method, weights, review rule)
 };
 bool is_ensemble_folder(const std::string& folder);
 Result<LoadedEnsemble> load_ensemble(const std::string& folder);

@@ -258,6 +258,12 @@ ModelCard parse_card(const json& j, bool require_onnx) {
   } else if (require_onnx) {
     bad("\"onnx\" is missing: a model folder names its ONNX file and its SHA-256 (cellcam export writes them)");
   }
+  if (j.contains("architecture") && !j["architecture"].is_null()) {
+    Result<ModelSpec> spec = parse_model_spec(j.dump());
+    if (!spec) bad("architecture: " + spec.error().message);
+    card.has_architecture = true;
+    card.architecture = spec.take();
+  }
   card.extra_json = extra_keys(j, {"schema_version", "name", "version", "classes", "display_names", "head", "preprocess",
                                    "threshold", "threshold_source", "review_band", "review_band_source", "temperature",
                                    "cam", "tiling", "tta", "onnx", "ensemble", "provenance"});

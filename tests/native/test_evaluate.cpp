@@ -275,18 +275,18 @@ TEST_F(Predict, ARowPerInputAndABrokenFileDoesNotStopTheOthers) {
   EXPECT_EQ(run_predict(s), 2);
   const std::vector<data::CsvRow> rows = read_csv(s.out);
   ASSERT_EQ(rows.size(), 4u);
-  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"file", "p_Uninfected", "p_Parasitized", "predicted", "error"}));
+  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"file", "p_Uninfected", "p_Parasitized", "predicted", "review", "error", "tiles"}));
   int broken = 0;
   for (std::size_t i = 1; i < rows.size(); ++i) {
     const std::vector<std::string>& f = rows[i].fields;
-    ASSERT_EQ(f.size(), 5u);
+    ASSERT_EQ(f.size(), 7u);
     const std::string stem = fs::path(f[0]).stem().string();
     if (stem == "broken") {
       ++broken;
       EXPECT_EQ(f[1], "");
       EXPECT_EQ(f[2], "");
       EXPECT_EQ(f[3], "");
-      EXPECT_FALSE(f[4].empty());
+      EXPECT_FALSE(f[5].empty());
       continue;
     }
     ASSERT_TRUE(reference_.count(stem)) << f[0];
@@ -295,7 +295,9 @@ TEST_F(Predict, ARowPerInputAndABrokenFileDoesNotStopTheOthers) {
     EXPECT_NEAR(std::stod(f[1]), std::stod(ref[2]), 1e-5) << "predict and eval disagree on " << stem;
     EXPECT_NEAR(std::stod(f[2]), std::stod(ref[3]), 1e-5) << "predict and eval disagree on " << stem;
     EXPECT_EQ(f[3], ref[4]);
-    EXPECT_EQ(f[4], "");
+    EXPECT_TRUE(f[4] == "true" || f[4] == "false");
+    EXPECT_EQ(f[5], "");
+    EXPECT_EQ(f[6], "0");  // cell crops are classified whole
   }
   EXPECT_EQ(broken, 1);
 }

@@ -114,6 +114,10 @@ struct ModelCard {
   std::string git_commit;
   std::string data_list_sha256;
   std::string extra_json = "{}";  // every other key, verbatim (a JSON object)
+  // The layer table (model_spec.h), when model.json has an "architecture" block: what the native commands
+  // build the network from. Written back from extra_json, where the block is kept verbatim.
+  bool has_architecture = false;
+  ModelSpec architecture;
 
   int class_count() const { return static_cast<int>(classes.size()); }
   bool binary() const { return head == HeadKind::kBinary; }
