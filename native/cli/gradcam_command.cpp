@@ -14,6 +14,9 @@ void add_gradcam_command(CLI::App& app, explain::GradcamSettings& s) {
   cmd->add_option("--cam-layer", s.cam_layer, "target layer, e.g. features.9 (default: the model folder's, else the last convolutional block)");
   cmd->add_option("--class", s.target, "predicted | all | a class name")->capture_default_str();
   cmd->add_option("--method", s.method, "gradcam | hirescam")->capture_default_str();
+  cmd->add_option("--tile-above", s.tile_above, "large images: tile those with a side longer than this, as the page "
+                                                 "does, and stitch one heatmap (-1: the model's default, 0: never)")
+      ->capture_default_str()->check(CLI::Range(-1, 1000000));
   cmd->add_flag("--tta", s.tta, "average the 8 flips/rotations of each image; each view's map is turned back before averaging");
   cmd->add_option("--colormap", s.colormap, "jet | viridis")->capture_default_str();
   cmd->add_option("--alpha", s.alpha, "heatmap opacity in the overlay")->capture_default_str();

@@ -11,10 +11,13 @@
 
 #include "cam_layer.h"
 #include "cellcam/cam.h"
+#include "cellcam/decision.h"
+#include "cellcam/tiling.h"
 #include "cellcam/preprocess.h"
 #include "dataset.h"
 #include "decode_any.h"
 #include "file_io.h"
+#include "npy_writer.h"
 #include "gradcam.h"
 #include "metrics.h"
 #include "png_writer.h"
@@ -36,7 +39,42 @@ struct Item {
   std::string error;
   Image image;
   Tensor tensor;
+  // A large image (tiling.h plan_tiles, the page's plan): its tiles' answer and the stitched raw maps.
+  TileGrid tiles;
+  std::vector<float> probs;  // (K), tiled images only
+  StitchedMap stitched;      // (K,h,w) over the whole image
 };
+
+// The tiles of a large image through the network in batches: their probabilities aggregated and their
+// maps stitched into one map per class over the whole image, as the page does (shared tiling.h).
+Result<bool> explain_tiles(Item& item, train::LoadedRun& r, const CamTarget& target, const GradcamSettings& s) {
+  const PreprocessSpec& spec = r.spec.preprocess;
+  const int K = static_cast<int>(r.spec.classes.size()), T = static_cast<int>(item.tiles.tiles.size());
+  std::vector<float> probs, cams;
+  for (int start = 0; start < T; start += s.batch_size) {
+    std::vector<Tensor> tensors;
+    std::vector<torch::Tensor> batch;
+    for (int t = start; t < std::min(T, start + s.batch_size); ++t) {
+      Result<Image> crop = crop_image(item.image, item.tiles.tiles[t]);
+      Result<Tensor> tensor = crop ? preprocess(crop.value(), spec) : Result<Tensor>(crop.error());
+      if (!tensor) return tensor.error();
+      tensors.push_back(tensor.take());
+    }
+    for (Tensor& t : tensors) batch.push_back(torch::from_blob(t.data.data(), {t.channels, t.height, t.width}, torch::kFloat));
+    const torch::Tensor x = torch::stack(batch).to(r.device);
+    CamMaps maps = s.tta ? compute_cams_tta(r.net, x, target.layer, r.temperature) : compute_cams(r.net, x, target.layer, r.temperature);
+    const torch::Tensor p = maps.probs.to(torch::kCPU).contiguous();
+    const torch::Tensor c = (s.method == "gradcam" ? maps.gradcam : maps.hirescam).to(torch::kCPU).contiguous();
+    probs.insert(probs.end(), p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+    cams.insert(cams.end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  }
+  item.probs = aggregate_tiles(probs.data(), T, K, r.card.binary(), r.card.threshold).probs;
+  Result<StitchedMap> stitched = stitch_tile_cams(cams.data(), K, target.width, target.height, item.tiles, item.image.width,
+                                                  item.image.height, spec);
+  if (!stitched) return stitched.error();
+  item.stitched = stitched.take();
+  return true;
+}
 
 // A file-name-safe, unique output name per input: its stem, with _2, _3 ... on collisions.
 std::string output_name(const std::string& file, std::map<std::string, int>& used) {
@@ -72,6 +110,10 @@ int gradcam_impl(const GradcamSettings& s) {
       return fail(make_error(ErrorCode::kInvalidArgument, "--class " + s.target + " is not one of the model's classes:" + names));
     }
   }
+  // The page's rules: its decision and its tile plan for large images (model.json, else the run's own).
+  const DecisionRule rule = decision_rule(r.card);
+  TileSettings tiles = default_tile_settings(r.card);
+  if (s.tile_above >= 0) tiles.above = s.tile_above;
   const std::vector<std::string> files = native::collect_image_files(s.inputs);
   if (files.empty()) return fail(make_error(ErrorCode::kInvalidArgument, "no image files in the given inputs"));
   std::error_code ec;
@@ -94,7 +136,15 @@ int gradcam_impl(const GradcamSettings& s) {
       item.file = files[i];
       Result<std::vector<std::uint8_t>> bytes = native::read_file(item.file);
       Result<Image> image = bytes ? native::decode_any(bytes.value().data(), bytes.value().size()) : Result<Image>(bytes.error());
-      Result<Tensor> tensor = image ? preprocess(image.value(), spec.preprocess) : Result<Tensor>(image.error());
+      Result<TileGrid> grid = image ? plan_tiles(image.value().width, image.value().height, tiles) : Result<TileGrid>(image.error());
+      if (grid && !grid.value().tiles.empty()) {
+        item.image = image.take();
+        item.tiles = grid.take();
+        Result<bool> explained = explain_tiles(item, r, target.value(), s);
+        if (!explained) item.error = explained.error().message;
+        continue;
+      }
+      Result<Tensor> tensor = grid ? preprocess(image.value(), spec.preprocess) : Result<Tensor>(grid.error());
       if (!tensor) {
         item.error = tensor.error().message;
         continue;
@@ -118,10 +168,12 @@ int gradcam_impl(const GradcamSettings& s) {
       std::vector<float> probs;
       std::vector<std::string> heatmaps, overlays;
       std::string predicted, explained;
+      const bool tiled = !item.tiles.tiles.empty();
       if (item.error.empty()) {
-        const std::size_t n = row++;
-        probs.assign(maps.probs[n].data_ptr<float>(), maps.probs[n].data_ptr<float>() + classes);
-        const int best = train::predicted_class(probs, r.threshold);  // as eval and predict decide
+        const std::size_t n = tiled ? 0 : row++;
+        if (tiled) probs = item.probs;
+        else probs.assign(maps.probs[n].data_ptr<float>(), maps.probs[n].data_ptr<float>() + classes);
+        const int best = decide(probs.data(), rule).index;  // as predict and the page decide
         predicted = spec.classes[best];
         std::vector<int> explain;
         if (s.target == "all")
@@ -131,9 +183,15 @@ int gradcam_impl(const GradcamSettings& s) {
         const std::string name = output_name(item.file, used_names);
         const CamTarget& t = target.value();
         for (int c : explain) {
-          const torch::Tensor map = chosen[n][c].contiguous();
-          Result<CamRendering> drawn = render_cam(item.image, map.data_ptr<float>(), t.width, t.height, spec.preprocess,
-                                                  colormap.value(), s.alpha);
+          // A tiled image's map is the stitched one, over the whole image (its own canvas).
+          const StitchedMap& st = item.stitched;
+          const std::size_t plane = static_cast<std::size_t>(st.width) * st.height;
+          const torch::Tensor map = tiled ? torch::Tensor() : chosen[n][c].contiguous();
+          const float* raw = tiled ? st.maps.data() + c * plane : map.data_ptr<float>();
+          Result<CamRendering> drawn =
+              tiled ? render_cam(item.image, raw, st.width, st.height, stitched_map_spec(item.image.width, item.image.height),
+                                 colormap.value(), s.alpha)
+                    : render_cam(item.image, raw, t.width, t.height, spec.preprocess, colormap.value(), s.alpha);
           if (!drawn) {
             item.error = drawn.error().message;
             break;
@@ -141,6 +199,11 @@ int gradcam_impl(const GradcamSettings& s) {
           const std::string base = (fs::path(s.out) / (name + "." + spec.classes[c])).string();
           Result<bool> w = native::write_png(base + ".heatmap.png", drawn.value().heatmap);
           if (w) w = native::write_png(base + ".overlay.png", drawn.value().overlay);
+          if (w && tiled) {  // the stitched map itself, normalised once (what the page's heatmap draws)
+            Result<std::vector<float>> norm = normalize_cam(raw, static_cast<int>(plane));
+            w = norm ? native::write_npy(base + ".stitched.npy", {st.height, st.width}, norm.value().data(), plane)
+                     : Result<bool>(norm.error());
+          }
           if (!w) {
             item.error = w.error().message;
             break;

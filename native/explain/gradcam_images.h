@@ -4,6 +4,8 @@
 //
 //   OUT/<name>.<class>.heatmap.png   the map on the original image size, colormapped
 //   OUT/<name>.<class>.overlay.png   the map blended over the image
+//   OUT/<name>.<class>.stitched.npy  a large image (tiled with the page's plan): the map stitched from its tiles,
+//                                    normalised, (h,w) float32 over the whole image
 //   OUT/gradcam.csv                  file, probabilities, predicted class, explained class, outputs, error
 // An unreadable image gets its error row; the rest go on (exit 2 when any failed).
 #pragma once
@@ -24,6 +26,7 @@ struct GradcamSettings {
   std::string colormap = "jet";     // jet | viridis
   float alpha = 0.5f;               // overlay opacity of the heatmap
   bool tta = false;                 // average the 8 flips/rotations (maps carried back before averaging)
+  int tile_above = -1;              // tile images with a longer side (-1: the model's, 0: never), as predict
   int batch_size = 16;
   int threads = 0;
 };

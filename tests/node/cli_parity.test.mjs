@@ -116,11 +116,12 @@ for (const c of CASES) {
   });
 }
 
-test('the stitched heatmap of a large image: page equals cellcam gradcam', { skip: !haveCli && `${cliPath} not built`, timeout: 300000 }, async () => {
-  const out = join(tmp, 'gradcam');
-  const run = spawnSync(cliPath, ['gradcam', join(root, 'models', 'malaria'), large, '--out', out], { encoding: 'utf8' });
+for (const tta of [false, true]) {
+  test(`the stitched heatmap of a large image${tta ? ' with TTA' : ''}: page equals cellcam gradcam`, { skip: !haveCli && `${cliPath} not built`, timeout: 300000 }, async () => {
+  const out = join(tmp, `gradcam-${tta}`);
+  const run = spawnSync(cliPath, ['gradcam', join(root, 'models', 'malaria'), large, '--out', out, ...(tta ? ['--tta'] : [])], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
-  const page = await pageClassifier('malaria', false);
+  const page = await pageClassifier('malaria', tta);
   try {
     const p = await page.classify(large);
     assert.ok(p.ok && p.stitched && p.tiles, 'the page tiles and stitches it');
@@ -133,9 +134,10 @@ test('the stitched heatmap of a large image: page equals cellcam gradcam', { ski
     const theirs = new Float32Array(npy.buffer.slice(npy.byteOffset + 10 + header, npy.byteOffset + npy.length));
     let worst = 0;
     for (let i = 0; i < plane; i++) worst = Math.max(worst, Math.abs(theirs[i] - mine[i]));
-    console.log(`stitched map ${p.camWidth}x${p.camHeight} of ${p.tiles.count} tiles: max abs diff ${worst.toExponential(2)} after normalisation`);
+    console.log(`stitched map${tta ? ' (TTA)' : ''} ${p.camWidth}x${p.camHeight} of ${p.tiles.count} tiles: max abs diff ${worst.toExponential(2)} after normalisation`);
     assert.ok(worst <= MAP_BOUND, `stitched maps differ by ${worst}`);
   } finally {
     await page.release();
   }
 });
+}
