@@ -567,8 +567,8 @@ class Model {
     });
   }
 
-  // checkOutputs(probsDims, camDims | null) -> { ok } | error: the ONNX session against model.json.
-  val check_outputs(val probs_dims, val cam_dims) const {
+  // checkGraph(inputDims, probsDims, camDims | null) -> { ok } | error: the ONNX session against model.json.
+  val check_graph(val input_dims, val probs_dims, val cam_dims) const {
     return guarded([&] {
       auto dims = [](const val& a) {
         std::vector<long long> out;
@@ -576,7 +576,7 @@ class Model {
         for (int i = 0; i < a["length"].as<int>(); ++i) out.push_back(a[i].isNumber() ? static_cast<long long>(a[i].as<double>()) : -1);
         return out;
       };
-      Result<bool> r = check_onnx_outputs(card_, dims(probs_dims), dims(cam_dims));
+      Result<bool> r = check_onnx_outputs(card_, dims(input_dims), dims(probs_dims), dims(cam_dims));
       if (!r) return error_value(r.error());
       val out = val::object();
       out.set("ok", true);
@@ -915,7 +915,7 @@ EMSCRIPTEN_BINDINGS(cellcam) {
       .constructor<>()
       .function("load", &Model::load)
       .function("info", &Model::info)
-      .function("checkOutputs", &Model::check_outputs)
+      .function("checkGraph", &Model::check_graph)
       .function("preprocess", &Model::preprocess_bytes)
       .function("preprocessPixels", &Model::preprocess_pixels)
       .function("makeInput", &Model::make_input)

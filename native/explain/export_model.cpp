@@ -1,7 +1,6 @@
 // export_model.cpp — see export_model.h.
 #include "export_model.h"
 
-#include <openssl/evp.h>
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -16,24 +15,14 @@
 #include "checkpoint.h"
 #include "export_onnx.h"
 #include "file_io.h"
+#include "sha256.h"
 #include "trained_model.h"
 
 namespace cellcam::explain {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string sha256_hex(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  std::string hex;
-  char buf[3];
-  for (unsigned int i = 0; i < length; ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", digest[i]);
-    hex += buf;
-  }
-  return hex;
-}
+std::string sha256_hex(const std::string& bytes) { return native::sha256_hex(bytes); }
 
 namespace {
 

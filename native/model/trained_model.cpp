@@ -3,10 +3,12 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <onnx/onnx_pb.h>
 
 #include "calibration.h"
 #include "checkpoint.h"
 #include "file_io.h"
+#include "sha256.h"
 
 namespace cellcam::train {
 namespace fs = std::filesystem;
@@ -25,6 +27,39 @@ Result<ModelCard> read_card(const fs::path& path) {
   return card;
 }
 
+// An ONNX input's or output's dims as the graph declares them (-1 for a symbolic one), empty when absent.
+std::vector<long long> dims_of(const google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>& values, const std::string& name) {
+  std::vector<long long> dims;
+  for (const onnx::ValueInfoProto& v : values) {
+    if (v.name() != name) continue;
+    for (const onnx::TensorShapeProto_Dimension& d : v.type().tensor_type().shape().dim())
+      dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  }
+  return dims;
+}
+std::vector<long long> input_dims(const onnx::ModelProto& m, const std::string& name) { return dims_of(m.graph().input(), name); }
+std::vector<long long> output_dims(const onnx::ModelProto& m, const std::string& name) { return dims_of(m.graph().output(), name); }
+
+// The folder's ONNX file is the one model.json names (SHA-256) and gives the classes model.json lists, as
+// the page checks before it runs a model: a swapped or damaged file is refused, not run.
+Result<bool> check_onnx_file(const std::string& folder, const ModelCard& card) {
+  const fs::path path = fs::path(folder) / card.onnx.file;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return true;  // the native commands run weights.pt; the page needs the file
+  Result<std::vector<std::uint8_t>> bytes = native::read_file(path.string());
+  if (!bytes) return bytes.error();
+  const std::string data(bytes.value().begin(), bytes.value().end());
+  const std::string digest = native::sha256_hex(data);
+  if (digest != card.onnx.sha256)
+    return make_error(ErrorCode::kCorrupt, path.string() + " does not match model.json: its SHA-256 is " + digest.substr(0, 16) +
+                                               "..., model.json says " + card.onnx.sha256.substr(0, 16) + "... (refused)");
+  onnx::ModelProto model;
+  if (!model.ParseFromString(data)) return make_error(ErrorCode::kCorrupt, path.string() + " is not an ONNX model");
+  Result<bool> fits = check_onnx_outputs(card, input_dims(model, "input"), output_dims(model, "probs"), card.cam.present() ? output_dims(model, "cam") : std::vector<long long>{});
+  if (!fits) return make_error(fits.error().code, (fs::path(folder) / "model.json").string() + fits.error().message.substr(10));
+  return true;
+}
+
 // An exported folder: model.json's card (operating point, CAM layer, metrics) and its layer table.
 Result<LoadedRun> load_model_folder(const std::string& folder) {
   LoadedRun r;
@@ -34,6 +69,8 @@ Result<LoadedRun> load_model_folder(const std::string& folder) {
   Result<ModelCard> card = read_card(json_path);
   if (!card) return card.error();
   r.card = card.take();
+  Result<bool> onnx = check_onnx_file(folder, r.card);
+  if (!onnx) return onnx.error();
   if (!r.card.has_architecture)
     return make_error(ErrorCode::kInvalidSpec, json_path.string() + ": no \"architecture\" block (the native commands "
                                                                     "build the network from it)");

@@ -356,9 +356,16 @@ std::string model_card_to_json(const ModelCard& c) {
   return j.dump(2) + "\n";
 }
 
-Result<bool> check_onnx_outputs(const ModelCard& card, const std::vector<long long>& probs_dims,
-                                const std::vector<long long>& cam_dims) {
+Result<bool> check_onnx_outputs(const ModelCard& card, const std::vector<long long>& input_dims,
+                                const std::vector<long long>& probs_dims, const std::vector<long long>& cam_dims) {
   const long long K = card.class_count();
+  const std::vector<long long> want = {card.preprocess.channels(), card.preprocess.height, card.preprocess.width};
+  if (input_dims.size() == 4)
+    for (int i = 0; i < 3; ++i)
+      if (input_dims[i + 1] > 0 && input_dims[i + 1] != want[i])
+        return card_error("model.onnx takes (N," + std::to_string(input_dims[1]) + "," + std::to_string(input_dims[2]) + "," +
+                          std::to_string(input_dims[3]) + ") but the preprocess block makes (" + std::to_string(want[0]) + "," +
+                          std::to_string(want[1]) + "," + std::to_string(want[2]) + ")");
   if (probs_dims.size() != 2)
     return card_error("model.onnx's \"probs\" output has " + std::to_string(probs_dims.size()) + " dimensions, not (N, classes)");
   if (probs_dims[1] > 0 && probs_dims[1] != K)

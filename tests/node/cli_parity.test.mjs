@@ -6,7 +6,7 @@
 // heatmap of the large image is compared with `cellcam gradcam`'s (<= 1e-4 after normalisation).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,7 +16,7 @@ import * as ort from 'onnxruntime-node';
 import { cliPath, dataDir, loadSite, root, siteDir } from './site.mjs';
 
 const { cellcam, UTIF, pipeline } = await loadSite();
-const { createClassifier } = await import(pathToFileURL(join(siteDir, 'js', 'classify.js')).href);
+const { checkSession, createClassifier } = await import(pathToFileURL(join(siteDir, 'js', 'classify.js')).href);
 const tmp = mkdtempSync(join(tmpdir(), 'cellcam-cli-parity-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const haveCli = existsSync(cliPath);
@@ -141,3 +141,38 @@ for (const tta of [false, true]) {
   }
 });
 }
+
+// A model folder whose model.json is of an unknown version, lacks a field, or lists classes the ONNX file
+// does not give: a clear error, the same words in the CLI and in the page (its reader and its session check).
+test('a bad model.json: the CLI and the page refuse it with the same reason', { skip: !haveCli && `${cliPath} not built`, timeout: 120000 }, async () => {
+  const src = join(root, 'models', 'malaria');
+  const good = JSON.parse(readFileSync(join(src, 'model.json'), 'utf8'));
+  const cases = [
+    { name: 'unknown version', patch: { schema_version: 9 }, pattern: /schema_version 9 is not one this cellcam reads/ },
+    { name: 'missing field', patch: { preprocess: undefined }, pattern: /no "preprocess" block/ },
+    { name: 'classes that do not match the ONNX file', patch: { head: 'multiclass', classes: ['a', 'b', 'c'], display_names: undefined },
+      pattern: /model\.onnx gives 2 class probabilities but model\.json lists 3 classes/ },
+  ];
+  const session = await ort.InferenceSession.create(readFileSync(join(src, 'model.onnx')));
+  try {
+    for (const c of cases) {
+      const dir = join(tmp, `bad-${c.name.replace(/\W+/g, '-')}`);
+      mkdirSync(dir, { recursive: true });
+      for (const f of ['model.onnx', 'weights.pt']) copyFileSync(join(src, f), join(dir, f));
+      const text = JSON.stringify({ ...good, ...c.patch });
+      writeFileSync(join(dir, 'model.json'), text);
+      const run = spawnSync(cliPath, ['predict', dir, join(dataDir, 'malaria'), '--out', join(dir, 'p.csv')], { encoding: 'utf8' });
+      assert.equal(run.status, 1, `${c.name}: cellcam predict exit ${run.status}`);
+      assert.match(run.stderr, c.pattern, `${c.name}: the CLI's reason`);
+      assert.ok(!existsSync(join(dir, 'p.csv')), `${c.name}: no predictions written`);
+      // The page: its reader refuses the first two; the third reads, and its session check refuses it.
+      const opened = cellcam.openModel(text);
+      const pageError = opened.ok ? checkSession(session, opened.model, opened.info) : opened;
+      if (opened.ok) opened.model.delete();
+      assert.equal(pageError.ok, false, `${c.name}: the page accepted it`);
+      assert.match(pageError.message, c.pattern, `${c.name}: the page's reason`);
+    }
+  } finally {
+    await session.release();
+  }
+});

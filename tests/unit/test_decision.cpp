@@ -85,8 +85,9 @@ TEST(ModelCard, WritesWhatItReads) {
   EXPECT_EQ(again.tiling.stride, 96);
   EXPECT_NE(again.extra_json.find("accuracy"), std::string::npos);
   EXPECT_EQ(model_card_to_json(again), model_card_to_json(card));
-  EXPECT_TRUE(check_onnx_outputs(card, {-1, 2}, {}).ok());
-  Result<bool> wrong = check_onnx_outputs(card, {-1, 3}, {});
+  EXPECT_TRUE(check_onnx_outputs(card, {-1, 3, 64, 64}, {-1, 2}, {}).ok());
+  EXPECT_FALSE(check_onnx_outputs(card, {-1, 3, 96, 96}, {-1, 2}, {}).ok());
+  Result<bool> wrong = check_onnx_outputs(card, {}, {-1, 3}, {});
   ASSERT_FALSE(wrong.ok());
   EXPECT_NE(wrong.error().message.find("3 class probabilities"), std::string::npos);
 }

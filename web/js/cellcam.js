@@ -65,7 +65,7 @@ function openModel(m, text) {
   const call = (name) => guard((...args) => handle[name](...args));
   const model = {
     info: loaded,
-    checkOutputs: call('checkOutputs'),
+    checkGraph: call('checkGraph'),
     preprocess: guard((bytes, options = {}) => handle.preprocess(bytes, options)),
     preprocessPixels: guard((pixels, options = {}) => handle.preprocessPixels(pixels, options)),
     makeInput: call('makeInput'),

@@ -9,6 +9,23 @@
 // Results: { ok: true, probs, index, label, displayName, score, review, disagreement, viewDisagreement, cams,
 //   camWidth, camHeight, stitched, camClass, heatmap, camError, inferMs, camMs, batch, tiles? } or
 //   { ok: false, code, message }. Nothing throws out.
+// An ONNX Runtime session against the model's description, before any image: its input and output names,
+// then the shapes through the shared C++ (model_card.h check_onnx_outputs, as `cellcam predict` checks the
+// file). -> { ok, cam: whether it gives maps } or { ok: false, code, message }.
+export function checkSession(session, rules, model) {
+  const fail = (message) => ({ ok: false, code: 'invalid_model', message });
+  if (!session.inputNames.includes('input')) return fail(`model.onnx has no input named "input" (it has ${session.inputNames.join(', ')})`);
+  if (!session.outputNames.includes('probs')) return fail('model.onnx has no "probs" output');
+  const cam = Boolean(model.cam) && session.outputNames.includes('cam');
+  const dims = (list, name) => {
+    const d = (list ?? []).find?.((x) => x.name === name);
+    return d && Array.isArray(d.shape) ? d.shape.map((v) => (typeof v === 'number' ? v : -1)) : null;
+  };
+  const checked = rules.checkGraph(dims(session.inputMetadata, 'input'), dims(session.outputMetadata, 'probs'),
+    cam ? dims(session.outputMetadata, 'cam') : null);
+  return checked.ok ? { ok: true, cam } : checked;
+}
+
 const message = (e) => (e && e.message ? e.message : String(e));
 const now = () => (globalThis.performance ? performance.now() : Date.now());
 

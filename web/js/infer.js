@@ -25,7 +25,7 @@
 //   { type: 'rendered', reqId, ok, heatmap | code, message }
 // Nothing throws out of a handler: every failure is a message.
 import { loadCellcam } from './cellcam.js';
-import { createClassifier } from './classify.js';
+import { checkSession as checkSession_, createClassifier } from './classify.js';
 import { sha256Hex } from './sha256.js';
 
 const ORT_DIR = new URL('../vendor/ort/', import.meta.url).href;
@@ -151,27 +151,9 @@ async function init(m) {
 
 // The session's inputs and outputs against model.json: a mismatched pair is refused before any image.
 function checkSession(session) {
-  const names = session.outputNames;
-  if (!session.inputNames.includes('input')) throw new Error(`model.onnx has no input named "input" (it has ${session.inputNames.join(', ')})`);
-  if (!names.includes('probs')) throw new Error('model.onnx has no "probs" output');
-  if (model.cam && !names.includes('cam')) model.cam = null;
-  // The classes model.json lists against the probabilities the graph gives (shared model_card.h).
-  const dims = (name) => {
-    const d = (session.outputMetadata ?? []).find?.((x) => x.name === name);
-    return d && Array.isArray(d.shape) ? d.shape.map((v) => (typeof v === 'number' ? v : -1)) : null;
-  };
-  const probsDims = dims('probs');
-  if (probsDims) {
-    const checked = rules.checkOutputs(probsDims, model.cam ? dims('cam') : null);
-    if (!checked.ok) throw new Error(checked.message);
-  }
-  const meta = (session.inputMetadata ?? []).find?.((d) => d.name === 'input');
-  if (meta && Array.isArray(meta.shape) && meta.shape.length === 4) {
-    const [, c, h, w] = meta.shape;
-    const want = model.inputShape;
-    if ([c, h, w].some((d, i) => typeof d === 'number' && d !== want[i]))
-      throw new Error(`model.onnx takes (N,${c},${h},${w}) but model.json's preprocess block makes (${want.join(',')})`);
-  }
+  const checked = checkSession_(session, rules, model);
+  if (!checked.ok) throw new Error(checked.message);
+  if (!checked.cam) model.cam = null;
 }
 
 // ---------------------------------------------------------------- classification

@@ -131,10 +131,11 @@ Result<ModelCard> parse_model_card(const std::string& json_text, bool require_on
 // Canonical JSON (2-space indented, keys sorted), schema_version first in meaning, parseable again.
 std::string model_card_to_json(const ModelCard& card);
 
-// The model's ONNX outputs against the card: `probs` must be (N, classes) and `cam`, when the card has
-// one, (N, classes, h, w); dims as the runtime reports them (-1 or 0 for a symbolic N).
-Result<bool> check_onnx_outputs(const ModelCard& card, const std::vector<long long>& probs_dims,
-                                const std::vector<long long>& cam_dims);
+// The model's ONNX graph against the card: `input` (N, C, H, W) of the preprocess block's shape (when the
+// graph declares it), `probs` (N, classes) and `cam`, when given, (N, classes, h, w); dims as the runtime
+// reports them (-1 for a symbolic one). The page and the CLI both refuse a mismatched pair with this.
+Result<bool> check_onnx_outputs(const ModelCard& card, const std::vector<long long>& input_dims,
+                                const std::vector<long long>& probs_dims, const std::vector<long long>& cam_dims);
 
 // The metadata_props `cellcam export` writes into model.onnx: cellcam.classes (JSON array),
 // cellcam.display_names, cellcam.head, cellcam.preprocess (spec.h JSON), cellcam.model_version,
