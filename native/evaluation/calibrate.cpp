@@ -71,6 +71,7 @@ int calibrate_impl(const CalibrateSettings& s) {
                         {"reached", band.value().reached}, {"val_referred_share", band.value().referred_share},
                         {"val_kept_accuracy", band.value().kept_accuracy}};
   Result<bool> written = native::write_text_atomically((fs::path(s.run) / "calibration.json").string(), out.dump(2) + "\n");
+  if (written) written = write_run_card(s.run);  // RUN/model.json: the temperature, moved threshold and band
   if (!written) return fail(cmd, written.error());
   const std::vector<cellcam::report::Series> curves = {reliability_series(before.value(), "T = 1"),
                                                        reliability_series(after.value(), "fitted T")};

@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "file_io.h"
 #include "sha256.h"
+#include "cellcam/version.h"
 
 namespace cellcam::train {
 namespace fs = std::filesystem;
@@ -115,11 +116,14 @@ ModelCard card_of_run(const LoadedRun& r) {
   }
   card.has_architecture = true;
   card.architecture = r.spec;
+  json extra = json::object();
+  extra["architecture"] = json::parse(model_spec_to_json(r.spec)).value("architecture", json::object());
+  card.extra_json = extra.dump();
   return card;
 }
 
-Result<LoadedRun> load_run_folder(const std::string& run, const std::string& checkpoint) {
-  LoadedRun r;
+// config.json: the run's settings and model spec.
+Result<bool> read_run_config(const std::string& run, LoadedRun& r) {
   r.folder = run;
   const fs::path config_path = fs::path(run) / "config.json";
   Result<json> config = read_json(config_path);
@@ -131,21 +135,12 @@ Result<LoadedRun> load_run_folder(const std::string& run, const std::string& che
   Result<ModelSpec> spec = parse_model_spec(config.value()["model"].dump());
   if (!spec) return make_error(spec.error().code, config_path.string() + ": " + spec.error().message);
   r.spec = spec.take();
+  return true;
+}
 
-  r.checkpoint_path = checkpoint == "best" || checkpoint == "last"
-                          ? (fs::path(run) / "checkpoints" / (checkpoint + ".pt")).string()
-                          : checkpoint;
-  std::error_code ec;
-  if (!fs::is_regular_file(r.checkpoint_path, ec))
-    return make_error(ErrorCode::kIo, "no checkpoint " + r.checkpoint_path +
-                                          (checkpoint == "best" ? " (has the run finished an epoch? try --checkpoint last)" : ""));
-  // Built on the CPU and moved only after loading, so the weights end on this machine's device
-  // whichever device the checkpoint was written from.
-  r.net = native::Network(r.spec);
-  Result<json> state = load_checkpoint(r.checkpoint_path, r.net, nullptr);
-  if (!state) return state.error();
-  r.checkpoint_epoch = state.value().value("epoch", 0);
-
+// report.json and calibration.json: the operating point (threshold, temperature, review band) of the
+// checkpoint asked for; calibration applies to the best one only.
+void read_operating_point(const std::string& run, const std::string& checkpoint, LoadedRun& r, bool quiet = false) {
   // The trainer's operating point; without report.json (a run stopped early) the neutral 0.5.
   Result<json> report = read_json(fs::path(run) / "report.json");
   if (report) r.report = report.take();
@@ -155,7 +150,7 @@ Result<LoadedRun> load_run_folder(const std::string& run, const std::string& che
       r.threshold = r.report["threshold"]["value"].get<double>();
       r.threshold_source = "report.json";
     }
-    if (r.threshold_source == "default")
+    if (r.threshold_source == "default" && !quiet)
       std::fprintf(stderr, "cellcam: %s/report.json gives no threshold; using 0.5\n", run.c_str());
   }
   // Temperature scaling fitted by `cellcam calibrate` on the best checkpoint's validation predictions.
@@ -178,6 +173,28 @@ Result<LoadedRun> load_run_folder(const std::string& run, const std::string& che
       r.review_band_source = source;
     }
   }
+}
+
+Result<LoadedRun> load_run_folder(const std::string& run, const std::string& checkpoint) {
+  LoadedRun r;
+  Result<bool> config = read_run_config(run, r);
+  if (!config) return config.error();
+
+  r.checkpoint_path = checkpoint == "best" || checkpoint == "last"
+                          ? (fs::path(run) / "checkpoints" / (checkpoint + ".pt")).string()
+                          : checkpoint;
+  std::error_code ec;
+  if (!fs::is_regular_file(r.checkpoint_path, ec))
+    return make_error(ErrorCode::kIo, "no checkpoint " + r.checkpoint_path +
+                                          (checkpoint == "best" ? " (has the run finished an epoch? try --checkpoint last)" : ""));
+  // Built on the CPU and moved only after loading, so the weights end on this machine's device
+  // whichever device the checkpoint was written from.
+  r.net = native::Network(r.spec);
+  Result<json> state = load_checkpoint(r.checkpoint_path, r.net, nullptr);
+  if (!state) return state.error();
+  r.checkpoint_epoch = state.value().value("epoch", 0);
+
+  read_operating_point(run, checkpoint, r);
   r.card = card_of_run(r);
   return r;
 }
@@ -197,6 +214,18 @@ Result<LoadedRun> load_run(const std::string& folder, const std::string& checkpo
   loaded.net->to(loaded.device);
   loaded.net->eval();
   return r;
+}
+
+Result<bool> write_run_card(const std::string& run) {
+  LoadedRun r;
+  Result<bool> config = read_run_config(run, r);
+  if (!config) return config;
+  read_operating_point(run, "best", r, /*quiet=*/true);
+  ModelCard card = card_of_run(r);
+  card.cellcam_version = version_string();
+  Result<std::string> split = native::read_text((fs::path(run) / "split.csv").string());
+  if (split) card.data_list_sha256 = native::sha256_hex(split.value());
+  return native::write_text_atomically((fs::path(run) / "model.json").string(), model_card_to_json(card));
 }
 
 bool is_ensemble_folder(const std::string& folder) {

@@ -44,6 +44,11 @@ struct LoadedRun {
 // `checkpoint` is best | last | a path (run folders only; a model folder has one set of weights).
 Result<LoadedRun> load_run(const std::string& folder, const std::string& checkpoint = "best");
 
+// RUN/model.json: the run's card (model_card.h, no ONNX file yet) with its operating point as it stands:
+// written when training starts and again when it finishes and when `cellcam calibrate` moves the
+// threshold, so a run folder always says in one file what `cellcam export` will ship.
+Result<bool> write_run_card(const std::string& run);
+
 // An ensemble folder written by `cellcam ensemble` (model.json with an "ensemble" block): each member is a
 // model folder of its own under the ensemble's folder (members/<i>/: model.onnx, model.json, weights.pt),
 // combined as model.json says. `cellcam predict ENSEMBLE` runs it natively as the page does.

@@ -32,6 +32,7 @@
 #include "image_store.h"
 #include "metrics.h"
 #include "metrics_json.h"
+#include "trained_model.h"
 #include "network.h"
 #include "plot.h"
 #include "predictions.h"
@@ -298,6 +299,8 @@ Result<bool> set_up_spec(Run& run) {
     const json config{{"settings", settings_to_json(s)}, {"model", json::parse(model_spec_to_json(run.spec))},
                       {"runtime", native::runtime_report()}};
     Result<bool> written = native::write_text_atomically((fs::path(s.out) / "config.json").string(), config.dump(2) + "\n");
+    if (!written) return written.error();
+    written = write_run_card(s.out);  // RUN/model.json from the first epoch on
     if (!written) return written.error();
   }
   return true;
@@ -624,6 +627,7 @@ Result<bool> finish(Run& run) {
   draw_plots(run, val, test, test_metrics);
   (void)native::write_text_atomically((fs::path(s.out) / "report.md").string(), report_markdown(report, s));
   Result<bool> written = native::write_text_atomically((fs::path(s.out) / "report.json").string(), report.dump(2) + "\n");
+  if (written) written = write_run_card(s.out);  // now with the chosen threshold
   if (!written) return written;
   log_line("run folder: %s (best %s %.4f at epoch %d)", s.out.c_str(), s.monitor.c_str(), run.best, run.best_epoch);
   return true;

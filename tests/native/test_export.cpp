@@ -12,6 +12,8 @@
 
 #include "cam_layer.h"
 #include "cellcam/decode.h"
+#include "cellcam/model_card.h"
+#include "cellcam/version.h"
 #include "decode_any.h"
 #include "export_model.h"
 #include "file_io.h"
@@ -69,6 +71,40 @@ namespace {
 TEST(Export, Sha256KnownVector) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+// The run folder carries its model.json (the shared card, no ONNX yet) from the first epoch, with the
+// operating point report.json chose; export ships the same card with the ONNX file's SHA-256, provenance
+// and the card's fields inside model.onnx's metadata_props.
+TEST(Export, RunFolderCarriesItsCardAndExportShipsIt) {
+  Result<std::string> run_text = native::read_text((trained_run() / "model.json").string());
+  ASSERT_TRUE(run_text.ok());
+  Result<ModelCard> run_card = parse_model_card(run_text.value(), /*require_onnx=*/false);
+  ASSERT_TRUE(run_card.ok()) << run_card.error().message;
+  EXPECT_EQ(run_card.value().classes, (std::vector<std::string>{"Uninfected", "Parasitized"}));
+  EXPECT_TRUE(run_card.value().onnx.sha256.empty());
+  EXPECT_TRUE(run_card.value().has_architecture);
+  const json report = json::parse(read(trained_run() / "report.json"));
+  EXPECT_DOUBLE_EQ(run_card.value().threshold, report["threshold"]["value"].get<double>());
+  EXPECT_EQ(run_card.value().data_list_sha256, sha256_hex(read(trained_run() / "split.csv")));
+
+  const fs::path out = fs::temp_directory_path() / "cellcam_export_card";
+  fs::remove_all(out);
+  ExportSettings s;
+  s.run = trained_run().string();
+  s.out = out.string();
+  ASSERT_EQ(run_export(s), 0);
+  const std::string text = read(out / "model.json");
+  Result<ModelCard> card = parse_model_card(text);
+  ASSERT_TRUE(card.ok()) << card.error().message;
+  EXPECT_EQ(model_card_to_json(card.value()), text);  // written by the card's own writer
+  EXPECT_EQ(card.value().schema_version, kModelCardSchema);
+  EXPECT_EQ(card.value().cellcam_version, version_string());
+  EXPECT_EQ(card.value().data_list_sha256, run_card.value().data_list_sha256);
+  EXPECT_EQ(text.find(fs::temp_directory_path().string()), std::string::npos) << "a temporary path in model.json";
+  const std::string onnx = read(out / "model.onnx");
+  EXPECT_NE(onnx.find("cellcam.classes"), std::string::npos);
+  EXPECT_NE(onnx.find("[\"Uninfected\",\"Parasitized\"]"), std::string::npos);
 }
 
 TEST(Export, ModelFolderHoldsTheContract) {
