@@ -3,32 +3,27 @@
 
 #include "predictions.h"
 
+#include "cellcam/views.h"
+
 namespace cellcam::train {
 
 int tta_view_count(const torch::Tensor& x) { return x.size(2) == x.size(3) ? 8 : 4; }
 
+// The views are the shared rule (cellcam/views.h), the one the page applies: the tensors go through it on
+// the CPU and come back to their device.
 torch::Tensor tta_view(const torch::Tensor& x, int v) {
-  torch::Tensor view = x;
-  if (x.size(2) == x.size(3)) {
-    if (v >= 4) view = view.flip({3});
-    if (v % 4) view = torch::rot90(view, v % 4, {2, 3});
-  } else {
-    if (v & 1) view = view.flip({3});
-    if (v & 2) view = view.flip({2});
-  }
-  return view.contiguous();
+  const torch::Tensor cpu = x.to(torch::kCPU, torch::kFloat).contiguous();
+  std::vector<float> out = make_view(cpu.data_ptr<float>(), static_cast<int>(x.size(0)), static_cast<int>(x.size(1)),
+                                     static_cast<int>(x.size(2)), static_cast<int>(x.size(3)), v);
+  return torch::from_blob(out.data(), x.sizes(), torch::kFloat).clone().to(x.device());
 }
 
 torch::Tensor tta_undo_view(const torch::Tensor& map, int v, bool square) {
-  torch::Tensor out = map;
-  if (square) {
-    if (v % 4) out = torch::rot90(out, 4 - v % 4, {2, 3});
-    if (v >= 4) out = out.flip({3});
-  } else {
-    if (v & 1) out = out.flip({3});
-    if (v & 2) out = out.flip({2});
-  }
-  return out;
+  (void)square;  // a square input's maps are square: view_source tells the two apart by the map's shape
+  const torch::Tensor cpu = map.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  std::vector<float> out = undo_view(cpu.data_ptr<float>(), static_cast<int>(map.size(0)), static_cast<int>(map.size(1)),
+                                     static_cast<int>(map.size(2)), static_cast<int>(map.size(3)), v);
+  return torch::from_blob(out.data(), map.sizes(), torch::kFloat).clone().to(map.device());
 }
 
 torch::Tensor mean_over_views(const torch::Tensor& views) {

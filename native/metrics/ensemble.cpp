@@ -3,6 +3,8 @@
 // deterministically, where gradient descent would need a learning rate and thousands of steps.
 #include "ensemble.h"
 
+#include "cellcam/ensemble.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -117,33 +119,52 @@ Result<std::vector<double>> normalised_weights(const std::vector<double>& weight
   return out;
 }
 
+// The members as the shared rules take them: M flat (N,K) arrays.
+std::vector<std::vector<float>> flat_members(const std::vector<ProbabilityTable>& members) {
+  std::vector<std::vector<float>> flat;
+  for (const ProbabilityTable& m : members) {
+    std::vector<float> f;
+    for (const std::vector<float>& row : m) f.insert(f.end(), row.begin(), row.end());
+    flat.push_back(std::move(f));
+  }
+  return flat;
+}
+
+ProbabilityTable table_of(const std::vector<float>& flat, std::size_t n, std::size_t k) {
+  ProbabilityTable out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i].assign(flat.begin() + i * k, flat.begin() + (i + 1) * k);
+  return out;
+}
+
+// Soft voting, disagreement and the stacking meta-model are the shared rules (cellcam/ensemble.h), which
+// the page and `cellcam predict` apply; here they take the trainer's tables.
 Result<ProbabilityTable> soft_vote(const std::vector<ProbabilityTable>& members, const std::vector<double>& weights) {
   Result<bool> ok = check_members(members);
   if (!ok) return ok.error();
   Result<std::vector<double>> w = normalised_weights(weights, members.size());
   if (!w) return w.error();
-  ProbabilityTable out(members[0].size(), std::vector<float>(members[0].empty() ? 0 : members[0][0].size()));
-  for (std::size_t i = 0; i < out.size(); ++i)
-    for (std::size_t k = 0; k < out[i].size(); ++k) {
-      double s = 0.0;
-      for (std::size_t m = 0; m < members.size(); ++m) s += w.value()[m] * members[m][i][k];
-      out[i][k] = static_cast<float>(s);
-    }
-  return out;
+  const std::size_t n = members[0].size(), k = n ? members[0][0].size() : 0;
+  if (n == 0) return ProbabilityTable{};
+  const std::vector<std::vector<float>> flat = flat_members(members);
+  std::vector<const float*> ptrs;
+  for (const std::vector<float>& f : flat) ptrs.push_back(f.data());
+  EnsembleInfo e;
+  for (double v : w.value()) e.members.push_back(EnsembleMember{"", {}, v, 1.0, {}, "{}"});
+  Result<std::vector<float>> out = combine_members(ptrs, static_cast<int>(n), static_cast<int>(k), k == 2 ? HeadKind::kBinary : HeadKind::kMulticlass, e);
+  if (!out) return out.error();
+  return table_of(out.value(), n, k);
 }
 
 Result<std::vector<double>> disagreement(const std::vector<ProbabilityTable>& members, const std::vector<double>& weights) {
-  Result<ProbabilityTable> mean = soft_vote(members, weights);
-  if (!mean) return mean.error();
-  const std::vector<double> w = normalised_weights(weights, members.size()).take();
-  std::vector<double> out(mean.value().size(), 0.0);
-  for (std::size_t i = 0; i < out.size(); ++i)
-    for (std::size_t m = 0; m < members.size(); ++m) {
-      double tv = 0.0;
-      for (std::size_t k = 0; k < mean.value()[i].size(); ++k) tv += std::abs(static_cast<double>(members[m][i][k]) - mean.value()[i][k]);
-      out[i] += w[m] * 0.5 * tv;
-    }
-  return out;
+  Result<bool> ok = check_members(members);
+  if (!ok) return ok.error();
+  Result<std::vector<double>> w = normalised_weights(weights, members.size());
+  if (!w) return w.error();
+  const std::size_t n = members[0].size(), k = n ? members[0][0].size() : 0;
+  const std::vector<std::vector<float>> flat = flat_members(members);
+  std::vector<const float*> ptrs;
+  for (const std::vector<float>& f : flat) ptrs.push_back(f.data());
+  return member_disagreement(ptrs, static_cast<int>(n), static_cast<int>(k), w.value());
 }
 
 std::vector<std::vector<double>> stacking_features(const std::vector<ProbabilityTable>& members, bool binary) {
@@ -259,14 +280,21 @@ Result<ProbabilityTable> apply_stacking(const StackingModel& model, const std::v
   if (static_cast<int>(members.size()) != model.members || (!members[0].empty() && static_cast<int>(members[0][0].size()) != model.classes))
     return make_error(ErrorCode::kInvalidArgument, "the meta-model was fitted on " + std::to_string(model.members) + " members of " +
                                                        std::to_string(model.classes) + " classes");
-  const std::vector<std::vector<double>> x = stacking_features(members, model.binary);
-  ProbabilityTable out(x.size());
-  std::vector<double> p;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    meta_probabilities(model, x[i], p);
-    out[i].assign(p.begin(), p.end());
-  }
-  return out;
+  const std::size_t n = members[0].size();
+  if (n == 0) return ProbabilityTable{};
+  const std::vector<std::vector<float>> flat = flat_members(members);
+  std::vector<const float*> ptrs;
+  for (const std::vector<float>& f : flat) ptrs.push_back(f.data());
+  EnsembleInfo e;
+  e.method = CombineMethod::kStacking;
+  e.members.resize(members.size());
+  e.stacking.weights = model.weights;
+  e.stacking.intercepts = model.intercepts;
+  e.stacking.clamp = kClamp;
+  Result<std::vector<float>> out = combine_members(ptrs, static_cast<int>(n), model.classes,
+                                                   model.binary ? HeadKind::kBinary : HeadKind::kMulticlass, e);
+  if (!out) return out.error();
+  return table_of(out.value(), n, static_cast<std::size_t>(model.classes));
 }
 
 double stacking_objective(const StackingModel& model, const std::vector<ProbabilityTable>& members, const std::vector<int>& labels) {

@@ -5,6 +5,8 @@
 // and do not depend on summation order. Sorting is stable, so equal inputs give equal outputs.
 #include "metrics.h"
 
+#include "cellcam/decision.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -225,11 +227,12 @@ void one_vs_rest_areas(const std::vector<std::vector<float>>& probs, const std::
 }  // namespace
 
 int predicted_class(const std::vector<float>& row, double threshold) {
-  if (row.size() == 2) return static_cast<double>(row[1]) >= threshold ? 1 : 0;
-  int best = 0;
-  for (int c = 1; c < static_cast<int>(row.size()); ++c)
-    if (row[c] > row[best]) best = c;  // strict: the lowest index keeps a tie
-  return best;
+  // The shared decision rule (cellcam/decision.h): two classes decide at the threshold, more by argmax.
+  DecisionRule rule;
+  rule.binary = row.size() == 2;
+  rule.classes = static_cast<int>(row.size());
+  rule.threshold = threshold;
+  return row.empty() ? 0 : decide(row.data(), rule).index;
 }
 
 std::vector<int> correct_decisions(const std::vector<std::vector<float>>& probs, const std::vector<int>& labels, double threshold) {

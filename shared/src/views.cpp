@@ -43,6 +43,31 @@ std::vector<float> make_views(const float* tensors, int n, int channels, int hei
   return out;
 }
 
+std::vector<float> make_view(const float* tensors, int n, int channels, int height, int width, int v) {
+  const std::size_t plane = static_cast<std::size_t>(height) * width, size = channels * plane;
+  std::vector<float> out(static_cast<std::size_t>(n) * size);
+  for (int b = 0; b < n; ++b)
+    for (int i = 0; i < height; ++i)
+      for (int j = 0; j < width; ++j) {
+        const PixelIndex s = view_source(v, i, j, height, width);
+        for (int c = 0; c < channels; ++c)
+          out[b * size + c * plane + i * width + j] = tensors[b * size + c * plane + s.y * width + s.x];
+      }
+  return out;
+}
+
+std::vector<float> undo_view(const float* maps, int n, int K, int h, int w, int v) {
+  const std::size_t plane = static_cast<std::size_t>(h) * w;
+  std::vector<float> out(static_cast<std::size_t>(n) * K * plane);
+  for (std::size_t m = 0; m < static_cast<std::size_t>(n) * K; ++m)
+    for (int a = 0; a < h; ++a)
+      for (int b = 0; b < w; ++b) {
+        const PixelIndex s = view_source(v, a, b, h, w);
+        out[m * plane + s.y * w + s.x] = maps[m * plane + a * w + b];
+      }
+  return out;
+}
+
 std::vector<float> average_view_probs(const float* probs, int n, int V, int K) {
   std::vector<float> out(static_cast<std::size_t>(n) * K);
   for (int i = 0; i < n; ++i)

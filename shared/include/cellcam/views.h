@@ -24,6 +24,11 @@ PixelIndex view_source(int v, int i, int j, int height, int width);
 // tensors: n images (n,C,H,W) -> (n,V,C,H,W): image 0's V views first.
 std::vector<float> make_views(const float* tensors, int n, int channels, int height, int width);
 
+// One view v of n images (n,C,H,W) -> (n,C,H,W); and maps (n,K,h,w) seen in view v's frame carried back
+// to the original orientation (the inverse of view v at the maps' resolution).
+std::vector<float> make_view(const float* tensors, int n, int channels, int height, int width, int v);
+std::vector<float> undo_view(const float* maps, int n, int K, int h, int w, int v);
+
 // probs: (n*V,K), image 0's views first -> (n,K): the mean over views, summed in view order in float
 // (as the trainer sums its tensors).
 std::vector<float> average_view_probs(const float* probs, int n, int V, int K);
