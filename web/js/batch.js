@@ -1,7 +1,7 @@
 // batch.js — the queue: decode ahead, classify, fill rows, and the progress and summary above them.
 import { DECODE_AHEAD, classifyInEngine, decodeInWorker, decoder, engine } from './engines.js';
 import { buildClassSelects } from './model_panel.js';
-import { $, MAX_AHEAD, MAX_FILE_BYTES, VIEW_MAX, errorText, h, showAlert, state } from './page.js';
+import { $, errorText, h, MAX_AHEAD, MAX_FILE_BYTES, showAlert, shownName, state, VIEW_MAX } from './page.js';
 import { classColour, fillError, fillResult, makeRow, setMeta } from './rows.js';
 import { scheduleView } from './views_panel.js';
 
@@ -161,7 +161,7 @@ export function updateProgress() {
     summary.append(h('span', { class: 'total', text: `${c.done} classified` }));
     for (const k of order) {
       const i = model ? model.classes.indexOf(k) : -1;
-      summary.append(chip(`${k}: ${c.perClass.get(k)}`, `class:${k}`, i >= 0 ? `cls ${classColour(model, i)}` : ''));
+      summary.append(chip(`${i >= 0 ? shownName(model, i) : k}: ${c.perClass.get(k)}`, `class:${k}`, i >= 0 ? `cls ${classColour(model, i)}` : ''));
     }
     summary.append(chip(`⚑ ${c.review} to review`, 'review', c.review > 0 ? 'flagged' : 'quiet'));
     if (c.errors > 0) summary.append(chip(`${c.errors} error${c.errors > 1 ? 's' : ''}`, 'errors', 'errors'));

@@ -1,7 +1,7 @@
 // model_panel.js — choosing a model (shipped, or the user's model.onnx + model.json) and showing its card:
 // the rules in words come from the shared C++ (the wasm Model's info), never from here.
 import { engine, startEngine } from './engines.js';
-import { $, h, params, readModelJson, showAlert, state } from './page.js';
+import { $, h, params, readModelJson, showAlert, shownName, state } from './page.js';
 
 // ---------------------------------------------------------------- models
 export async function loadModelIndex() {
@@ -84,7 +84,7 @@ export function renderModelCard() {
   card.append(
     h('div', {},
       h('strong', { text: m.name }), m.version ? ` v${m.version}` : '',
-      ` · ${m.head} · ${m.classes.join(', ')} · input ${m.inputShape.join('×')}`,
+      ` · ${m.head} · ${m.classes.map((c, i) => (shownName(m, i) === c ? c : `${shownName(m, i)} (${c})`)).join(', ')} · input ${m.inputShape.join('×')}`,
       metrics.length ? ` · held-out ${metrics.join(', ')}` : '',
       choice.readme ? [' · ', h('a', { href: choice.readme, target: '_blank', rel: 'noopener', text: 'model card (intended use, limits)' })] : '',
       choice.source === 'own' ? ` · from ${choice.fileName}` : '',
@@ -103,7 +103,7 @@ export function buildClassSelects() {
   const all = $('cam-class-all');
   all.textContent = '';
   all.append(h('option', { value: 'predicted', text: 'predicted class' }));
-  classes.forEach((c, i) => all.append(h('option', { value: String(i), text: c })));
+  classes.forEach((c, i) => all.append(h('option', { value: String(i), text: shownName(state.choice.parsed, i) })));
   all.value = state.cam.cls === 'predicted' || Number(state.cam.cls) >= classes.length ? 'predicted' : String(state.cam.cls);
   const filter = $('filter');
   const old = filter.value;
@@ -111,7 +111,10 @@ export function buildClassSelects() {
   filter.append(h('option', { value: 'all', text: 'All images' }));
   const labels = new Set(classes);
   for (const r of state.rows) if (r.result) labels.add(r.result.label);
-  for (const c of labels) filter.append(h('option', { value: `class:${c}`, text: `Predicted ${c}` }));
+  for (const c of labels) {
+    const i = classes.indexOf(c);
+    filter.append(h('option', { value: `class:${c}`, text: `Predicted ${i >= 0 ? shownName(state.choice.parsed, i) : c}` }));
+  }
   filter.append(h('option', { value: 'review', text: 'Refer for review' }));
   filter.append(h('option', { value: 'errors', text: 'Errors' }));
   filter.value = [...filter.options].some((o) => o.value === old) ? old : 'all';

@@ -79,4 +79,7 @@ export function h(tag, props = {}, ...children) {
   for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c);
   return el;
 }
+// The name a person is shown for class k of a model (model.json display_names; the class id otherwise).
+export const shownName = (model, k) => (model.displayNames && model.displayNames[k]) || model.classes[k];
+
 export const fmt = (p, digits = 3) => (Number.isFinite(p) ? p.toFixed(digits) : '');

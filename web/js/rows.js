@@ -1,7 +1,7 @@
 // rows.js — files in (drops, pickers, folders) and one row per file out: thumbnail, class, probability
 // bars, the refer-for-review flag and the Grad-CAM overlay at its opacity.
 import { renderInEngine } from './engines.js';
-import { $, IMAGE_EXTENSIONS, THUMB_CSS, cellcamMain, fmt, h, showAlert, state } from './page.js';
+import { $, cellcamMain, fmt, h, IMAGE_EXTENSIONS, showAlert, shownName, state, THUMB_CSS } from './page.js';
 import { drawViewer, openViewer } from './views_panel.js';
 
 // ---------------------------------------------------------------- collecting files
@@ -105,16 +105,16 @@ export function probabilityBars(model, probs, predicted) {
     const fill = h('span', { class: `fill ${classColour(model, k)}` });
     fill.style.width = `${Math.max(0, Math.min(1, probs[k])) * 100}%`;
     return h('div', { class: `pbar${k === predicted ? ' predicted' : ''}` },
-      h('span', { class: 'cls', text: c, title: c }),
+      h('span', { class: 'cls', text: shownName(model, k), title: c }),
       h('span', { class: 'track', 'aria-hidden': 'true' }, fill),
       h('span', { class: 'val', text: fmt(probs[k]) }));
   }));
 }
 
 export function resultBadges(model, r) {
-  const score = model.head === 'binary' ? `P(${model.classes[1]}) = ${fmt(r.score, 4)}` : `top-1 ${fmt(r.score, 4)}`;
+  const score = model.head === 'binary' ? `P(${shownName(model, 1)}) = ${fmt(r.score, 4)}` : `top-1 ${fmt(r.score, 4)}`;
   return [
-    h('span', { class: `badge ${classColour(model, r.index)}`, text: r.label }),
+    h('span', { class: `badge ${classColour(model, r.index)}`, text: shownName(model, r.index) }),
     r.review ? h('span', { class: 'flag', title: model.ensemble && model.ensemble.review && r.disagreement !== null
       ? `The members disagree by ${fmt(r.disagreement)} (refer at ≥ ${fmt(model.ensemble.review.cutoff)})`
       : `In the uncertainty band ${model.reviewBand.map((v) => fmt(v)).join('–')}`, text: '⚑ Refer for review' }) : null,
@@ -141,7 +141,7 @@ export function fillResult(row) {
   if (r.cams) {
     const toggle = h('input', { type: 'checkbox', checked: row.cam.on, 'aria-label': `Grad-CAM overlay for ${row.path}` });
     const select = h('select', { 'aria-label': `Grad-CAM class for ${row.path}` },
-      model.classes.map((c, i) => h('option', { value: String(i), text: c })));
+      model.classes.map((c, i) => h('option', { value: String(i), text: shownName(model, i) })));
     const alpha = h('input', { type: 'range', min: '0', max: '1', step: '0.05', value: String(row.cam.alpha), 'aria-label': `Overlay opacity for ${row.path}` });
     select.value = String(camClassOf(row));
     toggle.addEventListener('change', () => { row.cam.on = toggle.checked; drawRow(row); });

@@ -1,5 +1,5 @@
 // views_panel.js — which rows show and in what order (sort, filter), and the large view of one row.
-import { $, VIEW_MAX, fmt, h, state } from './page.js';
+import { $, fmt, h, shownName, state, VIEW_MAX } from './page.js';
 import { camClassOf, composed, describeSource, probabilityBars, resultBadges } from './rows.js';
 
 // ---------------------------------------------------------------- sort and filter
@@ -82,7 +82,7 @@ export function fillViewer(row) {
   result.append(h('div', { class: 'result' }, ...resultBadges(model, r).filter(Boolean)), probabilityBars(model, r.probs, r.index));
   const select = $('viewer-class');
   select.textContent = '';
-  model.classes.forEach((c, i) => select.append(h('option', { value: String(i), text: c })));
+  model.classes.forEach((c, i) => select.append(h('option', { value: String(i), text: shownName(model, i) })));
   select.value = String(camClassOf(row));
   $('viewer-cam').checked = row.cam.on;
   $('viewer-cam').disabled = !r.cams;
@@ -121,7 +121,7 @@ export function drawViewer(row, pixels) {
   canvas.height = row.view.height;
   canvas.getContext('2d').putImageData(new ImageData(pixels, row.view.width, row.view.height), 0, 0);
   canvas.dataset.drawn = row.cam.on && row.result.cams ? `overlay:${camClassOf(row)}` : 'image';
-  canvas.setAttribute('aria-label', `${row.path}${row.cam.on ? `, Grad-CAM of ${row.model.classes[camClassOf(row)]}` : ''}`);
+  canvas.setAttribute('aria-label', `${row.path}${row.cam.on ? `, Grad-CAM of ${shownName(row.model, camClassOf(row))}` : ''}`);
   canvas.setAttribute('role', 'img');
 }
 
