@@ -773,40 +773,43 @@ val normalize_cam_value(val map) {
   });
 }
 
+// One rule over a Float32Array of `count` values -> a typed array of its result (`type`).
+template <typename F>
+val array_rule(const val& in, std::size_t count, const char* what, const char* type, F&& rule) {
+  return guarded([&] {
+    const std::vector<float> x = floats_of(in, what);
+    if (x.size() != count)
+      return error_value(ErrorCode::kInvalidArgument, std::string(what) + " has " + std::to_string(x.size()) +
+                                                          " values, the sizes given make " + std::to_string(count));
+    const auto out = rule(x.data());
+    return typed_copy(type, out.data(), out.size());
+  });
+}
+std::size_t product(std::initializer_list<int> dims) {
+  std::size_t p = 1;
+  for (int d : dims) p *= static_cast<std::size_t>(d > 0 ? d : 0);
+  return p;
+}
+
 // makeViews(tensors (n,C,H,W), n, C, H, W) -> Float32Array (n,V,C,H,W)
 val make_views_value(val tensors, int n, int c, int h, int w) {
-  return guarded([&] {
-    const std::vector<float> t = floats_of(tensors, "tensors");
-    if (n < 1 || c < 1 || h < 1 || w < 1 || t.size() != static_cast<std::size_t>(n) * c * h * w)
-      return error_value(ErrorCode::kInvalidArgument, "makeViews: tensors are not (n,C,H,W)");
-    const std::vector<float> v = make_views(t.data(), n, c, h, w);
-    return typed_copy("Float32Array", v.data(), v.size());
-  });
+  return array_rule(tensors, product({n, c, h, w}), "tensors", "Float32Array",
+                    [&](const float* t) { return make_views(t, n, c, h, w); });
 }
+// averageViewProbs(probs (n*V,K), n, V, K) -> Float32Array (n,K)
 val average_view_probs_value(val probs, int n, int V, int K) {
-  return guarded([&] {
-    const std::vector<float> p = floats_of(probs, "probs");
-    if (p.size() != static_cast<std::size_t>(n) * V * K) return error_value(ErrorCode::kInvalidArgument, "probs is not (n*V,K)");
-    const std::vector<float> out = average_view_probs(p.data(), n, V, K);
-    return typed_copy("Float32Array", out.data(), out.size());
-  });
+  return array_rule(probs, product({n, V, K}), "probs", "Float32Array",
+                    [&](const float* p) { return average_view_probs(p, n, V, K); });
 }
+// averageViewCams(cams (n*V,K,h,w), n, V, K, h, w) -> Float32Array (n,K,h,w)
 val average_view_cams_value(val cams, int n, int V, int K, int h, int w) {
-  return guarded([&] {
-    const std::vector<float> c = floats_of(cams, "cams");
-    if (c.size() != static_cast<std::size_t>(n) * V * K * h * w)
-      return error_value(ErrorCode::kInvalidArgument, "cams is not (n*V,K,h,w)");
-    const std::vector<float> out = average_view_cams(c.data(), n, V, K, h, w);
-    return typed_copy("Float32Array", out.data(), out.size());
-  });
+  return array_rule(cams, product({n, V, K, h, w}), "cams", "Float32Array",
+                    [&](const float* c) { return average_view_cams(c, n, V, K, h, w); });
 }
+// viewDisagreement(probs (n*V,K), n, V, K) -> Float64Array (n)
 val view_disagreement_value(val probs, int n, int V, int K) {
-  return guarded([&] {
-    const std::vector<float> p = floats_of(probs, "probs");
-    if (p.size() != static_cast<std::size_t>(n) * V * K) return error_value(ErrorCode::kInvalidArgument, "probs is not (n*V,K)");
-    const std::vector<double> out = view_disagreement(p.data(), n, V, K);
-    return typed_copy("Float64Array", out.data(), out.size());
-  });
+  return array_rule(probs, product({n, V, K}), "probs", "Float64Array",
+                    [&](const float* p) { return view_disagreement(p, n, V, K); });
 }
 // combineMembers([Float32Array (n,K)...], n, K, {method, weights, stacking: {weights, intercepts, clamp}}, head)
 val combine_members_value(val member_probs, int n, int K, val spec, std::string head) {
