@@ -16,8 +16,8 @@
 //                   session created), a fresh browser context (empty HTTP cache) each run, median of 3;
 //   end-to-end      N files given to "Choose files" -> the last row drawn, as the page runs them: decoding
 //                   in one worker, inference (batches of up to 32) + CAM rendering in another, overlapped;
-//   stage times     measured inside the page's workers, per image: decode+preprocess (worker.js), the
-//                   ORT session.run share (infer.js), the CAM render of the predicted class (renderCam);
+//   stage times     measured inside the page's workers, per image: decode+preprocess (decode_worker.js), the
+//                   ORT session.run share (inference_worker.js), the CAM render of the predicted class (renderCam);
 //   stage split     main thread, the page's wasm module, warm, as the page calls it (the preprocess block
 //                   as spec, full-size RGBA view): decode = preprocess(bytes) - preprocessPixels(decoded
 //                   RGBA); preprocess = preprocessPixels (resize, normalise, the view copy); CAM = renderCam

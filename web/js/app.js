@@ -1,6 +1,6 @@
 // app.js — the page: pick a model (shipped, or the user's own model.onnx + model.json, verified against
-// its SHA-256), collect dropped or picked files (folders too), decode them in one worker (worker.js),
-// classify them in another (infer.js, ONNX Runtime Web), and stream rows with a thumbnail, the class,
+// its SHA-256), collect dropped or picked files (folders too), decode them in one worker (decode_worker.js),
+// classify them in another (inference_worker.js, ONNX Runtime Web), and stream rows with a thumbnail, the class,
 // a probability bar per class, the refer-for-review flag and a Grad-CAM overlay. Sort, filter, export.
 // Nothing is uploaded: files are read with the File API and processed in this tab; the only requests
 // are for the page's own files (its Content-Security-Policy allows nothing else).

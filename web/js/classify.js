@@ -1,4 +1,4 @@
-// classify.js — images through a model as the page runs them, shared by the inference worker (infer.js,
+// classify.js — images through a model as the page runs them, shared by the inference worker (inference_worker.js,
 // with ONNX Runtime Web) and the node tests (with onnxruntime-node): the same code path on both, so the
 // tests that compare the page with `cellcam predict` test what the page does.
 //

@@ -1,9 +1,9 @@
-// engines.js — the page's two workers: decoding (worker.js, restarted when a file hangs it) and inference
-// (infer.js, ONNX Runtime Web and the wasm Model); requests and answers by row.
+// engines.js — the page's two workers: decoding (decode_worker.js, restarted when a file hangs it) and inference
+// (inference_worker.js, ONNX Runtime Web and the wasm Model); requests and answers by row.
 import { renderModelCard } from './model_panel.js';
 import { $, FILE_TIMEOUT_MS, errorText, params, setStatus, showAlert, state } from './page.js';
 
-// ---------------------------------------------------------------- decode worker (worker.js)
+// ---------------------------------------------------------------- decode worker (decode_worker.js)
 // Files are handed over DECODE_AHEAD at a time, so the worker decodes the next one while the page
 // handles the last. The worker takes them in order; the one it is on has FILE_TIMEOUT_MS: past that the
 // worker is abandoned (a decoder that never returns), the file gets a timeout row, and the files waiting
@@ -12,7 +12,7 @@ export const DECODE_AHEAD = 2;
 export const decoder = { worker: null, ready: null, waiting: [], timer: 0 };
 
 export function startDecoder() {
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  const worker = new Worker(new URL('./decode_worker.js', import.meta.url), { type: 'module' });
   decoder.worker = worker;
   worker.addEventListener('error', (e) => { e.preventDefault(); });
   decoder.ready = new Promise((resolve) => {
@@ -71,7 +71,7 @@ export function decodeInWorker(row, modelJson, options) {
   return new Promise((resolve) => postDecode({ row, modelJson, options, resolve }));
 }
 
-// ---------------------------------------------------------------- inference worker (infer.js)
+// ---------------------------------------------------------------- inference worker (inference_worker.js)
 export const engine = { worker: null, ready: null, info: null, pending: new Map(), renders: new Map(), nextReq: 1, generation: 0 };
 
 export function failPending(message) {
@@ -90,7 +90,7 @@ export function startEngine() {
   document.body.dataset.engine = 'loading';
   setStatus(`loading ${choice.parsed.name}…`);
   $('backend-label').textContent = '';
-  const worker = new Worker(new URL('./infer.js', import.meta.url), { type: 'module' });
+  const worker = new Worker(new URL('./inference_worker.js', import.meta.url), { type: 'module' });
   engine.worker = worker;
   engine.ready = new Promise((resolve) => {
     const failed = (message) => {

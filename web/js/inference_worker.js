@@ -1,4 +1,4 @@
-// infer.js — the inference worker: ONNX Runtime Web runs the model here so the page stays responsive.
+// inference_worker.js — the inference worker: ONNX Runtime Web runs the model here so the page stays responsive.
 // Everything after inference is the shared C++ through a wasm Model made once from model.json: the TTA
 // views, combining views and members, the decision and review flag, tile aggregation, the stitched map
 // and the heatmap. This file moves tensors between ONNX Runtime and that Model, and decides nothing.

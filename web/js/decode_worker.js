@@ -1,11 +1,11 @@
-// worker.js — decoding and preprocessing off the main thread, one file per message, so the page stays
+// decode_worker.js — decoding and preprocessing off the main thread, one file per message, so the page stays
 // responsive and a file that hangs a decoder can be abandoned (the page terminates this worker).
 //   in:  { id, bytes: ArrayBuffer, modelJson, options }   the model's preprocessing and tile plan come from
 //        its model.json, read once per model by the shared C++ (a wasm Model); options: decode limits,
 //        thumbnailSize (the page asks for its view size: the image itself when not larger), and
 //        {tile, stride, tileAbove, maxTiles} to cut large images into tiles (see wasm/bindings.cpp)
 //   out: { id, ok, ... } (see pipeline.js) + ms; pixel arrays are transferred, not copied.
-// Inference runs in a second worker (infer.js), so decoding the next image overlaps the model.
+// Inference runs in a second worker (inference_worker.js), so decoding the next image overlaps the model.
 import { loadCellcam } from './cellcam.js';
 import { preprocessFile } from './pipeline.js';
 import UTIF from '../vendor/utif.mjs';
