@@ -7,6 +7,8 @@
 //   OUT/<name>.<class>.stitched.npy  a large image (tiled with the page's plan): the map stitched from its tiles,
 //                                    normalised, (h,w) float32 over the whole image
 //   OUT/gradcam.csv                  file, probabilities, predicted class, explained class, outputs, error
+// An ensemble folder (`cellcam ensemble`) is explained as the page explains it: every member's maps, combined
+// by the shared rules (cellcam/ensemble.h: each scaled to a maximum of 1, resampled to the finest grid, weighted).
 // An unreadable image gets its error row; the rest go on (exit 2 when any failed).
 #pragma once
 
@@ -16,7 +18,7 @@
 namespace cellcam::explain {
 
 struct GradcamSettings {
-  std::string model;                // run folder or exported model folder
+  std::string model;                // run folder, exported model folder or ensemble folder
   std::vector<std::string> inputs;  // files, or folders searched recursively
   std::string out = "gradcam";
   std::string checkpoint = "best";  // run folders: best | last | path

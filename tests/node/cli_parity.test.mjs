@@ -3,7 +3,8 @@
 // of ONNX Runtime Web) against `cellcam predict` (LibTorch): per row the class, the probabilities (max abs
 // difference <= 1e-5), the refer-for-review flag, the tile count of a large image and the error rows; for
 // a single model, with test-time augmentation, for a multiclass model and for the ensemble. The stitched
-// heatmap of the large image is compared with `cellcam gradcam`'s (<= 1e-4 after normalisation).
+// heatmap of the large image is compared with `cellcam gradcam`'s (<= 1e-4 after normalisation), for one
+// model, with TTA, and for the ensemble (members' maps combined, then stitched).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -116,12 +117,12 @@ for (const c of CASES) {
   });
 }
 
-for (const tta of [false, true]) {
-  test(`the stitched heatmap of a large image${tta ? ' with TTA' : ''}: page equals cellcam gradcam`, { skip: !haveCli && `${cliPath} not built`, timeout: 300000 }, async () => {
-  const out = join(tmp, `gradcam-${tta}`);
-  const run = spawnSync(cliPath, ['gradcam', join(root, 'models', 'malaria'), large, '--out', out, ...(tta ? ['--tta'] : [])], { encoding: 'utf8' });
+for (const [folder, tta] of [['malaria', false], ['malaria', true], ['malaria-ensemble', false]]) {
+  test(`the stitched heatmap of a large image (${folder}${tta ? ', TTA' : ''}): page equals cellcam gradcam`, { skip: !haveCli && `${cliPath} not built`, timeout: 300000 }, async () => {
+  const out = join(tmp, `gradcam-${folder}-${tta}`);
+  const run = spawnSync(cliPath, ['gradcam', join(root, 'models', folder), large, '--out', out, ...(tta ? ['--tta'] : [])], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
-  const page = await pageClassifier('malaria', tta);
+  const page = await pageClassifier(folder, tta);
   try {
     const p = await page.classify(large);
     assert.ok(p.ok && p.stitched && p.tiles, 'the page tiles and stitches it');
@@ -134,7 +135,7 @@ for (const tta of [false, true]) {
     const theirs = new Float32Array(npy.buffer.slice(npy.byteOffset + 10 + header, npy.byteOffset + npy.length));
     let worst = 0;
     for (let i = 0; i < plane; i++) worst = Math.max(worst, Math.abs(theirs[i] - mine[i]));
-    console.log(`stitched map${tta ? ' (TTA)' : ''} ${p.camWidth}x${p.camHeight} of ${p.tiles.count} tiles: max abs diff ${worst.toExponential(2)} after normalisation`);
+    console.log(`${folder}${tta ? ' (TTA)' : ''}: stitched map ${p.camWidth}x${p.camHeight} of ${p.tiles.count} tiles: max abs diff ${worst.toExponential(2)} after normalisation`);
     assert.ok(worst <= MAP_BOUND, `stitched maps differ by ${worst}`);
   } finally {
     await page.release();
