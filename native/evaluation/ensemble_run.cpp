@@ -10,7 +10,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -343,22 +342,13 @@ int ensemble_impl(const EnsembleSettings& s) {
   std::string not_exported;
   for (const Member& m : members)
     if (!m.run.exported || !fs::exists(fs::path(m.folder) / "model.onnx")) not_exported = m.folder + " is not an exported model folder";
-  std::vector<json> member_json;
-  if (not_exported.empty()) {
-    for (const Member& m : members) {
-      std::ifstream in(fs::path(m.folder) / "model.json");
-      json j = json::parse(in, nullptr, false);
-      if (j.is_discarded()) {
-        not_exported = m.folder + "/model.json does not parse";
-        break;
-      }
-      if (!member_json.empty() && j["preprocess"] != member_json[0]["preprocess"]) {
+  // Each member's card, as `cellcam export` wrote it and load_run read it (cellcam/model_card.h).
+  if (not_exported.empty())
+    for (const Member& m : members)
+      if (preprocess_spec_to_json(m.run.card.preprocess) != preprocess_spec_to_json(members[0].run.card.preprocess)) {
         not_exported = m.folder + " preprocesses differently from " + members[0].folder + " (the page feeds its members one tensor)";
         break;
       }
-      member_json.push_back(j);
-    }
-  }
   if (not_exported.empty()) {
     fs::create_directories(out / "members", ec);
     json list = json::array();
@@ -371,14 +361,21 @@ int ensemble_impl(const EnsembleSettings& s) {
         if (!ec) fs::copy_file(fs::path(members[k].folder) / name, dir / name, fs::copy_options::overwrite_existing, ec);
         if (ec) return fail(make_error(ErrorCode::kIo, "cannot copy " + members[k].folder + "/" + name + ": " + ec.message()));
       }
-      json onnx = member_json[k]["onnx"];
+      const ModelCard& card = members[k].run.card;
+      json onnx = json::parse(card.onnx.extra_json);
       onnx["file"] = file;
-      list.push_back({{"name", members[k].name}, {"version", member_json[k].value("version", "")}, {"onnx", onnx},
-                      {"cam", member_json[k].value("cam", json(nullptr))}, {"temperature", members[k].run.temperature},
+      onnx["sha256"] = card.onnx.sha256;
+      onnx["bytes"] = card.onnx.bytes;
+      json cam = nullptr;
+      if (card.cam.present())
+        cam = {{"width", card.cam.width}, {"height", card.cam.height}, {"layer", card.cam.layer}, {"method", card.cam.method}};
+      list.push_back({{"name", members[k].name}, {"version", card.version}, {"onnx", onnx},
+                      {"cam", cam}, {"temperature", members[k].run.temperature},
                       {"weight", report["soft_voting"]["weights"][k]}});
     }
     json model{{"name", s.name}, {"version", s.version}, {"classes", classes}, {"head", binary ? "binary" : "multiclass"},
-               {"preprocess", member_json[0]["preprocess"]}, {"input", member_json[0].value("input", json(nullptr))},
+               {"preprocess", json::parse(preprocess_spec_to_json(members[0].run.card.preprocess))},
+               {"input", json::parse(members[0].run.card.extra_json).value("input", json(nullptr))},
                {"ensemble", {{"method", method}, {"members", list}, {"tta", s.tta},
                              {"stacking", {{"weights", stacking.value().weights}, {"intercepts", stacking.value().intercepts},
                                            {"features", binary ? "logit" : "log"}, {"clamp", 1e-6}}},
