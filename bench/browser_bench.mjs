@@ -21,7 +21,7 @@
 //   stage split     main thread, the page's wasm module, warm, as the page calls it (the preprocess block
 //                   as spec, full-size RGBA view): decode = preprocess(bytes) - preprocessPixels(decoded
 //                   RGBA); preprocess = preprocessPixels (resize, normalise, the view copy); CAM = renderCam
-//                   (the heatmap, as the page asks for it) + blendOverlay (the overlay, in JS, as the page);
+//                   (the heatmap, as the page asks for it) + blendOverlay (the overlay: cam.h blend_rgba in wasm, as the page);
 //                   with a stain block, preprocess again without it, interleaved: the stain normalisation's cost;
 //   inference       session.run alone, same model and tensors: ORT Web (wasm SIMD, in the page) vs
 //                   onnxruntime-node (native CPU), 1 and 2 threads, batch 1 and 32, ms per image.
@@ -54,7 +54,7 @@ if (!existsSync(join(SITE, 'vendor', 'ort', 'ort.wasm.min.mjs'))) {
 const modelDir = join(root, 'models', MODEL);
 const modelText = readFileSync(join(modelDir, 'model.json'), 'utf8');
 const modelJson = JSON.parse(modelText);
-const specText = JSON.stringify({ preprocess: modelJson.preprocess });  // what the page passes (model.js specJson)
+const specText = JSON.stringify({ preprocess: modelJson.preprocess });  // the preprocess block the page's wasm Model holds
 // The same block without per-image stain normalisation, timed beside it when the model has one: its cost.
 const { stain: stainBlock, ...preprocessWithoutStain } = modelJson.preprocess;
 const specNoStainText = stainBlock ? JSON.stringify({ preprocess: preprocessWithoutStain }) : null;
@@ -138,8 +138,8 @@ for (const [name, files] of Object.entries(SETS)) {
   const payload = files.map((f) => readFileSync(f).toString('base64'));
   const split = await page.evaluate(async ({ b64s, spec, specNoStain, cam: camInfo }) => {
     const { loadCellcam } = await import('/js/cellcam.js');
-    const { blendOverlay } = await import('/js/model.js');
     const cc = await loadCellcam();
+    const blendOverlay = (rgba, heat, alpha) => cc.blendOverlay(rgba, heat, alpha);  // cam.h blend_rgba
     const bytes = b64s.map((b) => Uint8Array.from(atob(b), (c) => c.charCodeAt(0)));
     const cam = new Float32Array(camInfo.width * camInfo.height).map((_, i) => Math.abs(Math.sin(i)));
     let out = null;

@@ -6,10 +6,12 @@ import { classColour, fillError, fillResult, makeRow, setMeta } from './rows.js'
 import { scheduleView } from './views_panel.js';
 
 // ---------------------------------------------------------------- the batch
+// The user's tile settings as typed; whether and how an image is tiled is the shared C++'s plan
+// (tiling.h plan_tiles: 0 above = never, the tile-count limit, the errors).
 export function decodeOptions() {
-  const tile = Math.max(8, Number($('tile').value) || 0);
+  const tile = Math.max(8, Number($('tile').value) || 0);  // the input's own minimum
   const above = Math.max(0, Number($('tile-above').value) || 0);
-  return { thumbnailSize: VIEW_MAX, tile: above > 0 ? tile : 0, stride: tile, tileAbove: above, maxTiles: 4096 };
+  return { thumbnailSize: VIEW_MAX, tile, stride: tile, tileAbove: above };
 }
 
 export function enqueue(items) {
