@@ -96,6 +96,16 @@ int int_option(const val& options, const char* name, int fallback) {
   return v >= -2147483647.0 && v <= 2147483647.0 ? static_cast<int>(v) : fallback;
 }
 
+// A tile rectangle as the page holds it: {x, y, width, height}.
+val rect_value(const Rect& r) {
+  val out = val::object();
+  out.set("x", r.x);
+  out.set("y", r.y);
+  out.set("width", r.width);
+  out.set("height", r.height);
+  return out;
+}
+
 val rgba_value(const Rgba8& image) {
   val out = val::object();
   out.set("width", image.width);
@@ -139,12 +149,7 @@ val preprocess_value(const Image& image, const PreprocessSpec& spec, const val& 
     Result<Tensor> tt = preprocess(crop.value(), spec);
     if (!tt) return error_value(tt.error());
     all.insert(all.end(), tt.value().data.begin(), tt.value().data.end());
-    val item = val::object();
-    item.set("x", r.x);
-    item.set("y", r.y);
-    item.set("width", r.width);
-    item.set("height", r.height);
-    items.call<void>("push", item);
+    items.call<void>("push", rect_value(r));
   }
   val tiles = val::object();
   tiles.set("columns", grid.value().columns);
@@ -313,14 +318,7 @@ val tile_grid_value(int width, int height, int tile, int stride) {
     out.set("columns", grid.value().columns);
     out.set("rows", grid.value().rows);
     val tiles = val::array();
-    for (const Rect& r : grid.value().tiles) {
-      val t = val::object();
-      t.set("x", r.x);
-      t.set("y", r.y);
-      t.set("width", r.width);
-      t.set("height", r.height);
-      tiles.call<void>("push", t);
-    }
+    for (const Rect& r : grid.value().tiles) tiles.call<void>("push", rect_value(r));
     out.set("tiles", tiles);
     return out;
   });

@@ -45,6 +45,7 @@ namespace {
 struct PredictRow {
   std::string error;          // empty: predicted
   std::vector<float> probs;   // one per class
+  int predicted = 0;          // decide(): the class and the review flag, decided once
   bool review = false;
   int tiles = 0;              // 0: classified whole
 };
@@ -152,7 +153,9 @@ void predict_chunk(std::vector<std::optional<PreparedImage>>& prepared, std::siz
       row.probs = aggregate_tiles(probs, p.units, K, card.binary(), card.threshold).probs;
       row.tiles = p.units;
     }
-    row.review = decide(row.probs.data(), rule, disagreement).review;
+    const Decision d = decide(row.probs.data(), rule, disagreement);
+    row.predicted = d.index;
+    row.review = d.review;
   }
 }
 
@@ -226,7 +229,7 @@ int predict_impl(const PredictSettings& s) {
       if (!s.kaggle) csv << data::csv_field(files[i]) << std::string(classes.size() + 2, ',') << ',' << data::csv_field(error) << ",\n";
       continue;
     }
-    const int predicted = decide(row.probs.data(), rule).index;
+    const int predicted = row.predicted;
     ++per_class[predicted];
     referred += row.review ? 1 : 0;
     if (s.kaggle) {

@@ -19,12 +19,19 @@ namespace {
 
 Result<json> read_json(const fs::path& path) { return native::read_json_object(path.string()); }
 
+// An error of the card (its messages start "model.json: ") as of the file at `path`.
+Error at_path(const Error& e, const fs::path& path) {
+  const std::string prefix = "model.json: ";
+  const bool prefixed = e.message.compare(0, prefix.size(), prefix) == 0;
+  return make_error(e.code, path.string() + ": " + (prefixed ? e.message.substr(prefix.size()) : e.message));
+}
+
 // model.json through the one reader (cellcam/model_card.h); its messages name the file.
 Result<ModelCard> read_card(const fs::path& path) {
   Result<std::string> text = native::read_text(path.string());
   if (!text) return text.error();
   Result<ModelCard> card = parse_model_card(text.value());
-  if (!card) return make_error(card.error().code, path.string() + ": " + card.error().message.substr(sizeof("model.json: ") - 1));
+  if (!card) return at_path(card.error(), path);
   return card;
 }
 
@@ -57,7 +64,7 @@ Result<bool> check_onnx_file(const std::string& folder, const ModelCard& card) {
   onnx::ModelProto model;
   if (!model.ParseFromString(data)) return make_error(ErrorCode::kCorrupt, path.string() + " is not an ONNX model");
   Result<bool> fits = check_onnx_outputs(card, input_dims(model, "input"), output_dims(model, "probs"), card.cam.present() ? output_dims(model, "cam") : std::vector<long long>{});
-  if (!fits) return make_error(fits.error().code, (fs::path(folder) / "model.json").string() + fits.error().message.substr(10));
+  if (!fits) return at_path(fits.error(), fs::path(folder) / "model.json");
   return true;
 }
 

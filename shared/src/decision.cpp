@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <vector>
 
 namespace cellcam {
 namespace {
@@ -35,12 +34,11 @@ DecisionRule decision_rule(const ModelCard& card) {
   return rule;
 }
 
-Decision decide(const float* probs, const DecisionRule& rule, double disagreement) {
-  std::vector<double> wide(probs, probs + rule.classes);  // float -> double is exact: the same decision
-  return decide(wide.data(), rule, disagreement);
-}
+namespace {
 
-Decision decide(const double* probs, const DecisionRule& rule, double disagreement) {
+// One body for float and double probabilities (float -> double is exact: the same decision).
+template <typename P>
+Decision decide_any(const P* probs, const DecisionRule& rule, double disagreement) {
   Decision d;
   if (rule.binary) {
     d.score = probs[1];
@@ -55,6 +53,11 @@ Decision decide(const double* probs, const DecisionRule& rule, double disagreeme
                  : d.score >= rule.band.lo && d.score <= rule.band.hi;
   return d;
 }
+
+}  // namespace
+
+Decision decide(const float* probs, const DecisionRule& rule, double disagreement) { return decide_any(probs, rule, disagreement); }
+Decision decide(const double* probs, const DecisionRule& rule, double disagreement) { return decide_any(probs, rule, disagreement); }
 
 RuleText describe_rules(const ModelCard& card) {
   const ReviewBand band = review_band(card);

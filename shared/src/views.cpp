@@ -2,6 +2,8 @@
 // Only moves values (no arithmetic) except the two means, which sum in a fixed order.
 #include "cellcam/views.h"
 
+#include <algorithm>
+
 #include "cellcam/ensemble.h"
 
 namespace cellcam {
@@ -23,24 +25,6 @@ PixelIndex view_source(int v, int i, int j, int height, int width) {
     if (v & 2) y = height - 1 - y;
   }
   return {y, x};
-}
-
-std::vector<float> make_views(const float* tensors, int n, int channels, int height, int width) {
-  const int V = view_count(height, width);
-  const std::size_t plane = static_cast<std::size_t>(height) * width, size = channels * plane;
-  std::vector<float> out(static_cast<std::size_t>(n) * V * size);
-  for (int b = 0; b < n; ++b) {
-    const float* in = tensors + b * size;
-    for (int v = 0; v < V; ++v) {
-      float* to = out.data() + (static_cast<std::size_t>(b) * V + v) * size;
-      for (int i = 0; i < height; ++i)
-        for (int j = 0; j < width; ++j) {
-          const PixelIndex s = view_source(v, i, j, height, width);
-          for (int c = 0; c < channels; ++c) to[c * plane + i * width + j] = in[c * plane + s.y * width + s.x];
-        }
-    }
-  }
-  return out;
 }
 
 std::vector<float> make_view(const float* tensors, int n, int channels, int height, int width, int v) {
@@ -68,6 +52,18 @@ std::vector<float> undo_view(const float* maps, int n, int K, int h, int w, int 
   return out;
 }
 
+std::vector<float> make_views(const float* tensors, int n, int channels, int height, int width) {
+  const int V = view_count(height, width);
+  const std::size_t size = static_cast<std::size_t>(channels) * height * width;
+  std::vector<float> out(static_cast<std::size_t>(n) * V * size);
+  for (int b = 0; b < n; ++b)
+    for (int v = 0; v < V; ++v) {
+      const std::vector<float> view = make_view(tensors + b * size, 1, channels, height, width, v);
+      std::copy(view.begin(), view.end(), out.begin() + (static_cast<std::size_t>(b) * V + v) * size);
+    }
+  return out;
+}
+
 std::vector<float> average_view_probs(const float* probs, int n, int V, int K) {
   std::vector<float> out(static_cast<std::size_t>(n) * K);
   for (int i = 0; i < n; ++i)
@@ -80,19 +76,13 @@ std::vector<float> average_view_probs(const float* probs, int n, int V, int K) {
 }
 
 std::vector<float> average_view_cams(const float* cams, int n, int V, int K, int h, int w) {
-  const std::size_t plane = static_cast<std::size_t>(h) * w;
-  std::vector<float> out(static_cast<std::size_t>(n) * K * plane, 0.0f);
+  const std::size_t block = static_cast<std::size_t>(K) * h * w;  // one image's maps in one view
+  std::vector<float> out(static_cast<std::size_t>(n) * block, 0.0f);
   for (int i = 0; i < n; ++i)
-    for (int v = 0; v < V; ++v)
-      for (int k = 0; k < K; ++k) {
-        const float* from = cams + ((static_cast<std::size_t>(i) * V + v) * K + k) * plane;
-        float* to = out.data() + (static_cast<std::size_t>(i) * K + k) * plane;
-        for (int a = 0; a < h; ++a)
-          for (int b = 0; b < w; ++b) {
-            const PixelIndex s = view_source(v, a, b, h, w);
-            to[s.y * w + s.x] += from[a * w + b] / static_cast<float>(V);
-          }
-      }
+    for (int v = 0; v < V; ++v) {
+      const std::vector<float> back = undo_view(cams + (static_cast<std::size_t>(i) * V + v) * block, 1, K, h, w, v);
+      for (std::size_t j = 0; j < block; ++j) out[i * block + j] += back[j] / static_cast<float>(V);
+    }
   return out;
 }
 
