@@ -568,3 +568,109 @@ test('the shipped ensemble: its members run in the page as `cellcam predict` run
   assert.deepEqual(log.errors, []);
   await context.close();
 });
+
+// ---------------------------------------------------------------- settings during a batch (issue 16)
+// A user who toggles test-time augmentation (or any other setting that changes results) while a batch
+// runs: the controls are locked (and say why) until the batch ends, so no row is lost to a restarted
+// model and every row of the batch ran with the same settings; each exported row says what it used,
+// and the JSON's top level claims only what is true of every row.
+const LOCKED = ['model', 'backend', 'own-model', 'tta', 'tile', 'tile-above'];
+test('settings that change results are locked during a batch; each exported row records what it used', { timeout: 300000 }, async () => {
+  const cells = fixtures('malaria/parasitized_P61_cell_164.png', 'malaria/uninfected_P97_cell_57.png',
+    'malaria/parasitized_P139_cell_157.png', 'malaria/uninfected_P61_cell_144.png');
+  const dir = join(tmp, 'locked');
+  mkdirSync(dir, { recursive: true });
+  const paths = [];
+  for (let i = 0; i < 120; i++) {
+    const p = join(dir, `c${String(i).padStart(3, '0')}_${basename(cells[i % cells.length])}`);
+    copyFileSync(cells[i % cells.length], p);
+    paths.push(p);
+  }
+  paths.splice(40, 0, join(dataDir, 'malformed', 'truncated.png'));
+  paths.splice(80, 0, join(dataDir, 'malformed', 'text_renamed.png'));
+  // batch=1: one run per image, so the batch lasts long enough to be interrupted.
+  const { page, context, log } = await openPage(browser, `${ORIGIN}/?tta=0&batch=1`);
+  assert.equal(await page.getAttribute('body', 'data-engine'), 'ready', await page.textContent('#alert-text'));
+  assert.equal(await page.isChecked('#tta'), false);
+  for (const id of LOCKED) assert.equal(await page.isDisabled(`#${id}`), false, `#${id} usable before the batch`);
+
+  await dropFiles(page, paths);
+  // Mid-batch: what the controls say, then the user's click on the TTA box (a disabled box ignores it).
+  const mid = await page.evaluate(async (ids) => {
+    const finished = () => document.querySelectorAll('#results .row:not(.pending)').length;
+    const t0 = performance.now();
+    while (!(window.cellcam.batch().running && finished() >= 3) && performance.now() - t0 < 60000) await new Promise((r) => setTimeout(r, 2));
+    const seen = { running: window.cellcam.batch().running, finished: finished(), total: document.querySelectorAll('#results .row').length };
+    seen.controls = Object.fromEntries(ids.map((id) => [id, { disabled: document.getElementById(id).disabled, title: document.getElementById(id).title }]));
+    seen.buttons = Object.fromEntries(['clear', 'export-csv', 'export-json', 'stop'].map((id) => [id, document.getElementById(id).disabled]));
+    document.getElementById('tta').click();
+    seen.ttaAfterClick = document.getElementById('tta').checked;
+    return seen;
+  }, LOCKED);
+  assert.ok(mid.running && mid.finished < mid.total, `the click did not land mid-batch (${mid.finished} of ${mid.total} done)`);
+  console.log(`mid-batch: ${mid.finished} of ${mid.total} rows done when TTA was clicked`);
+  await waitDone(page, paths.length, 240000);
+
+  const records = await page.evaluate(() => window.cellcam.records());
+  const restarted = records.filter((r) => /restarted/.test(r.error));
+  assert.equal(restarted.length, 0, `${restarted.length} rows lost to a restarted model (${restarted[0]?.error})`);
+  for (const id of LOCKED) {
+    assert.equal(mid.controls[id].disabled, true, `#${id} is not locked while the batch runs`);
+    assert.match(mid.controls[id].title, /batch/, `#${id}: no word on why it is locked`);
+  }
+  assert.deepEqual(mid.buttons, { clear: true, 'export-csv': true, 'export-json': true, stop: false });
+  assert.equal(mid.ttaAfterClick, false, 'the click changed TTA mid-batch');
+  assert.equal(await page.isChecked('#tta'), false);
+  for (const id of LOCKED) assert.equal(await page.isDisabled(`#${id}`), false, `#${id} unlocked after the batch`);
+  assert.equal(records.filter((r) => r.error_code !== '').length, 2, 'only the two broken files fail');
+
+  // A second batch with TTA switched on between the batches: rows record their own setting.
+  await page.check('#tta');
+  await page.waitForFunction(() => window.cellcam.engine()?.tta === true, null, { timeout: 120000 });
+  const again = fixtures('malaria/parasitized_P61_cell_164.png', 'malaria/uninfected_P97_cell_57.png');
+  await dropFiles(page, again);
+  await waitDone(page, paths.length + again.length, 120000);
+
+  const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
+  const exported = JSON.parse(readFileSync(await jsonDownload.path(), 'utf8'));
+  const rows = exported.results;
+  assert.equal(rows.length, paths.length + again.length);
+  const ok = rows.filter((r) => r.error === '');
+  for (const r of ok) {
+    const second = r.index > paths.length;
+    assert.equal(r.tta, second, `${r.file}: tta`);
+    // what TTA really did: only rows run as 8 views say how much the views disagree
+    assert.equal(Number.isFinite(r.view_disagreement), second, `${r.file}: ran ${second ? 'without' : 'with'} TTA`);
+    assert.equal(r.backend, 'wasm');
+    assert.equal(r.model_sha256, modelJson.onnx.sha256);
+    assert.equal(r.tile, 64);
+    assert.equal(r.tile_above, 512);
+    assert.ok(Math.abs(r.threshold - modelJson.threshold) < 1e-12, `${r.file}: threshold ${r.threshold}`);
+    assert.equal(r.review_band.length, 2);
+  }
+  // The top level says what every row shared, and lists both TTA settings: it no longer claims one.
+  assert.equal(exported.model.sha256, modelJson.onnx.sha256);
+  assert.equal(exported.model.tta, undefined);
+  assert.deepEqual(exported.settings.tta, [false, true]);
+  assert.deepEqual(exported.settings.backend, ['wasm']);
+  // The numbers agree with what each row says it used.
+  const native = nativePredict(again);
+  const nativeTta = nativePredict(again, { extra: ['--tta'] });
+  const p = (r) => r.probabilities[classes[1]];
+  for (const f of again) {
+    const name = basename(f);
+    const plain = ok.find((r) => r.index <= paths.length && r.file.endsWith(name));
+    const tta = ok.find((r) => r.index > paths.length && r.file === name);
+    assert.ok(Math.abs(p(plain) - Number(native.get(name)[`p_${classes[1]}`])) <= BOUND, `${name}: without TTA`);
+    assert.ok(Math.abs(p(tta) - Number(nativeTta.get(name)[`p_${classes[1]}`])) <= BOUND, `${name}: with TTA`);
+  }
+  // The CSV carries the same per-row settings as extra columns after the old ones.
+  const csv = parseCsv(await exportCsv(page));
+  const head = Object.keys(csv[0]);
+  assert.deepEqual(head.slice(0, 1 + classes.length + 8), ['file', ...classes.map((c) => `p_${c}`), 'predicted', 'review', 'error', 'error_code', 'tiles', 'format', 'width', 'height']);
+  for (const col of ['model', 'backend', 'model_sha256', 'tta', 'tile', 'tile_above', 'threshold', 'review_low', 'review_high']) assert.ok(head.includes(col), `CSV column ${col}`);
+  assert.deepEqual(csv.map((r) => r.tta), rows.map((r) => (r.error === '' ? String(r.tta) : '')));
+  assert.deepEqual(outsideOrigin(log.requests, ORIGIN), []);
+  assert.deepEqual(log.errors, []);
+  await context.close();
+});

@@ -16,7 +16,7 @@
 import { enqueue, updateProgress } from './batch.js';
 import { engine, startDecoder, startEngine } from './engines.js';
 import { download, exportRecords, toCsv, toJson } from './export.js';
-import { buildClassSelects, chooseOwn, chooseShipped, loadModelIndex, renderModelCard } from './model_panel.js';
+import { buildClassSelects, chooseOwn, chooseShipped, choosing, loadModelIndex, renderModelCard } from './model_panel.js';
 import { $, errorText, params, setStatus, showAlert, state } from './page.js';
 import { camClassOf, drawRow, filesFromDataTransfer, filesFromInput } from './rows.js';
 import { scheduleView, syncRowControls, viewerStep } from './views_panel.js';
@@ -148,8 +148,8 @@ async function main() {
   if (backend && [...$('backend').options].some((o) => o.value === backend)) $('backend').value = backend;
   const decoderReady = startDecoder();
   try {
-    const initial = await loadModelIndex();
-    await chooseShipped(initial);
+    // Files dropped before the first model is read wait for it (a batch waits on state.choosing).
+    await choosing(loadModelIndex().then((initial) => chooseShipped(initial)));
   } catch (e) {
     setStatus('no model', 'bad');
     showAlert(`No model could be loaded: ${errorText(e)}`);

@@ -35,47 +35,64 @@ export async function runQueue() {
   updateProgress();
   const inflight = new Set();
   const ahead = [];  // [{ row, decoding: Promise }] handed to the decode worker, in order
+  let batch = null;  // the batch's model and tile settings, read once (their controls are locked until it ends)
   const startDecode = (row) => {
     row.status = 'decoding';
     setMeta(row, 'decoding…');
-    if (!state.choice) return Promise.resolve({ ok: false, code: 'no_model', message: 'not classified: no model is loaded' });
+    if (!batch.choice) return Promise.resolve({ ok: false, code: 'no_model', message: 'not classified: no model is loaded' });
     if (row.file.size > MAX_FILE_BYTES)
       return Promise.resolve({ ok: false, code: 'too_large', message: `file is ${(row.file.size / 1048576).toFixed(0)} MB; the page reads files up to ${MAX_FILE_BYTES / 1048576} MB` });
-    return decodeInWorker(row, state.choice.text, decodeOptions());
+    row.settings = { tile: batch.options.tile, tileAbove: batch.options.tileAbove };
+    return decodeInWorker(row, batch.choice.text, batch.options);
   };
   try {
     await decoder.ready;
-    while ((state.queue.length > 0 || ahead.length > 0) && !state.stopRequested) {
-      while (ahead.length < DECODE_AHEAD && state.queue.length > 0) {
-        const next = state.queue.shift();
-        ahead.push({ row: next, decoding: startDecode(next) });
+    // A model chosen just before the drop and still being read: the whole batch runs on it.
+    while (state.choosing) await state.choosing;
+    batch = { choice: state.choice, options: decodeOptions() };
+    // Files added while the last images are still in the model join this batch (same settings).
+    while (state.queue.length > 0 && !state.stopRequested) {
+      while ((state.queue.length > 0 || ahead.length > 0) && !state.stopRequested) {
+        while (ahead.length < DECODE_AHEAD && state.queue.length > 0) {
+          const next = state.queue.shift();
+          ahead.push({ row: next, decoding: startDecode(next) });
+        }
+        const { row, decoding } = ahead.shift();
+        const decoded = await decoding;
+        if (!decoded.ok) {
+          fillError(row, decoded.code, decoded.message);
+          finished(row);
+          continue;
+        }
+        row.decoded = { format: decoded.format, source: decoded.source, preview: decoded.preview, shape: decoded.shape, ms: decoded.ms };
+        const info = await engine.ready;
+        if (!info.ok) {
+          fillError(row, 'no_model', `not classified: ${info.message}`);
+          finished(row);
+          continue;
+        }
+        if (info.choice !== batch.choice) {
+          // Cannot happen while the controls are locked; never classify with another model than decoded.
+          fillError(row, 'internal', 'not classified: the model changed during the batch');
+          finished(row);
+          continue;
+        }
+        row.status = 'classifying';
+        row.model = info.choice.parsed;
+        row.backend = info.backend;
+        // What this row runs with: the inference worker that takes it was started with these, and a
+        // worker's settings never change (a change starts a new worker, which the locks prevent mid-batch).
+        Object.assign(row.settings, { tta: info.tta, backendLabel: info.label });
+        setMeta(row, 'classifying…');
+        const job = classifyInEngine(row, decoded).then((result) => {
+          inflight.delete(job);
+          onClassified(row, result);
+        });
+        inflight.add(job);
+        while (inflight.size >= MAX_AHEAD) await Promise.race(inflight);
       }
-      const { row, decoding } = ahead.shift();
-      const decoded = await decoding;
-      if (!decoded.ok) {
-        fillError(row, decoded.code, decoded.message);
-        finished(row);
-        continue;
-      }
-      row.decoded = { format: decoded.format, source: decoded.source, preview: decoded.preview, shape: decoded.shape, ms: decoded.ms };
-      const info = await engine.ready;
-      if (!info.ok) {
-        fillError(row, 'no_model', `not classified: ${info.message}`);
-        finished(row);
-        continue;
-      }
-      row.status = 'classifying';
-      row.model = state.choice.parsed;
-      row.backend = info.backend;
-      setMeta(row, 'classifying…');
-      const job = classifyInEngine(row, decoded).then((result) => {
-        inflight.delete(job);
-        onClassified(row, result);
-      });
-      inflight.add(job);
-      while (inflight.size >= MAX_AHEAD) await Promise.race(inflight);
+      await Promise.all(inflight);
     }
-    await Promise.all(inflight);
   } finally {
     // Stopped (or failed): what was already handed to the decoder is not classified either.
     state.queue.unshift(...ahead.splice(0).map((a) => a.row));
@@ -120,9 +137,25 @@ export function scheduleProgress() {
   }, 100);
 }
 
+// Every control that changes results (the model, its backend, test-time augmentation, the tile settings)
+// is locked while a batch runs: changing one restarts the inference worker or changes how images are
+// cut, and a batch must run whole on one set of settings. Adding files stays open (they join the batch,
+// same settings); Clear and export wait for the end. Sort, filter and overlays change no result.
+export const RESULT_CONTROLS = ['model', 'backend', 'own-model', 'tta', 'tile', 'tile-above'];
+const LOCKED_TITLE = 'Locked while a batch runs: every image of a batch is classified with the same settings. Stop the batch or wait for it to end to change this.';
+
 export function setControlsBusy(busy) {
   $('stop').disabled = !busy;
-  for (const id of ['model', 'backend', 'own-model', 'tile', 'tile-above']) $(id).disabled = busy;
+  for (const id of RESULT_CONTROLS) {
+    const el = $(id);
+    el.disabled = busy;
+    // The reason on the control and on a label around it (the TTA box's text).
+    for (const t of [el, el.closest('label')]) {
+      if (!t) continue;
+      if (busy && t.dataset.title === undefined) t.dataset.title = t.title;
+      t.title = busy ? LOCKED_TITLE : t.dataset.title ?? '';
+    }
+  }
 }
 
 export function counts() {

@@ -112,7 +112,7 @@ export function startEngine() {
       const m = e.data;
       if (generation !== engine.generation) return;
       if (m.type === 'ready') {
-        engine.info = { ok: true, ...m };
+        engine.info = { ok: true, ...m, choice };  // choice: the model this worker runs (batch.js checks it)
         document.body.dataset.engine = 'ready';
         document.body.dataset.backend = m.backend;
         setStatus(`${choice.parsed.name} ${choice.parsed.version ? `v${choice.parsed.version}` : ''} · ${m.backend === 'webgpu' ? 'WebGPU' : 'WASM'} · ready`, 'ok');

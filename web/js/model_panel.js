@@ -20,7 +20,24 @@ export async function loadModelIndex() {
   return initial;
 }
 
-export async function chooseShipped(entry) {
+// A model being read (fetched, checked by the shared C++): state.choosing until it is chosen or refused.
+// A batch that starts meanwhile waits for it (batch.js), so the batch runs whole on the model just picked.
+export function choosing(work) {
+  const settled = work.then(() => {}, () => {});
+  state.choosing = settled;
+  settled.then(() => { if (state.choosing === settled) state.choosing = null; });
+  return work;
+}
+
+export function chooseShipped(entry) {
+  return choosing(readShipped(entry));
+}
+
+export function chooseOwn(files) {
+  return choosing(readOwn(files));
+}
+
+async function readShipped(entry) {
   const base = `models/${entry.folder}/`;
   const response = await fetch(`${base}model.json`);
   if (!response.ok) throw new Error(`${base}model.json: HTTP ${response.status}`);
@@ -30,7 +47,7 @@ export async function chooseShipped(entry) {
   setChoice({ id: entry.id, title: entry.title, source: 'shipped', text, parsed, base, readme: `${base}README.md` });
 }
 
-export async function chooseOwn(files) {
+async function readOwn(files) {
   const onnx = files.filter((f) => /\.onnx$/i.test(f.name));
   const json = files.filter((f) => /\.json$/i.test(f.name));
   if (onnx.length !== 1 || json.length !== 1) {

@@ -16,6 +16,7 @@ export const $ = (id) => document.getElementById(id);
 export const state = {
   models: [],          // [{ id, folder, title, default }] from models/index.json, + the user's own
   choice: null,        // the chosen model: { id, title, source, text, parsed, url | bytes, readme }
+  choosing: null,      // a model still being read (model_panel.js), or null
   queue: [],
   rows: [],
   total: 0,
