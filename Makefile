@@ -4,8 +4,8 @@
 #   make test    install what is missing, build natively and to wasm, run every test
 #
 # Other targets: native, wasm, site, bench-web (the page in headless Chromium, BENCH_N=256), fuzz
-# (FUZZ_SECONDS=600), clean.
-.PHONY: all setup native wasm site serve test test-native test-wasm test-node bench-web fuzz clean
+# (fuzz_decode, FUZZ_SECONDS=600), fuzz-all (every fuzz target, FUZZ_SECONDS each, one after the other), clean.
+.PHONY: all setup native wasm site serve test test-native test-wasm test-node bench-web fuzz fuzz-all fuzz-build clean
 
 BUILD        := build
 EMSDK_ENV    := NODE_PATH=/usr/share/nodejs
@@ -47,13 +47,30 @@ test-node:
 bench-web: site
 	node bench/browser_bench.mjs --n $(BENCH_N)
 
-fuzz: setup
+# libFuzzer targets, each with its own growing corpus (build/fuzz/corpus_<target>) seeded from the fixtures.
+FUZZ_TARGETS := decode tiff_probe model_card csv
+FUZZ_FLAGS    = -max_total_time=$(FUZZ_SECONDS) -max_len=262144 -rss_limit_mb=4096 -print_final_stats=1
+
+fuzz-build: setup
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD)/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCELLCAM_BUILD_TESTS=OFF -DCELLCAM_BUILD_FUZZERS=ON
-	cmake --build $(BUILD)/fuzz --target fuzz_decode
-	mkdir -p $(BUILD)/fuzz/corpus && cp -r tests/data/*/* $(BUILD)/fuzz/corpus/
-	$(BUILD)/fuzz/tests/fuzz/fuzz_decode $(BUILD)/fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -max_len=262144 \
-	  -rss_limit_mb=4096 -print_final_stats=1
+	cmake --build $(BUILD)/fuzz --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do mkdir -p $(BUILD)/fuzz/corpus_$$t $(BUILD)/fuzz/seed_$$t; done
+	find tests/data -type f ! -name '*.onnx' ! -name '*.json' ! -name '*.csv' -size -256k \
+	  -exec cp {} $(BUILD)/fuzz/seed_decode/ \;
+	find tests/data -type f \( -iname '*.tif' -o -iname '*.tiff' \) -exec cp {} $(BUILD)/fuzz/seed_tiff_probe/ \;
+	for f in models/*/model.json models/*/members/*/model.json tests/specs/*.json tests/data/golden/*/*.json; do \
+	  cp $$f $(BUILD)/fuzz/seed_model_card/$$(echo $$f | tr / _); done
+	find tests -name '*.csv' -exec cp {} $(BUILD)/fuzz/seed_csv/ \;
+
+fuzz: fuzz-build
+	$(BUILD)/fuzz/tests/fuzz/fuzz_decode $(BUILD)/fuzz/corpus_decode $(BUILD)/fuzz/seed_decode $(FUZZ_FLAGS)
+
+fuzz-all: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
+	  $(BUILD)/fuzz/tests/fuzz/fuzz_$$t $(BUILD)/fuzz/corpus_$$t $(BUILD)/fuzz/seed_$$t $(FUZZ_FLAGS) || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD)
