@@ -76,7 +76,7 @@ export function readTiffPixels(cellcam, UTIF, bytes, options) {
   let ifd;
   let buffer;
   try {
-    ifd = UTIF.decode(original)[0];
+    ifd = quietly(() => UTIF.decode(original))[0];  // utif2 logs "error in TIFF" on some damaged files
     buffer = normaliseFillOrder(original, ifd);
   } catch (e) {
     return fail('corrupt', `corrupt TIFF (${e && e.message ? e.message : e})`);

@@ -99,7 +99,7 @@ export function fillViewer(row) {
     add('Heatmap', 'stitched from the tiles\u2019 raw Grad-CAM maps, normalised once over the whole image');
     add('Caution', `each ${r.tiles.tile} px tile was classified as if it were a whole image: check in the model card that the model was made for such tiles`);
   }
-  add('Model', `${model.name}${model.version ? ` v${model.version}` : ''} on ${row.backend === 'webgpu' ? 'WebGPU' : 'WASM'}`);
+  add('Model', `${model.name}${model.version ? ` v${model.version}` : ''} on ${row.backend === 'webgpu' ? 'WebGPU' : 'WASM'} · test-time augmentation ${row.settings && row.settings.tta ? 'on' : 'off'}`);
   add('Time', `decode + preprocess ${fmt(d.ms, 1)} ms · inference ${fmt(r.inferMs, 1)} ms${r.tiles ? '' : ` (batch of ${r.batch})`} · Grad-CAM ${fmt(r.camMs, 1)} ms`);
   if (row.view.width !== d.source.width) add('Shown at', `${row.view.width}×${row.view.height} (longer side capped at ${VIEW_MAX} px)`);
   details.append(dl);
