@@ -13,6 +13,10 @@
 //   - test-time augmentation switched on: equals `cellcam predict --tta`;
 //   - the shipped ensemble (several ONNX files, one per member): equals `cellcam predict` on its folder,
 //     with the combined Grad-CAM drawn.
+//   - settings during a batch (issue 16): TTA clicked mid-batch changes nothing (every control that changes
+//     results is locked, with the reason), no row lost to a restarted model; each exported row (CSV and
+//     JSON) records the model, backend, TTA and tile settings it used, and the JSON's top level no longer
+//     claims one TTA setting for rows that used two.
 // Screenshots go to build/test-artifacts/.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
