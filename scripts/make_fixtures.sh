@@ -186,4 +186,7 @@ open(f'{out}/wrong_magic.png', 'wb').write(bytes(png))
 random.seed(20261122)
 open(f'{out}/random_bytes.png', 'wb').write(bytes(random.getrandbits(8) for _ in range(4096)))
 PY
+# Corrupt JPEGs that stb_image decodes without an error; the JPEG stream check refuses them.
+python3 scripts/make_corrupt_jpegs.py "$M" "$OUT/pcam/normal_be4fc728.jpg" "$OUT/formats/cell_progressive.jpg" \
+  "$OUT/blood/neutrophil_BNE_106934.jpg"
 echo "fixtures written to $OUT:"; find "$OUT" -type f | sort | xargs ls -l | awk '{print $5, $9}'

@@ -5,10 +5,12 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 
 #include "byte_reader.h"
 #include "cellcam/tiff_probe.h"
+#include "jpeg_check.h"
 #include "stb_config.h"
 
 namespace cellcam {
@@ -403,6 +405,9 @@ Result<Image> decode_image(const std::uint8_t* bytes, std::size_t size, const De
   }
   if (w != width || h != height || c != channels)
     return make_error(ErrorCode::kCorrupt, std::string("corrupt ") + format_name(info.format) + " (header and data disagree)");
+  // stb decodes some corrupt JPEG data without a word (zeros past the end, stray markers, ...): refuse it.
+  if (info.format == ImageFormat::kJpeg)
+    if (std::optional<Error> bad = check_jpeg_stream(bytes, size)) return *bad;
   try {
     const std::uint8_t* p = static_cast<const std::uint8_t*>(pixels.get());
     image.samples.assign(p, p + static_cast<std::size_t>(height) * image.row_bytes());

@@ -3,11 +3,13 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cellcam/decode.h"
 #include "cellcam/tiff_probe.h"
+#include "jpeg_check.h"
 #include "stb_config.h"
 
 namespace cellcam {
@@ -57,6 +59,9 @@ Result<Image> decode_jpeg_tiff(const std::uint8_t* bytes, std::size_t size, cons
       return make_error(ErrorCode::kCorrupt, "corrupt TIFF (JPEG " + std::string(info.tiled ? "tile " : "strip ") +
                                                  std::to_string(k) + ": " +
                                                  (stbi_failure_reason() ? stbi_failure_reason() : "undecodable") + ")");
+    if (const std::optional<Error> bad = check_jpeg_stream(stream.data(), stream.size()))
+      return make_error(bad->code, "corrupt TIFF (JPEG " + std::string(info.tiled ? "tile " : "strip ") + std::to_string(k) +
+                                       ": " + bad->message + ")");
     if (w < cols || h < rows)
       return make_error(ErrorCode::kCorrupt, "corrupt TIFF (JPEG " + std::string(info.tiled ? "tile " : "strip ") +
                                                  std::to_string(k) + " is " + std::to_string(w) + "x" + std::to_string(h) +

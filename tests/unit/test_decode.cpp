@@ -135,7 +135,16 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"malformed/fuzz_jpeg_undefined_huffman_table.jpg", ErrorCode::kCorrupt,
                   "corrupt JPEG (a scan uses a Huffman table that was never defined)"},
         // Found by tests/fuzz: a TIFF whose first directory is at offset 0 made the probe read past the buffer.
-        Malformed{"malformed/fuzz_tiff_no_directory.tif", ErrorCode::kCorrupt, "corrupt TIFF (no image directory)"}));
+        Malformed{"malformed/fuzz_tiff_no_directory.tif", ErrorCode::kCorrupt, "corrupt TIFF (no image directory)"},
+        // stb_image decodes each of these without an error (scripts/make_corrupt_jpegs.py); the stream check
+        // (shared/src/jpeg_check.h) refuses them.
+        Malformed{"malformed/jpeg_scan_cut_short.jpg", ErrorCode::kCorrupt,
+                  "JPEG decoded with errors: premature end of data in scan 1 at MCU 20 of 36 (the data stops at marker EOI)"},
+        Malformed{"malformed/jpeg_corrupt_40_bytes.jpg", ErrorCode::kCorrupt, "JPEG decoded with errors: "},
+        Malformed{"malformed/jpeg_restart_misnumbered.jpg", ErrorCode::kCorrupt,
+                  "JPEG decoded with errors: marker RST5 where RST2 was expected after MCU 3 of 36 in scan 1"},
+        Malformed{"malformed/jpeg_progressive_scan_missing.jpg", ErrorCode::kCorrupt,
+                  "JPEG decoded with errors: scan 7 refines coefficient 1 of component 3 before it was sent"}));
 
 // Every proper prefix of a PNG and of a JPEG is an error (never a half-decoded image, never a crash).
 TEST(Decode, EveryPrefixOfAFileIsRefused) {
@@ -147,6 +156,41 @@ TEST(Decode, EveryPrefixOfAFileIsRefused) {
     for (std::size_t n = 0; n + 1 < bytes.size(); n += 7, ++tested) refused += !decode_image(bytes.data(), n).ok();
     EXPECT_EQ(refused, tested) << path;
   }
+}
+
+// A baseline JPEG cut anywhere inside its scan data and closed with an end-of-image marker (what some
+// tools make of a broken download) decodes in stb with zeros for the rest; decode_image() refuses it.
+TEST(Decode, EveryScanCutShortIsRefused) {
+  const std::vector<std::uint8_t> bytes = read_fixture("pcam/normal_be4fc728.jpg");
+  std::size_t scan = 0;  // first byte of the scan data: after the SOS segment
+  for (std::size_t i = 2; i + 4 < bytes.size() && !scan; i += 2 + (bytes[i + 2] << 8 | bytes[i + 3]))
+    if (bytes[i + 1] == 0xDA) scan = i + 2 + (bytes[i + 2] << 8 | bytes[i + 3]);
+  ASSERT_GT(scan, 0u);
+  int refused = 0, tested = 0;
+  for (std::size_t n = scan; n + 2 < bytes.size(); n += 5, ++tested) {
+    std::vector<std::uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+    cut.push_back(0xFF);
+    cut.push_back(0xD9);
+    Result<Image> r = decode_image(cut.data(), cut.size());
+    refused += !r.ok() && r.error().code == ErrorCode::kCorrupt &&
+               r.error().message.find("decoded with errors") != std::string::npos;
+  }
+  EXPECT_EQ(refused, tested);
+}
+
+// Restart markers are fine when they count 0..7 in order: the misnumbered fixture, renumbered back,
+// decodes to the pixels of the file it was made from (jpegtran adds them without touching a coefficient).
+TEST(Decode, RestartMarkersInOrderDecode) {
+  std::vector<std::uint8_t> bytes = read_fixture("malformed/jpeg_restart_misnumbered.jpg");
+  int restarts = 0;
+  for (std::size_t i = 0; i + 1 < bytes.size(); ++i) {
+    if (bytes[i] != 0xFF || bytes[i + 1] < 0xD0 || bytes[i + 1] > 0xD7) continue;
+    bytes[i + 1] = static_cast<std::uint8_t>(0xD0 + restarts++ % 8);
+  }
+  EXPECT_EQ(restarts, 35);  // 36 MCUs
+  Result<Image> r = decode_image(bytes.data(), bytes.size());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().samples, decode_ok("pcam/normal_be4fc728.jpg").samples);
 }
 
 TEST(Decode, LimitsAreConfigurable) {

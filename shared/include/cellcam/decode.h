@@ -8,6 +8,10 @@
 // against DecodeLimits before anything is allocated) and, where the format makes it cheap, whether the
 // file ends where its structure says (so a truncated PNG or JPEG is an error, not a half-grey image).
 // Pixels come from stb_image, compiled without SIMD so the native and WASM builds decode identically.
+// stb decodes some corrupt JPEG data without an error (zeros where the data ends early, a scan stopped
+// at a stray marker, misnumbered restarts, ...), so every JPEG stream stb accepts is then Huffman-decoded
+// once more by a structural check (shared/src/jpeg_check.h): what fails it is refused with kCorrupt,
+// "JPEG decoded with errors: <what>", instead of returning garbage pixels. Good streams are unaffected.
 // TIFF is recognised and probed here (tiff_probe.h). JPEG-compressed TIFF is decoded here too (by stb,
 // for identical pixels in both builds); other TIFF pixels come from libtiff in native/ or utif2 in the
 // page, and decode_image() refuses them with kUnsupportedFormat.
