@@ -1,6 +1,6 @@
 // jpeg_corruption.cpp — how many corrupt JPEGs does decode_image() refuse, and does it refuse any good one?
 //
-//   build/shared-only/tests/jpeg_corruption [--bytes 40] [--seed 1] [--keep DIR] FILE.jpg...
+//   build/shared-only/tests/jpeg_corruption [--bytes 40] [--seed 1] [--keep DIR] [--messages] FILE.jpg...
 //
 // For each file: decode it as it is (it must decode, to exactly stb_image's own pixels: the stream
 // check may refuse a file, never change one), then overwrite --bytes random bytes (seeded, with random
@@ -8,6 +8,8 @@
 // Each corrupt copy falls in one of: refused by the probe or by stb (as before), refused by the stream
 // check ("decoded with errors", new), or decoded silently. For the silent ones and the refused ones it
 // also prints how far the pixels are from the clean decode (mean absolute difference per sample).
+// --messages prints decode_image()'s answer for every corrupt copy (diff a native and an em++ build's
+// output to check that both refuse the same files with the same words).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -63,11 +65,13 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 1;
   std::vector<std::string> files;
   std::string keep;  // where to write the corrupt copies that still decode
+  bool messages = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--bytes" && i + 1 < argc) nbytes = std::atoi(argv[++i]);
     else if (a == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--keep" && i + 1 < argc) keep = argv[++i];
+    else if (a == "--messages") messages = true;
     else files.push_back(a);
   }
   int clean_ok = 0, clean_refused = 0, clean_differs = 0, skipped = 0;
@@ -108,6 +112,16 @@ int main(int argc, char** argv) {
                        ? stbi_load_from_memory(bad.data(), static_cast<int>(bad.size()), &bw, &bh, &bc, 0)
                        : nullptr;
     cellcam::Result<cellcam::Image> now = cellcam::decode_image(bad.data(), bad.size());
+    if (messages) {
+      // FNV-1a of what stb decoded before (0: nothing): shows whether the two builds decoded the same garbage.
+      std::uint64_t hash = 0;
+      if (old) {
+        hash = 1469598103934665603ull;
+        for (std::size_t i = 0; i < static_cast<std::size_t>(bw) * bh * bc; ++i) hash = (hash ^ old[i]) * 1099511628211ull;
+      }
+      std::printf("MESSAGE %s: %s [stb before: %016llx]\n", files[f].c_str(), now.ok() ? "ok" : now.error().message.c_str(),
+                  static_cast<unsigned long long>(hash));
+    }
     if (!old) {
       ++probe_or_stb;
       if (now.ok()) std::printf("BUG %s: refused before, decoded now\n", files[f].c_str());
