@@ -9,7 +9,8 @@ void add_export_command(CLI::App& app, explain::ExportSettings& s) {
   CLI::App* cmd = app.add_subcommand("export", "write a trained run as a model folder: model.onnx (with Grad-CAM outputs), "
                                                "model.json, weights.pt, README.md");
   cmd->add_option("run", s.run, "run folder written by `cellcam train`")->required();
-  cmd->add_option("--out", s.out, "model folder to write, e.g. models/malaria")->required();
+  cmd->add_option("--out", s.out, "model folder to write, e.g. models/malaria (new or empty; see --force)")->required();
+  cmd->add_flag("--force", s.force, "replace an existing model folder, all of it (its README.md card and plots too)");
   cmd->add_option("--checkpoint", s.checkpoint, "best | last | path to a checkpoint .pt")->capture_default_str();
   cmd->add_option("--cam-layer", s.cam_layer, "Grad-CAM target layer, e.g. features.9 (default: the last convolutional block's output)");
   cmd->add_option("--name", s.name, "model name in model.json (default: the --out folder's name)");

@@ -14,8 +14,11 @@
 // its own error row; the others were still processed).
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <string>
 
 #include "calibrate_command.h"
 #include "cellcam/version.h"
@@ -29,7 +32,37 @@
 #include "train_command.h"
 #include "runtime.h"
 
+namespace {
+
+// Whatever escapes (an exception on a worker thread, or from a destructor) ends the process with one
+// line and exit code 1, not LibTorch's backtrace, an abort signal and a core dump.
+[[noreturn]] void terminate_with_one_line() {
+  std::string what = "unknown error";
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      what = cellcam::native::first_line(x.what());
+    } catch (...) {
+    }
+  }
+  std::fprintf(stderr, "cellcam: internal error: %s\n", what.c_str());
+  std::_Exit(1);
+}
+
+// The subcommand a user ran, for the first word of an error line.
+std::string command_name(CLI::App& app) {
+  const std::vector<CLI::App*> chosen = app.get_subcommands();
+  return chosen.empty() ? "cellcam" : "cellcam " + chosen.front()->get_name();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  std::set_terminate(terminate_with_one_line);
+  // A file-size limit (ulimit -f) then fails the write with EFBIG, which the writers report, instead of
+  // killing the process with SIGXFSZ halfway through a file.
+  std::signal(SIGXFSZ, SIG_IGN);
   cellcam::native::configure_heap();
   CLI::App app{"cellcam — screen microscopy images: decode, preprocess, train, export, explain"};
   cellcam::native::configure_torch_threads();
@@ -58,10 +91,31 @@ int main(int argc, char** argv) {
   cellcam::data::SplitSettings split;
   cellcam::cli::add_split_command(app, split);
 
+  if (argc > 1 && argv[1][0] != '-') {
+    const CLI::App& all = app;
+    std::string known;
+    bool found = false;
+    for (const CLI::App* sub : all.get_subcommands([](const CLI::App*) { return true; })) {
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+      found = found || sub->get_name() == argv[1];
+    }
+    if (!found) {
+      std::fprintf(stderr, "cellcam: unknown command \"%s\" (commands: %s; see cellcam --help)\n", argv[1], known.c_str());
+      return 1;
+    }
+  }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 1;  // --help and --version exit 0; usage errors 1, as documented
+    // One line (CLI11 adds a second): what is wrong, and where the allowed values are listed.
+    std::fprintf(stderr, "%s: %s (see %s --help)\n", command_name(app).c_str(), e.what(), command_name(app).c_str());
+    return 1;
   }
   try {
     if (app.got_subcommand("preprocess")) return cellcam::native::run_preprocess(preprocess);
@@ -74,7 +128,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("split")) return cellcam::data::run_split(split);
     if (app.got_subcommand("gradcam")) return cellcam::explain::run_gradcam(gradcam);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cellcam: internal error: %s\n", e.what());
+    std::fprintf(stderr, "%s: internal error: %s\n", command_name(app).c_str(), cellcam::native::first_line(e.what()).c_str());
     return 1;
   }
   return 1;

@@ -14,6 +14,8 @@ void add_preprocess_command(CLI::App& app, native::PreprocessSettings& s) {
       ->capture_default_str()->check(CLI::Range(0, 65536));
   cmd->add_option("--stride", s.stride, "distance between tile origins (0: the tile size)")
       ->capture_default_str()->check(CLI::Range(0, 65536));
+  cmd->add_option("--max-tiles", s.max_tiles, "refuse an image that would make more tiles than this (as the page)")
+      ->capture_default_str()->check(CLI::Range(1, 1000000));
   cmd->add_option("--max-side", s.max_side, "refuse images declaring a longer side than this")
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--max-megapixels", s.max_megapixels, "refuse images declaring more megapixels than this")

@@ -2,6 +2,7 @@
 #include "train_command.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 
 namespace cellcam::cli {
 
@@ -10,6 +11,7 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("data", s.data, "image folder, Kaggle folder with labels.csv, or manifest CSV (path,label[,group])");
   cmd->add_option("--out", s.out, "run folder")->capture_default_str();
   cmd->add_option("--resume", s.resume, "continue the run in this folder from its last checkpoint");
+  cmd->add_flag("--force", s.force, "--out names an existing run: delete it and start over (without --force it is refused)");
   cmd->add_option("--spec", s.spec, "model.json to start from (else --preset and the input options)");
   cmd->add_option("--preset", s.preset, "blog_cnn | pcam_baseline | malaria_base | malaria_leaky_gap | malaria_bn_se | resnet18")
       ->capture_default_str();
@@ -60,6 +62,19 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("--cache-gb", s.cache_gb, "RAM for decoded images")->capture_default_str();
   cmd->add_option("--max-epochs-this-run", s.max_epochs_this_run, "stop after this many epochs in this process, over all folds with --folds (resume later)")
       ->capture_default_str();
+  // Every numeric option's allowed range, from the one table in train_settings.cpp (shown by --help).
+  for (const train::SettingRange& r : train::setting_ranges()) {
+    CLI::Option* option = cmd->get_option_no_throw(r.option);
+    if (!option) continue;
+    option->check(CLI::Validator(
+        [&r](std::string& input) -> std::string {
+          char* end = nullptr;
+          const double value = std::strtod(input.c_str(), &end);
+          if (end == input.c_str() || *end != '\0') return "\"" + input + "\" is not a number";
+          return train::in_range(r, value) ? "" : input + " is outside " + train::describe_range(r);
+        },
+        "in " + train::describe_range(r)));
+  }
 }
 
 }  // namespace cellcam::cli

@@ -94,7 +94,7 @@ int run_calibrate(const CalibrateSettings& settings) {
   try {
     return calibrate_impl(settings);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cellcam calibrate: internal error: %s\n", e.what());
+    std::fprintf(stderr, "cellcam calibrate: internal error: %s\n", native::first_line(e.what()).c_str());
     return 1;
   }
 }

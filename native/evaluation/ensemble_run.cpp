@@ -415,7 +415,7 @@ int run_ensemble(const EnsembleSettings& settings) {
   try {
     return ensemble_impl(settings);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cellcam ensemble: %s\n", e.what());
+    std::fprintf(stderr, "cellcam ensemble: %s\n", native::first_line(e.what()).c_str());
     return 1;
   }
 }

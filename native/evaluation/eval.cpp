@@ -208,7 +208,7 @@ int run_eval(const EvalSettings& settings) {
   try {
     return eval_impl(settings);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cellcam eval: internal error: %s\n", e.what());
+    std::fprintf(stderr, "cellcam eval: internal error: %s\n", native::first_line(e.what()).c_str());
     return 1;
   }
 }

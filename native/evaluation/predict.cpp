@@ -265,7 +265,7 @@ int run_predict(const PredictSettings& settings) {
   try {
     return predict_impl(settings);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cellcam predict: internal error: %s\n", e.what());
+    std::fprintf(stderr, "cellcam predict: internal error: %s\n", native::first_line(e.what()).c_str());
     return 1;
   }
 }

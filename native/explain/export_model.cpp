@@ -15,6 +15,7 @@
 #include "checkpoint.h"
 #include "export_onnx.h"
 #include "file_io.h"
+#include "runtime.h"
 #include "sha256.h"
 #include "trained_model.h"
 
@@ -93,6 +94,9 @@ std::string draft_card(const json& model, const train::LoadedRun& r) {
 
 int export_impl(const ExportSettings& s) {
   if (s.out.empty()) return fail(make_error(ErrorCode::kInvalidArgument, "give --out, the model folder to write"));
+  Result<bool> free = native::check_output_folder(native::without_trailing_separators(s.out), s.force, {"model.json", "model.onnx", "weights.pt"},
+                                                  "model folder", "give --force to replace the whole folder (its card and plots too)");
+  if (!free) return fail(free.error());
   Result<train::LoadedRun> loaded = train::load_run(s.run, s.checkpoint);
   if (!loaded) return fail(loaded.error());
   train::LoadedRun& r = loaded.value();
@@ -158,15 +162,29 @@ int export_impl(const ExportSettings& s) {
   card.onnx.bytes = static_cast<long long>(graph.value().size());
   card.onnx.extra_json = json{{"opset", 13}, {"nodes", o.nodes}}.dump();
 
+  Result<std::string> weights = train::serialize_weights(r.net);
+  if (!weights) return fail(weights.error());
+  card.weights.sha256 = sha256_hex(weights.value());
+  card.weights.bytes = static_cast<long long>(weights.value().size());
+
+  // Everything is written into OUT.partial, which then takes OUT's place whole: a failed export (a full
+  // disk) leaves the previous folder as it was, and --force never mixes the old card or plots with the
+  // new model.
+  const std::string target = native::without_trailing_separators(s.out);
+  const fs::path staging(target + ".partial");
   std::error_code ec;
-  fs::create_directories(s.out, ec);
-  if (ec) return fail(make_error(ErrorCode::kIo, "cannot create " + s.out + ": " + ec.message()));
-  const fs::path out(s.out);
-  Result<bool> written = native::write_text_atomically((out / "model.onnx").string(), graph.value());
-  if (written) written = train::save_weights((out / "weights.pt").string(), r.net);
-  if (written) written = native::write_text_atomically((out / "model.json").string(), model_card_to_json(card));
-  if (written && !fs::exists(out / "README.md", ec)) written = native::write_text_atomically((out / "README.md").string(), draft_card(model, r));
-  if (!written) return fail(written.error());
+  fs::remove_all(staging, ec);
+  fs::create_directories(staging, ec);
+  if (ec) return fail(make_error(ErrorCode::kIo, "cannot create " + staging.string() + ": " + ec.message()));
+  Result<bool> written = native::write_text_atomically((staging / "model.onnx").string(), graph.value());
+  if (written) written = native::write_text_atomically((staging / "weights.pt").string(), weights.value());
+  if (written) written = native::write_text_atomically((staging / "model.json").string(), model_card_to_json(card));
+  if (written) written = native::write_text_atomically((staging / "README.md").string(), draft_card(model, r));
+  if (written) written = native::replace_folder(staging.string(), target);
+  if (!written) {
+    fs::remove_all(staging, ec);
+    return fail(written.error());
+  }
   std::printf("cellcam export: %s -> %s (model.onnx %zu bytes, %zu nodes, opset 13; CAM at %s, %dx%d; sha256 %s)\n",
               r.checkpoint_path.c_str(), s.out.c_str(), graph.value().size(), o.nodes, o.cam_layer.c_str(), o.cam_width, o.cam_height,
               card.onnx.sha256.c_str());
@@ -179,7 +197,7 @@ int run_export(const ExportSettings& settings) {
   try {
     return export_impl(settings);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cellcam export: %s\n", e.what());
+    std::fprintf(stderr, "cellcam export: %s\n", native::first_line(e.what()).c_str());
     return 1;
   }
 }

@@ -5,8 +5,9 @@
 //   model.json   the model spec (classes, head, preprocess, layers) plus the operating threshold, the
 //                CAM layer and output shapes, the ONNX file's SHA-256 and the run's held-out metrics
 //   weights.pt   the LibTorch weights (for `cellcam predict|eval|gradcam MODEL_DIR`)
-//   README.md    a model card drafted from the run's report (kept if one exists: a card is edited by hand)
-// Every file is written atomically. Exit codes: 0 done, 1 usage or setup error.
+//   README.md    a model card drafted from the run's report (edit it by hand after export)
+// The folder is written whole (OUT.partial, then renamed): an existing model folder is replaced only with
+// --force, and then entirely. Exit codes: 0 done, 1 usage or setup error.
 #pragma once
 
 #include <string>
@@ -22,6 +23,7 @@ struct ExportSettings {
   std::string version = "1.0.0";
   bool tta_default = false;         // model.json "tta.default": the page averages the 8 flips/rotations unless switched off
   std::string tta_note;             // model.json "tta.note": the measured effect, shown in the page
+  bool force = false;               // replace an existing model folder (all of it)
 };
 
 int run_export(const ExportSettings& settings);

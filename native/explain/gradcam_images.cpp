@@ -308,7 +308,7 @@ int run_gradcam(const GradcamSettings& settings) {
   try {
     return gradcam_impl(settings);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cellcam gradcam: %s\n", e.what());
+    std::fprintf(stderr, "cellcam gradcam: %s\n", native::first_line(e.what()).c_str());
     return 1;
   }
 }

@@ -95,7 +95,14 @@ int run_preprocess(const PreprocessSettings& s) {
       const Image& img = image.value();
       const int tile = s.tile;
       if (tile > 0 && (img.width > tile || img.height > tile)) {
-        Result<TileGrid> grid = tile_grid(img.width, img.height, tile, s.stride > 0 ? s.stride : tile);
+        // The shared tile plan, with its limit: a 1-pixel tile on a large image is one error row, not
+        // millions of files.
+        TileSettings plan;
+        plan.tile = tile;
+        plan.stride = s.stride;
+        plan.above = tile;
+        plan.max_tiles = s.max_tiles;
+        Result<TileGrid> grid = plan_tiles(img.width, img.height, plan);
         if (!grid) {
           written = grid.error();
         } else {

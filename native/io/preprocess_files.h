@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "cellcam/image.h"
+#include "cellcam/tiling.h"
+
 namespace cellcam::native {
 
 struct PreprocessSettings {
@@ -14,8 +17,9 @@ struct PreprocessSettings {
   std::string out_dir;
   int tile = 0;                     // > 0: also cut images larger than this into tiles
   int stride = 0;                   // 0: same as tile (no overlap)
-  long long max_side = 25000;
-  long long max_megapixels = 100;
+  int max_tiles = kDefaultMaxTiles;  // an image that would make more tiles is refused (its own error row)
+  long long max_side = DecodeLimits{}.max_side;  // the limits the page decodes under (shared/)
+  long long max_megapixels = DecodeLimits{}.max_pixels / 1000000;
 };
 
 int run_preprocess(const PreprocessSettings& settings);

@@ -2,15 +2,36 @@
 #include "checkpoint.h"
 
 #include <filesystem>
+#include <sstream>
 
 #include "file_io.h"
+#include "runtime.h"
 
 namespace cellcam::train {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+namespace {
+
+// An archive serialised in memory first: LibTorch's file writer throws from its destructor when the disk
+// fills up (std::terminate, not an error), while our own writer reports it and keeps the old file.
+std::string archive_bytes(torch::serialize::OutputArchive& archive) {
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
+// A checkpoint that cannot be read: one line that says which file and what to do, not LibTorch's backtrace.
+Error unreadable(const std::string& what, const std::string& path, const std::exception& e) {
+  return make_error(ErrorCode::kCorrupt, "cannot read " + what + " " + path + " (" + native::first_line(e.what()) +
+                                             "): the file is damaged or was written for another model");
+}
+
+}  // namespace
+
 Result<bool> save_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer& opt, const json& state,
                              const std::vector<torch::Tensor>* averaged) {
+  std::string bytes;
   try {
     torch::serialize::OutputArchive archive;
     net->save(archive);
@@ -22,12 +43,13 @@ Result<bool> save_checkpoint(const std::string& path, native::Network& net, torc
       for (std::size_t i = 0; i < averaged->size(); ++i) average.write(std::to_string(i), (*averaged)[i], /*is_buffer=*/true);
       archive.write("weight_average", average);
     }
-    archive.save_to(path + ".tmp");
-    fs::rename(path + ".tmp", path);
+    bytes = archive_bytes(archive);
   } catch (const std::exception& e) {
-    return make_error(ErrorCode::kIo, "cannot write checkpoint " + path + ": " + e.what());
+    return make_error(ErrorCode::kInternal, "cannot serialise checkpoint " + path + ": " + native::first_line(e.what()));
   }
-  return native::write_text_atomically(path + ".json", state.dump(2) + "\n");
+  // The weights and their state replace the previous pair together, or not at all.
+  const std::string text = state.dump(2) + "\n";
+  return native::write_files_atomically({{path, bytes}, {path + ".json", text}});
 }
 
 Result<json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt,
@@ -50,7 +72,7 @@ Result<json> load_checkpoint(const std::string& path, native::Network& net, torc
       }
     }
   } catch (const std::exception& e) {
-    return make_error(ErrorCode::kIo, "cannot read checkpoint " + path + ": " + e.what());
+    return unreadable("checkpoint", path, e);
   }
   Result<std::string> text = native::read_text(path + ".json");
   if (!text) return text.error();
@@ -91,7 +113,7 @@ Result<InitReport> init_matching_weights(const std::string& path, native::Networ
     for (auto& p : net->named_parameters()) copy_matching(p.key(), p.value(), false);
     for (auto& b : net->named_buffers()) copy_matching(b.key(), b.value(), true);
   } catch (const std::exception& e) {
-    return make_error(ErrorCode::kIo, "cannot read " + path + ": " + e.what());
+    return unreadable("--init-from", path, e);
   }
   if (report.copied == 0) return make_error(ErrorCode::kInvalidArgument, path + " has no weights that fit this model");
   return report;
@@ -103,21 +125,25 @@ Result<bool> load_weights(const std::string& path, native::Network& net) {
     archive.load_from(path, torch::kCPU);  // weights written on a GPU must load on a CPU-only machine
     net->load(archive);
   } catch (const std::exception& e) {
-    return make_error(ErrorCode::kIo, "cannot read weights " + path + ": " + e.what());
+    return unreadable("weights", path, e);
   }
   return true;
 }
 
-Result<bool> save_weights(const std::string& path, native::Network& net) {
+Result<std::string> serialize_weights(native::Network& net) {
   try {
     torch::serialize::OutputArchive archive;
     net->save(archive);
-    archive.save_to(path + ".tmp");
-    fs::rename(path + ".tmp", path);
+    return archive_bytes(archive);
   } catch (const std::exception& e) {
-    return make_error(ErrorCode::kIo, "cannot write weights " + path + ": " + e.what());
+    return make_error(ErrorCode::kInternal, "cannot serialise the weights: " + native::first_line(e.what()));
   }
-  return true;
+}
+
+Result<bool> save_weights(const std::string& path, native::Network& net) {
+  Result<std::string> bytes = serialize_weights(net);
+  if (!bytes) return bytes.error();
+  return native::write_bytes_atomically(path, bytes.value().data(), bytes.value().size());
 }
 
 }  // namespace cellcam::train

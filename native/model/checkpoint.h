@@ -34,6 +34,8 @@ Result<InitReport> init_matching_weights(const std::string& path, native::Networ
 
 // The network's parameters and buffers alone (no optimizer state), written atomically; and read back.
 Result<bool> save_weights(const std::string& path, native::Network& net);
+// What save_weights writes, as bytes (export hashes them into model.json).
+Result<std::string> serialize_weights(native::Network& net);
 Result<bool> load_weights(const std::string& path, native::Network& net);
 
 }  // namespace cellcam::train

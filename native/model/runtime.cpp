@@ -39,6 +39,13 @@ int configure_torch_threads(int requested) {
   return at::get_num_threads();
 }
 
+std::string first_line(const char* what) {
+  std::string line = what ? what : "";
+  line = line.substr(0, line.find('\n'));
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
+  return line.empty() ? "unknown error" : line;
+}
+
 std::string runtime_report() {
   const bool cuda = torch::cuda::is_available();
   std::string tiff = TIFFGetVersion();

@@ -19,6 +19,10 @@ int configure_torch_threads(int requested = 0);
 // Call once, first thing in main().
 void configure_heap();
 
+// The first line of an exception's message: LibTorch appends a C++ backtrace of 14-20 lines to what(),
+// which a user should never see; the first line says what failed.
+std::string first_line(const char* what);
+
 // "LibTorch 1.13.1 (CPU ...), N threads; ONNX 1.12.0; libtiff 4.5.0" for `cellcam --version`.
 std::string runtime_report();
 

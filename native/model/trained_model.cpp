@@ -68,6 +68,26 @@ Result<bool> check_onnx_file(const std::string& folder, const ModelCard& card) {
   return true;
 }
 
+// The folder's weights.pt is the one model.json names: export records its SHA-256, and a flipped byte
+// or a file from another export is refused before LibTorch reads it.
+Result<bool> check_weights_file(const std::string& folder, const ModelCard& card) {
+  const fs::path path = fs::path(folder) / card.weights.file;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    return make_error(ErrorCode::kIo, folder + " has model.json but no " + card.weights.file + " (the native commands need the "
+                                               "LibTorch weights that `cellcam export` writes beside model.onnx)");
+  if (card.weights.sha256.empty())
+    return make_error(ErrorCode::kInvalidSpec, (fs::path(folder) / "model.json").string() +
+                                                   ": no \"weights\" SHA-256 (exported by an older cellcam): export the run again");
+  Result<std::vector<std::uint8_t>> bytes = native::read_file(path.string());
+  if (!bytes) return bytes.error();
+  const std::string digest = native::sha256_hex(std::string(bytes.value().begin(), bytes.value().end()));
+  if (digest != card.weights.sha256)
+    return make_error(ErrorCode::kCorrupt, path.string() + " does not match model.json: its SHA-256 is " + digest.substr(0, 16) +
+                                               "..., model.json says " + card.weights.sha256.substr(0, 16) + "... (refused)");
+  return true;
+}
+
 // An exported folder: model.json's card (operating point, CAM layer, metrics) and its layer table.
 Result<LoadedRun> load_model_folder(const std::string& folder) {
   LoadedRun r;
@@ -93,11 +113,9 @@ Result<LoadedRun> load_model_folder(const std::string& folder) {
   r.cam_layer = r.card.cam.layer;
   const json extra = json::parse(r.card.extra_json);
   r.report = extra.value("metrics", json());
-  r.checkpoint_path = (fs::path(folder) / "weights.pt").string();
-  std::error_code ec;
-  if (!fs::is_regular_file(r.checkpoint_path, ec))
-    return make_error(ErrorCode::kIo, folder + " has model.json but no weights.pt (the native commands need the "
-                                               "LibTorch weights that `cellcam export` writes beside model.onnx)");
+  r.checkpoint_path = (fs::path(folder) / r.card.weights.file).string();
+  Result<bool> weights = check_weights_file(folder, r.card);
+  if (!weights) return weights.error();
   r.net = native::Network(r.spec);
   Result<bool> loaded = load_weights(r.checkpoint_path, r.net);
   if (!loaded) return loaded.error();

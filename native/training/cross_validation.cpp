@@ -22,7 +22,7 @@ using nlohmann::json;
 namespace {
 
 int fail(const Error& e) {
-  std::fprintf(stderr, "cellcam: %s\n", e.message.c_str());
+  std::fprintf(stderr, "cellcam train: %s\n", e.message.c_str());
   return 1;
 }
 
@@ -242,10 +242,11 @@ int run_cross_validation(const TrainSettings& settings) {
       }
       const int epochs_before = completed_epochs(dir);
       TrainSettings fold = s;
-      fold.max_epochs_this_run = budget;
+      fold.max_epochs_this_run = s.max_epochs_this_run > 0 ? budget : 0;  // 0: no budget
       fold.fold = k;
       fold.out = dir.string();
       fold.resume = fs::exists(dir / "config.json") ? dir.string() : "";
+      if (fold.resume.empty()) fs::remove_all(dir, ec);  // a fold stopped before its settings were written: ours, start it over
       std::fprintf(stderr, "== cross-validation: fold %d of %d%s -> %s\n", k, s.folds, fold.resume.empty() ? "" : " (resumed)",
                    fold.out.c_str());
       if (const int rc = run_train(fold); rc != 0) return rc;

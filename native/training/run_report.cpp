@@ -2,6 +2,7 @@
 #include "run_report.h"
 
 #include <cstdio>
+#include <cmath>
 #include <sstream>
 
 namespace cellcam::train {
@@ -10,7 +11,7 @@ using nlohmann::json;
 namespace {
 
 std::string num(const json& v) {
-  if (!v.is_number()) return "n/a";
+  if (!v.is_number() || !std::isfinite(v.get<double>())) return "n/a";  // a class absent from the part
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4f", v.get<double>());
   return buf;
@@ -74,6 +75,11 @@ std::string report_markdown(const json& r, const TrainSettings& s) {
      << r.value("parameters", 0LL) << " parameters. Training: " << s.optimizer << ", lr " << s.lr << " (" << s.schedule
      << "), batch " << s.batch_size << ", augmentation `" << s.augment << "`, best epoch " << r["best_epoch"] << " of "
      << r["epochs_run"] << " by " << s.monitor << ".\n\n";
+  if (r.contains("warnings") && !r["warnings"].empty()) {
+    md << "**Warnings:**\n\n";
+    for (const json& w : r["warnings"]) md << "- " << w.get<std::string>() << "\n";
+    md << "\n";
+  }
   if (r.contains("test")) {
     const json& t = r["test"];
     md << "## Test split (held out)\n\n| metric | value |\n|---|---|\n";

@@ -61,7 +61,7 @@ void log_line(const char* fmt, ...) {
 }
 
 int fail(const Error& e) {
-  log_line("cellcam: %s", e.message.c_str());
+  log_line("cellcam train: %s", e.message.c_str());
   return 1;
 }
 
@@ -195,6 +195,7 @@ struct Run {
   ModelSpec spec;
   augment::AugmentSpec augmentation;
   std::vector<data::Skipped> skipped;
+  std::vector<std::string> warnings;  // shown on the console and kept in report.json / report.md
   std::size_t cache = 0;  // bytes of decoded images kept in RAM
   std::optional<ImageStore> train_store, val_store;
   native::Network net{nullptr};
@@ -208,6 +209,7 @@ struct Run {
   bool binary = true;
   LoaderOptions loader_options;
   std::string last_path, best_path;
+  bool from_checkpoint = false;  // a resumed run that has a last.pt (one killed during epoch 1 has none)
   // Progress, saved in every checkpoint's state.
   std::vector<EpochRow> history;
   int start_epoch = 1, bad_epochs = 0, best_epoch = 0;
@@ -217,12 +219,23 @@ struct Run {
 // The settings of this process: as asked, or a resumed run's config.json (with this process's budget).
 Result<TrainSettings> resolve_settings(const TrainSettings& requested) {
   if (requested.resume.empty()) return requested;
+  std::error_code ec;
+  if (!fs::is_directory(requested.resume, ec))
+    return make_error(ErrorCode::kIo, "--resume " + requested.resume + ": no such run folder");
+  if (!fs::exists(fs::path(requested.resume) / "config.json", ec))
+    return make_error(ErrorCode::kIo, requested.resume + " has no config.json: the run stopped before its settings were written; "
+                                                         "start it again with `cellcam train DATA --out " + requested.resume + " --force`");
   Result<std::string> text = native::read_text((fs::path(requested.resume) / "config.json").string());
   if (!text) return text.error();
   const json config = json::parse(text.value(), nullptr, false);
   if (config.is_discarded() || !config.contains("settings"))
     return make_error(ErrorCode::kCorrupt, requested.resume + "/config.json is damaged");
-  TrainSettings s = settings_from_json(config["settings"]);
+  TrainSettings s;
+  try {
+    s = settings_from_json(config["settings"]);
+  } catch (const json::exception& e) {
+    return make_error(ErrorCode::kCorrupt, requested.resume + "/config.json has a mistyped setting: " + e.what());
+  }
   s.out = requested.resume;
   s.resume = requested.resume;
   s.max_epochs_this_run = requested.max_epochs_this_run;
@@ -306,6 +319,45 @@ Result<bool> set_up_spec(Run& run) {
   return true;
 }
 
+// RUN/skipped.csv: every image that could not be used, with its reason (rewritten when the test images
+// have been read too, so report.md's count and the file agree).
+Result<bool> write_skipped(const Run& run) {
+  std::ostringstream out;
+  out << "path,reason\n";
+  for (const data::Skipped& k : run.skipped) out << data::csv_field(k.path) << ',' << data::csv_field(k.reason) << '\n';
+  return native::write_text_atomically((fs::path(run.s.out) / "skipped.csv").string(), out.str());
+}
+
+// The rule for classes too small to split: a split is refused when its validation part is empty or a
+// class has no training image (nothing to learn it from); a class missing from the validation or test
+// part is trained on, with a warning that its metrics there are undefined (n/a in the report).
+Result<bool> check_split(const Run& run, std::vector<std::string>& warnings) {
+  const std::vector<std::string>& classes = run.dataset.classes;
+  if (run.split.val.empty())
+    return make_error(ErrorCode::kInvalidArgument, "the validation part is empty (" + std::to_string(run.dataset.samples.size()) +
+                                                       " images): give more images or a larger --val-fraction");
+  auto counts = [&](const std::vector<int>& part) {
+    std::vector<int> n(classes.size(), 0);
+    for (int i : part) ++n[run.dataset.samples[i].label];
+    return n;
+  };
+  const std::vector<int> train = counts(run.split.train), val = counts(run.split.val), test = counts(run.split.test);
+  for (std::size_t c = 0; c < classes.size(); ++c) {
+    const int total = train[c] + val[c] + test[c];
+    if (train[c] == 0)
+      return make_error(ErrorCode::kInvalidArgument, "class \"" + classes[c] + "\" has " + std::to_string(total) +
+                                                         " image(s) and none in the training part: give it more images");
+    std::string missing;
+    if (val[c] == 0) missing = "validation";
+    if (test[c] == 0 && !run.split.test.empty()) missing += std::string(missing.empty() ? "" : " and ") + "test";
+    if (!missing.empty())
+      warnings.push_back("class \"" + classes[c] + "\" has only " + std::to_string(total) + " image(s), none in the " + missing +
+                         " part: its metrics there are undefined (n/a)");
+  }
+  for (const std::string& w : warnings) log_line("warning: %s", w.c_str());
+  return true;
+}
+
 // Decodes the training and validation images once; what could not be read goes to RUN/skipped.csv.
 Result<bool> set_up_stores(Run& run) {
   const TrainSettings& s = run.s;
@@ -322,11 +374,12 @@ Result<bool> set_up_stores(Run& run) {
   log_line("decoded %zu training and %zu validation images in %.1f s (%s), %zu skipped", run.train_store->usable().size(),
            run.val_store->usable().size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t_decode).count(),
            run.train_store->cached() ? "cached in RAM" : "decoded on demand", run.skipped.size());
-  std::ostringstream out;
-  out << "path,reason\n";
-  for (const data::Skipped& k : run.skipped) out << data::csv_field(k.path) << ',' << data::csv_field(k.reason) << '\n';
-  (void)native::write_text_atomically((fs::path(s.out) / "skipped.csv").string(), out.str());
-  return true;
+  if (run.val_store->usable().empty())
+    return make_error(ErrorCode::kInvalidArgument, "no validation image could be read (" + std::to_string(run.split.val.size()) +
+                                                       " in the validation part; see " + s.out + "/skipped.csv)");
+  if (run.train_store->usable().empty())
+    return make_error(ErrorCode::kInvalidArgument, "no training image could be read (see " + s.out + "/skipped.csv)");
+  return write_skipped(run);
 }
 
 // The network (seeded; --init-from), its optimizer and the learning-rate schedule.
@@ -335,7 +388,7 @@ Result<bool> set_up_model(Run& run) {
   torch::manual_seed(s.seed);
   run.net = native::Network(run.spec);
   run.net->to(run.device);
-  if (!s.init_from.empty() && s.resume.empty()) {
+  if (!s.init_from.empty() && !run.from_checkpoint) {
     Result<InitReport> init = init_matching_weights(s.init_from, run.net);
     if (!init) return init.error();
     log_line("initialised %d of %d tensors from %s", init.value().copied, init.value().total, s.init_from.c_str());
@@ -376,7 +429,10 @@ Result<bool> set_up_state(Run& run) {
   run.last_path = (fs::path(s.out) / "checkpoints" / "last.pt").string();
   run.best_path = (fs::path(s.out) / "checkpoints" / "best.pt").string();
   if (s.ema > 0) run.average.emplace(run.net, s.ema);
-  if (!s.resume.empty()) {
+  if (!s.resume.empty() && !run.from_checkpoint)
+    log_line("%s has no checkpoint yet (it stopped during its first epoch): starting it over from epoch 1 with its settings "
+             "and split", s.out.c_str());
+  if (run.from_checkpoint) {
     std::vector<torch::Tensor> averaged;
     Result<json> state = load_checkpoint(run.last_path, run.net, run.opt.get(), &averaged);
     if (!state) return state.error();
@@ -404,13 +460,17 @@ Result<bool> set_up_state(Run& run) {
 
 Result<bool> set_up(Run& run) {
   const TrainSettings& s = run.s;
+  std::error_code ec;
+  run.from_checkpoint = !s.resume.empty() && fs::exists(fs::path(s.out) / "checkpoints" / "last.pt", ec);
   Result<data::Dataset> loaded = load_training_data(s);
   if (!loaded) return loaded.error();
   run.dataset = loaded.take();
   Result<data::Split> split = split_for_run(s, run.dataset);
   if (!split) return split.error();
   run.split = split.take();
-  Result<bool> done = set_up_spec(run);
+  Result<bool> done = check_split(run, run.warnings);
+  if (!done) return done;
+  done = set_up_spec(run);
   if (!done) return done;
   log_line("cellcam train: %zu images, %zu classes; split %zu / %zu / %zu (train/val/test)%s; %d threads on %s",
            run.dataset.samples.size(), run.dataset.classes.size(), run.split.train.size(), run.split.val.size(),
@@ -428,8 +488,21 @@ Result<bool> set_up(Run& run) {
 // ---------------------------------------------------------------------------------------------
 // One epoch: a training pass, then validation, early-stopping bookkeeping and the checkpoints
 
+// A loss that is not a number ends the run: the weights would be garbage from here on, and the last
+// checkpoint (the previous epoch's) is still the last good one.
+Error diverged(const Run& run, const std::string& where, double value, double lr) {
+  char text[512];
+  std::snprintf(text, sizeof text,
+                "training diverged: the %s is %g at learning rate %.3g; lower --lr (or add --warmup-epochs). %s",
+                where.c_str(), value, lr,
+                run.history.empty() ? "No checkpoint was written."
+                                    : ("The last good checkpoint (epoch " + std::to_string(run.history.back().epoch) +
+                                       ") is kept: " + run.last_path).c_str());
+  return make_error(ErrorCode::kInvalidArgument, text);
+}
+
 // The training pass over (a draw of) the training images; fills the row's training columns.
-void train_pass(Run& run, int epoch, EpochRow& row) {
+Result<bool> train_pass(Run& run, int epoch, EpochRow& row) {
   const TrainSettings& s = run.s;
   torch::manual_seed(sample_seed(s.seed, epoch, -2));
   const std::vector<int> samples = s.weighted_sampler
@@ -456,12 +529,18 @@ void train_pass(Run& run, int epoch, EpochRow& row) {
     if (drop > 0) w = w.index_fill(0, std::get<1>(losses.detach().topk(drop)), 0.0);  // the batch's largest losses
     const torch::Tensor data_loss = (losses * w).sum() / w.sum();
     const torch::Tensor loss = data_loss + run.net->penalty().to(run.device);
+    const double batch_loss = data_loss.item<double>();
+    if (!std::isfinite(batch_loss)) {
+      if (terminal) std::fputc('\n', stderr);
+      return diverged(run, "training loss in epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch_index + 1),
+                      batch_loss, lr);
+    }
     loss.backward();
     run.opt->step();
     if (run.average) run.average->update(run.net);
     const torch::Tensor predicted = run.binary ? (logits.squeeze(1) >= 0).to(torch::kLong) : logits.argmax(1);
     correct += predicted.eq(y).sum().item<long>();
-    loss_sum += data_loss.item<double>() * b->size;
+    loss_sum += batch_loss * b->size;
     weight_sum += b->size;
     seen += b->size;
     ++step;
@@ -484,6 +563,7 @@ void train_pass(Run& run, int epoch, EpochRow& row) {
   row.seconds = train_seconds;
   row.images_per_second = seen / std::max(train_seconds, 1e-9);
   row.data_wait_share = loader.wait_seconds() / std::max(train_seconds, 1e-9);
+  return true;
 }
 
 // Validates (the weight average when there is one), records the row, and writes best.pt (when it
@@ -492,6 +572,10 @@ Result<bool> end_epoch(Run& run, EpochRow& row) {
   const TrainSettings& s = run.s;
   if (run.average) run.average->swap(run.net);  // validate (and keep as best) the average; swapped back before last.pt
   const Predictions val = predict_store(run.net, *run.val_store, run.val_store->usable(), s.batch_size * 2, run.device);
+  if (!std::isfinite(val.loss)) {
+    if (run.average) run.average->swap(run.net);
+    return diverged(run, "validation loss after epoch " + std::to_string(row.epoch), val.loss, row.lr);
+  }
   Result<Metrics> vm = compute_metrics(val.probs, val.labels);
   row.val_loss = val.loss;
   if (vm) {
@@ -523,13 +607,15 @@ Result<bool> end_epoch(Run& run, EpochRow& row) {
   if (run.average) run.average->swap(run.net);  // back to the raw weights, which keep training
   Result<bool> saved = save_checkpoint(run.last_path, run.net, *run.opt, state, run.average ? &run.average->tensors() : nullptr);
   if (!saved) return saved;
-  (void)native::write_text_atomically((fs::path(s.out) / "metrics.csv").string(), metrics_csv(run.history));
+  Result<bool> written = native::write_text_atomically((fs::path(s.out) / "metrics.csv").string(), metrics_csv(run.history));
+  if (!written) return written;
   return improved;
 }
 
 Result<bool> run_epoch(Run& run, int epoch) {
   EpochRow row;
-  train_pass(run, epoch, row);
+  Result<bool> trained = train_pass(run, epoch, row);
+  if (!trained) return trained;
   Result<bool> improved = end_epoch(run, row);
   if (!improved) return improved;
   log_line("epoch %d/%d  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f auc %.4f  %.0f img/s  data wait %.0f%%%s",
@@ -617,6 +703,10 @@ Result<bool> finish(Run& run) {
   report["split"] = {{"train", run.split.train.size()}, {"val", run.split.val.size()}, {"test", run.split.test.size()}};
   report["grouped"] = run.dataset.has_groups;
   report["skipped"] = run.skipped.size();
+  report["warnings"] = run.warnings;
+  Result<bool> written = write_skipped(run);  // now with the test images that could not be read
+  if (!written) return written;
+  if (!run.skipped.empty()) log_line("%zu images skipped in all (see %s/skipped.csv)", run.skipped.size(), s.out.c_str());
   long long parameters = 0;
   for (const auto& p : run.net->parameters()) parameters += p.numel();
   report["parameters"] = parameters;
@@ -625,8 +715,8 @@ Result<bool> finish(Run& run) {
   report["history"] = rows;
 
   draw_plots(run, val, test, test_metrics);
-  (void)native::write_text_atomically((fs::path(s.out) / "report.md").string(), report_markdown(report, s));
-  Result<bool> written = native::write_text_atomically((fs::path(s.out) / "report.json").string(), report.dump(2) + "\n");
+  written = native::write_text_atomically((fs::path(s.out) / "report.md").string(), report_markdown(report, s));
+  if (written) written = native::write_text_atomically((fs::path(s.out) / "report.json").string(), report.dump(2) + "\n");
   if (written) written = write_run_card(s.out);  // now with the chosen threshold
   if (!written) return written;
   log_line("run folder: %s (best %s %.4f at epoch %d)", s.out.c_str(), s.monitor.c_str(), run.best, run.best_epoch);
@@ -643,18 +733,25 @@ int run_train(const TrainSettings& requested) {
   }
   Result<TrainSettings> settings = resolve_settings(requested);
   if (!settings) return fail(settings.error());
+  Result<bool> valid = validate_settings(settings.value());
+  if (!valid) return fail(valid.error());
   Run run;
   run.s = settings.take();
   const TrainSettings& s = run.s;
+  if (s.resume.empty()) {  // a fresh run never writes over another one
+    Result<bool> free = native::check_output_folder(
+        s.out, s.force, {"config.json", "split.csv", "checkpoints"}, "training run",
+        "continue it with `cellcam train --resume " + s.out + "`, or give --force to delete it and start over");
+    if (!free) return fail(free.error());
+    std::error_code ec;
+    if (s.force) fs::remove_all(s.out, ec);
+    if (ec) return fail(make_error(ErrorCode::kIo, "--force: cannot delete " + s.out + ": " + ec.message()));
+  }
   if (s.folds > 0 && s.fold == 0) return run_cross_validation(s);
-  if (s.folds > 0 && (s.folds < 2 || s.folds > 100 || s.fold < 1 || s.fold > s.folds))
-    return fail(make_error(ErrorCode::kInvalidArgument, "--fold must be from 1 to --folds (2 to 100)"));
   run.threads = native::configure_torch_threads(s.threads);
   Result<torch::Device> device = choose_device(s);
   if (!device) return fail(device.error());
   run.device = device.value();
-  if (!(s.drop_noisy >= 0.0 && s.drop_noisy < 0.5))
-    return fail(make_error(ErrorCode::kInvalidArgument, "--drop-noisy is a fraction of each batch, from 0 to below 0.5"));
 
   Result<bool> done = set_up(run);
   if (!done) return fail(done.error());

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "cellcam/error.h"
 
@@ -56,10 +57,27 @@ struct TrainSettings {
   std::string init_from;            // checkpoint to initialise matching weights from (transfer learning)
   double cache_gb = 4.0;            // RAM for decoded, resized images
   int max_epochs_this_run = 0;      // > 0: stop after this many epochs in this process (tests, budgets)
+  bool force = false;               // replace an existing run folder (not stored in config.json)
 };
 
 // --folds K without --fold runs run_cross_validation (cross_validation.h), which calls this per fold.
 int run_train(const TrainSettings& settings);
+
+// The allowed values of every numeric setting, in one place: `cellcam train --help` prints them, the
+// option parser refuses what falls outside, and validate_settings() checks them again (a resumed run's
+// config.json, the cross-validation driver, the tests).
+struct SettingRange {
+  const char* option;  // "--lr"
+  double min, max;
+  bool min_open, max_open;  // (0, 10]: min_open
+  double (*get)(const TrainSettings&);
+};
+const std::vector<SettingRange>& setting_ranges();
+const SettingRange* find_setting_range(const std::string& option);
+std::string describe_range(const SettingRange& r);  // "(0, 10]"
+bool in_range(const SettingRange& r, double value);  // false for NaN
+// Ranges, the named choices (optimizer, colour, ...) and the rules between settings; one line on error.
+Result<bool> validate_settings(const TrainSettings& s);
 
 // The settings as config.json stores them, and back (fields missing from the JSON keep their defaults).
 nlohmann::json settings_to_json(const TrainSettings& s);

@@ -83,6 +83,18 @@ OnnxFile parse_onnx(const json& j, const std::string& where) {
   return f;
 }
 
+WeightsFile parse_weights(const json& j) {
+  if (!j.is_object()) bad("\"weights\" must be an object {\"file\", \"sha256\", \"bytes\"}");
+  WeightsFile w;
+  w.file = optional_string(j, "file", "weights.pt", "weights: ");
+  check_relative_path(w.file, "weights.file ");
+  w.sha256 = optional_string(j, "sha256", "", "weights: ");
+  if (!is_hex64(w.sha256)) bad("\"weights.sha256\" is missing or not 64 hex digits (cellcam export writes it)");
+  for (char& c : w.sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  w.bytes = static_cast<long long>(optional_number(j, "bytes", 0, "weights: "));
+  return w;
+}
+
 CamInfo parse_cam(const json& j, const std::string& where) {
   CamInfo c;
   if (j.is_null()) return c;
@@ -258,6 +270,7 @@ ModelCard parse_card(const json& j, bool require_onnx) {
   } else if (require_onnx) {
     bad("\"onnx\" is missing: a model folder names its ONNX file and its SHA-256 (cellcam export writes them)");
   }
+  if (j.contains("weights") && !j["weights"].is_null()) card.weights = parse_weights(j["weights"]);
   if (j.contains("architecture") && !j["architecture"].is_null()) {
     Result<ModelSpec> spec = parse_model_spec(j.dump());
     if (!spec) bad("architecture: " + spec.error().message);
@@ -266,7 +279,7 @@ ModelCard parse_card(const json& j, bool require_onnx) {
   }
   card.extra_json = extra_keys(j, {"schema_version", "name", "version", "classes", "display_names", "head", "preprocess",
                                    "threshold", "threshold_source", "review_band", "review_band_source", "temperature",
-                                   "cam", "tiling", "tta", "onnx", "ensemble", "provenance"});
+                                   "cam", "tiling", "tta", "onnx", "weights", "ensemble", "provenance"});
   return card;
 }
 
@@ -350,6 +363,7 @@ std::string model_card_to_json(const ModelCard& c) {
   } else if (!c.onnx.sha256.empty()) {
     j["onnx"] = onnx_json(c.onnx);
   }
+  if (!c.weights.sha256.empty()) j["weights"] = {{"file", c.weights.file}, {"sha256", c.weights.sha256}, {"bytes", c.weights.bytes}};
   if (!c.cellcam_version.empty() || !c.git_commit.empty() || !c.data_list_sha256.empty())
     j["provenance"] = {{"cellcam_version", c.cellcam_version}, {"git_commit", c.git_commit},
                        {"data_list_sha256", c.data_list_sha256}};

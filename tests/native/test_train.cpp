@@ -3,6 +3,7 @@
 // must give the same numbers as an uninterrupted one (also with a weight average, --ema).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -270,6 +271,7 @@ TEST(Train, InitFromCopiesMatchingWeights) {
 }
 
 TEST(Train, BadSettingsAreClearErrors) {
+  fs::remove_all(fs::temp_directory_path() / "cellcam_train_bad");  // refused before anything is written
   TrainSettings s = smoke_settings((fs::temp_directory_path() / "cellcam_train_bad").string());
   s.optimizer = "lbfgs";
   EXPECT_EQ(run_train(s), 1);
@@ -291,6 +293,36 @@ TEST(Train, BadSettingsAreClearErrors) {
     EXPECT_EQ(run_train(s), 1) << folds << " folds, fold " << fold;
     EXPECT_NE(testing::internal::GetCapturedStderr().find("--fold"), std::string::npos);
   }
+  EXPECT_FALSE(fs::exists(fs::temp_directory_path() / "cellcam_train_bad"));
+}
+
+// Every numeric setting has one allowed range (train_settings.cpp), checked for a resumed config.json
+// and direct callers as the option parser checks the command line.
+TEST(Train, SettingsOutsideTheirRangeAreRefused) {
+  EXPECT_TRUE(validate_settings(TrainSettings{}).ok());
+  auto refused = [](void (*edit)(TrainSettings&), const char* option) {
+    TrainSettings s;
+    edit(s);
+    Result<bool> ok = validate_settings(s);
+    return !ok.ok() && ok.error().message.find(option) != std::string::npos;
+  };
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.batch_size = 0; }, "--batch-size"));
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.epochs = 0; }, "--epochs"));
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.lr = 1e6; }, "--lr"));
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.lr = -1; }, "--lr"));
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.lr = std::nan(""); }, "--lr"));
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.val_fraction = 0; }, "--val-fraction"));
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.threads = -1; }, "--threads"));
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.cache_gb = -1; }, "--cache-gb"));
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.ema = 2; }, "--ema"));
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.ema = 1; }, "--ema"));
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.color = "cmyk"; }, "--color"));
+  EXPECT_TRUE(refused([](TrainSettings& s) { s.val_fraction = 0.5; s.test_fraction = 0.5; }, "--test-fraction"));
+  const SettingRange* lr = find_setting_range("--lr");
+  ASSERT_NE(lr, nullptr);
+  EXPECT_EQ(describe_range(*lr), "(0, 10]");
+  EXPECT_TRUE(in_range(*lr, 10));
+  EXPECT_FALSE(in_range(*lr, 0));
 }
 
 }  // namespace

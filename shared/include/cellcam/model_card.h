@@ -17,6 +17,7 @@
 //    "tiling": {"tile": 512, "stride": 512, "above": 1024}, // optional: the default tile plan (tiles.h)
 //    "tta": {"default": false, "note": "..."},
 //    "onnx": {"file": "model.onnx", "sha256": "<64 hex>", "bytes": 471805},      // one model, or
+//    "weights": {"file": "weights.pt", "sha256": "<64 hex>", "bytes": 1200000},  // the native commands' copy
 //    "ensemble": {"method": "soft"|"stacking", "members": [{"name", "weight", "temperature", "cam",
 //                 "onnx": {...}}], "stacking": {"weights": [[..]], "intercepts": [..], "clamp": 1e-6},
 //                 "review": {"score": "disagreement", "cutoff": 0.2}},
@@ -43,6 +44,14 @@ struct OnnxFile {
   std::string sha256;               // lower-case hex; empty in a run folder before export
   long long bytes = 0;
   std::string extra_json = "{}";    // other keys (opset, nodes), verbatim
+};
+
+// The LibTorch weights beside the ONNX file (`cellcam predict|eval|gradcam MODEL_DIR` run them): export
+// records their SHA-256 so a damaged or swapped file is refused, as a damaged model.onnx is.
+struct WeightsFile {
+  std::string file = "weights.pt";  // relative to the model.json's folder
+  std::string sha256;               // lower-case hex; empty: not recorded
+  long long bytes = 0;
 };
 
 struct CamInfo {
@@ -108,6 +117,7 @@ struct ModelCard {
   bool tta_default = false;
   std::string tta_note;
   OnnxFile onnx;               // one model (empty sha256 in a run folder not yet exported)
+  WeightsFile weights;         // one model folder's weights.pt (empty sha256 when not recorded)
   bool is_ensemble = false;
   EnsembleInfo ensemble;
   std::string cellcam_version;
