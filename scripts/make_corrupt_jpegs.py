@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make_corrupt_jpegs.py — the corrupt JPEG fixtures that stb_image 2.27 decodes without an error.
 
-    scripts/make_corrupt_jpegs.py OUT_DIR BASELINE.jpg PROGRESSIVE.jpg BLOOD.jpg
+    scripts/make_corrupt_jpegs.py OUT_DIR BASELINE.jpg PROGRESSIVE.jpg BLOOD.jpg JPEG_IN.tif
 
 Each is a real fixture damaged one deterministic way (jpegtran from libjpeg-turbo-progs adds restart
 markers); decode_image() must refuse each as "JPEG decoded with errors: ..." (tests/unit/test_decode.cpp):
@@ -12,6 +12,8 @@ markers); decode_image() must refuse each as "JPEG decoded with errors: ..." (te
   jpeg_restart_misnumbered.jpg      restart markers after every MCU, the third renumbered RST2 -> RST5
   jpeg_progressive_scan_missing.jpg a progressive file without its first Cr AC scan: the Cr refinement
                                     scan then refines coefficients that were never sent
+  jpeg_in_tiff_strip_cut_short.tif  a JPEG-compressed TIFF whose first strip has an end-of-image marker
+                                    written halfway through its scan data
 """
 import random
 import struct
@@ -46,7 +48,7 @@ def scan_data(data):
 
 
 def main():
-    out, baseline, progressive, blood = sys.argv[1:5]
+    out, baseline, progressive, blood, tiff = sys.argv[1:6]
 
     data = open(baseline, 'rb').read()
     open(f'{out}/jpeg_scan_cut_short.jpg', 'wb').write(data[:len(data) * 6 // 10] + b'\xff\xd9')
@@ -75,6 +77,24 @@ def main():
                 break
     assert cut
     open(f'{out}/jpeg_progressive_scan_missing.jpg', 'wb').write(data[:cut[0]] + data[cut[1]:])
+
+    data = bytearray(open(tiff, 'rb').read())
+    assert data[:4] == b'II*\x00'
+    ifd = struct.unpack('<I', data[4:8])[0]
+    tags = {}
+    for k in range(struct.unpack('<H', data[ifd:ifd + 2])[0]):
+        tag, kind, count, value = struct.unpack('<HHII', data[ifd + 2 + 12 * k:ifd + 14 + 12 * k])
+        if count == 1:
+            tags[tag] = value & 0xFFFF if kind == 3 else value
+        else:  # an array of LONG or SHORT at offset `value`: the first strip's entry
+            tags[tag] = struct.unpack_from('<I' if kind == 4 else '<H', data, value)[0]
+    start, length = tags[273], tags[279]
+    strip = bytes(data[start:start + length])
+    sos = strip.index(b'\xff\xda')
+    scan = sos + 2 + struct.unpack('>H', strip[sos + 2:sos + 4])[0]
+    middle = start + scan + (length - scan) // 2
+    data[middle:middle + 2] = b'\xff\xd9'
+    open(f'{out}/jpeg_in_tiff_strip_cut_short.tif', 'wb').write(bytes(data))
 
 
 if __name__ == '__main__':

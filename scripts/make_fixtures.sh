@@ -188,5 +188,5 @@ open(f'{out}/random_bytes.png', 'wb').write(bytes(random.getrandbits(8) for _ in
 PY
 # Corrupt JPEGs that stb_image decodes without an error; the JPEG stream check refuses them.
 python3 scripts/make_corrupt_jpegs.py "$M" "$OUT/pcam/normal_be4fc728.jpg" "$OUT/formats/cell_progressive.jpg" \
-  "$OUT/blood/neutrophil_BNE_106934.jpg"
+  "$OUT/blood/neutrophil_BNE_106934.jpg" "$T/rgb8_jpeg_ycbcr.tif"
 echo "fixtures written to $OUT:"; find "$OUT" -type f | sort | xargs ls -l | awk '{print $5, $9}'

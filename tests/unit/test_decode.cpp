@@ -144,7 +144,9 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"malformed/jpeg_restart_misnumbered.jpg", ErrorCode::kCorrupt,
                   "JPEG decoded with errors: marker RST5 where RST2 was expected after MCU 3 of 36 in scan 1"},
         Malformed{"malformed/jpeg_progressive_scan_missing.jpg", ErrorCode::kCorrupt,
-                  "JPEG decoded with errors: scan 7 refines coefficient 1 of component 3 before it was sent"}));
+                  "JPEG decoded with errors: scan 7 refines coefficient 1 of component 3 before it was sent"},
+        Malformed{"malformed/jpeg_in_tiff_strip_cut_short.tif", ErrorCode::kCorrupt,
+                  "corrupt TIFF (JPEG strip 0: JPEG decoded with errors: premature end of data in scan 1 at MCU 4 of 9"}));
 
 // Every proper prefix of a PNG and of a JPEG is an error (never a half-decoded image, never a crash).
 TEST(Decode, EveryPrefixOfAFileIsRefused) {
