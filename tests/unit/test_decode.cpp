@@ -180,6 +180,26 @@ TEST(Decode, EveryScanCutShortIsRefused) {
   EXPECT_EQ(refused, tested);
 }
 
+// Bytes between the last MCU and the end-of-image marker: data the decoder never reached (stb skips it),
+// refused; zero bytes are tolerated (some cameras pad with them) and change nothing.
+TEST(Decode, DataLeftOverAfterTheLastMcuIsRefusedUnlessZero) {
+  const std::vector<std::uint8_t> bytes = read_fixture("pcam/normal_be4fc728.jpg");
+  ASSERT_EQ(bytes[bytes.size() - 2], 0xFF);
+  for (const std::vector<std::uint8_t>& extra : {std::vector<std::uint8_t>{0x12, 0x34, 0x56}, std::vector<std::uint8_t>(4, 0)}) {
+    std::vector<std::uint8_t> padded(bytes.begin(), bytes.end() - 2);
+    padded.insert(padded.end(), extra.begin(), extra.end());
+    padded.insert(padded.end(), {0xFF, 0xD9});
+    Result<Image> r = decode_image(padded.data(), padded.size());
+    if (extra[0] != 0) {
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.error().message, "JPEG decoded with errors: 3 bytes of data left over after MCU 36 of 36 in scan 1");
+    } else {
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      EXPECT_EQ(r.value().samples, decode_ok("pcam/normal_be4fc728.jpg").samples);
+    }
+  }
+}
+
 // Restart markers are fine when they count 0..7 in order: the misnumbered fixture, renumbered back,
 // decodes to the pixels of the file it was made from (jpegtran adds them without touching a coefficient).
 TEST(Decode, RestartMarkersInOrderDecode) {
