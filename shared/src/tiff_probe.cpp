@@ -195,6 +195,7 @@ Result<TiffInfo> probe_tiff(const std::uint8_t* bytes, std::size_t size, const D
       case 279: case 325: counts = e; has_counts = true; break;
       case 277: info.samples_per_pixel = static_cast<int>(v0); break;
       case 278: rows_per_strip = static_cast<long long>(v0); break;
+      case 266: info.fill_order = static_cast<int>(v0); break;
       case 284: info.planar_config = static_cast<int>(v0); break;
       case 320: colormap = e; has_colormap = true; break;
       case 322: tile_w = static_cast<long long>(v0); break;
@@ -304,6 +305,30 @@ Result<TiffInfo> probe_tiff(const std::uint8_t* bytes, std::size_t size, const D
       const unsigned long long rows = row + 1 == chunks_down ? height - row * chunk_h : chunk_h;
       if (len < rows * chunk_w * samples_per_chunk_pixel * (info.bits_per_sample / 8))
         return truncated("strip " + std::to_string(k) + " holds " + std::to_string(len) + " bytes, fewer than its rows need");
+    }
+  }
+
+  // LZW: walk every chunk as libtiff would decode it (tiff_lzw.cpp), all of them inside the file by now.
+  if (info.compression == 5 && expected > 0) {
+    const bool reversed = info.fill_order == 2;
+    const bool old_style = tiff_lzw_is_old_style(bytes + info.chunk_offsets[0],
+                                                 static_cast<std::size_t>(info.chunk_byte_counts[0]), reversed);
+    for (unsigned long long k = 0; k < expected; ++k) {
+      std::uint64_t len = info.chunk_byte_counts[k];
+      // libtiff reads at most 10 times a chunk's decoded size + 4096 of a chunk over 1 MB.
+      if (len > (1u << 20) && (len - 4096) / 10 > chunk_bytes) len = chunk_bytes * 10 + 4096;
+      unsigned long long want = chunk_bytes;  // a tile is always read whole; a strip, its own rows
+      if (!info.tiled) {
+        const unsigned long long row = k % chunks_down;
+        const unsigned long long rows = row + 1 == chunks_down ? height - row * chunk_h : chunk_h;
+        want = rows * chunk_w * samples_per_chunk_pixel * (info.bits_per_sample / 8);
+      }
+      const TiffLzwCheck c = check_tiff_lzw_chunk(bytes + info.chunk_offsets[k], static_cast<std::size_t>(len), want,
+                                                  old_style, reversed);
+      if (!c.ok) {
+        const std::string what = std::string("LZW ") + (info.tiled ? "tile " : "strip ") + std::to_string(k) + ": " + c.problem;
+        return c.truncated ? truncated(what) : corrupt(what);
+      }
     }
   }
   return info;
