@@ -66,20 +66,9 @@ struct TiffCloser {
   void operator()(TIFF* t) const { TIFFClose(t); }
 };
 
-}  // namespace
-
-Result<Image> decode_tiff(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits) {
-  Result<TiffInfo> probed = probe_tiff(bytes, size, limits);
-  if (!probed) return probed.error();
-  if (probed.value().compression == 7) return decode_jpeg_tiff(bytes, size, probed.value(), limits);
-  return decode_tiff_with_libtiff(bytes, size, limits);
-}
-
-Result<Image> decode_tiff_with_libtiff(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits) {
-  Result<TiffInfo> probed = probe_tiff(bytes, size, limits);
-  if (!probed) return probed.error();
-  const TiffInfo& info = probed.value();
-
+// libtiff over a file probe_tiff() has accepted (probed once: for LZW the probe walks every strip).
+Result<Image> read_with_libtiff(const std::uint8_t* bytes, std::size_t size, const TiffInfo& info,
+                                const DecodeLimits& limits) {
   MemoryFile file{bytes, static_cast<toff_t>(size), 0, {}};
   std::unique_ptr<TIFFOpenOptions, void (*)(TIFFOpenOptions*)> options(TIFFOpenOptionsAlloc(), TIFFOpenOptionsFree);
   TIFFOpenOptionsSetErrorHandlerExtR(options.get(), on_error, &file);
@@ -175,6 +164,21 @@ Result<Image> decode_tiff_with_libtiff(const std::uint8_t* bytes, std::size_t si
     pixels.layout = PixelLayout::kMinIsWhite;
   }
   return image_from_pixels(pixels, limits);
+}
+
+}  // namespace
+
+Result<Image> decode_tiff(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits) {
+  Result<TiffInfo> probed = probe_tiff(bytes, size, limits);
+  if (!probed) return probed.error();
+  if (probed.value().compression == 7) return decode_jpeg_tiff(bytes, size, probed.value(), limits);
+  return read_with_libtiff(bytes, size, probed.value(), limits);
+}
+
+Result<Image> decode_tiff_with_libtiff(const std::uint8_t* bytes, std::size_t size, const DecodeLimits& limits) {
+  Result<TiffInfo> probed = probe_tiff(bytes, size, limits);
+  if (!probed) return probed.error();
+  return read_with_libtiff(bytes, size, probed.value(), limits);
 }
 
 }  // namespace cellcam::native

@@ -1,11 +1,16 @@
 // test_tiff_decode.cpp — libtiff decoding (native only): every variant against the PNG it came from.
 #include <gtest/gtest.h>
+#include <tiffio.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <random>
 
 #include "cellcam/decode.h"
+#include "cellcam/tiff_probe.h"
 #include "decode_any.h"
 #include "tiff_decode.h"
 #include "../unit/fixtures.h"
@@ -119,7 +124,9 @@ TEST(TiffDecode, PaletteExpandsAsLibtiffsPal2rgbDoes) {
 
 TEST(TiffDecode, MalformedTiffsAreRefused) {
   for (const char* path : {"malformed/truncated.tif", "malformed/huge_dims.tif", "malformed/compression_zstd.tif",
-                           "malformed/compression_webp.tif"}) {
+                           "malformed/compression_webp.tif", "malformed/lzw_palette8_code_not_in_table.tif",
+                           "malformed/lzw_pal2rgb_code_not_in_table.tif", "malformed/lzw_rgb8_code_not_in_table.tif",
+                           "malformed/lzw_rgba8_code_not_in_table.tif"}) {
     const std::vector<std::uint8_t> bytes = read_fixture(path);
     Result<Image> r = native::decode_tiff(bytes.data(), bytes.size());
     ASSERT_FALSE(r.ok()) << path;
@@ -143,6 +150,126 @@ TEST(TiffDecode, CorruptStripDataIsContained) {
     }
   }
   EXPECT_GT(errors, 0);
+}
+
+
+// ---- The shared LZW check against libtiff itself
+// probe_tiff() walks LZW strips to refuse, in both builds, exactly what libtiff 4.5 refuses. Checked
+// here on libtiff alone (no probe in front): every strip or tile read as decode_tiff() reads them.
+
+struct RawFile {
+  const std::vector<std::uint8_t>* bytes;
+  toff_t pos = 0;
+  std::string error;
+};
+tmsize_t raw_read(thandle_t h, void* buf, tmsize_t n) {
+  auto* f = static_cast<RawFile*>(h);
+  const toff_t size = f->bytes->size();
+  if (f->pos >= size || n <= 0) return 0;
+  const toff_t count = std::min<toff_t>(static_cast<toff_t>(n), size - f->pos);
+  std::memcpy(buf, f->bytes->data() + f->pos, count);
+  f->pos += count;
+  return static_cast<tmsize_t>(count);
+}
+tmsize_t raw_write(thandle_t, void*, tmsize_t) { return -1; }
+toff_t raw_seek(thandle_t h, toff_t off, int whence) {
+  auto* f = static_cast<RawFile*>(h);
+  f->pos = (whence == SEEK_SET ? 0 : whence == SEEK_CUR ? f->pos : f->bytes->size()) + off;
+  return f->pos;
+}
+int raw_close(thandle_t) { return 0; }
+toff_t raw_size(thandle_t h) { return static_cast<RawFile*>(h)->bytes->size(); }
+int raw_map(thandle_t, void**, toff_t*) { return 0; }
+void raw_unmap(thandle_t, void*, toff_t) {}
+int raw_error(TIFF*, void* user, const char*, const char* fmt, va_list ap) {
+  auto* f = static_cast<RawFile*>(user);
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  if (f->error.empty()) f->error = buf;
+  return 1;
+}
+int raw_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
+
+// Whether libtiff reads every strip or tile of the first page; *why = its first error otherwise.
+bool libtiff_reads_all(const std::vector<std::uint8_t>& bytes, std::string* why) {
+  RawFile file{&bytes, 0, {}};
+  TIFFOpenOptions* options = TIFFOpenOptionsAlloc();
+  TIFFOpenOptionsSetErrorHandlerExtR(options, raw_error, &file);
+  TIFFOpenOptionsSetWarningHandlerExtR(options, raw_warning, &file);
+  TIFF* tif = TIFFClientOpenExt("memory", "rm", &file, raw_read, raw_write, raw_seek, raw_close, raw_size, raw_map,
+                                raw_unmap, options);
+  TIFFOpenOptionsFree(options);
+  if (!tif) {
+    *why = file.error;
+    return false;
+  }
+  const bool tiled = TIFFIsTiled(tif);
+  const tmsize_t chunk = tiled ? TIFFTileSize(tif) : TIFFStripSize(tif);
+  std::vector<std::uint8_t> buf(static_cast<std::size_t>(chunk));
+  const std::uint32_t n = tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
+  bool ok = true;
+  for (std::uint32_t k = 0; k < n && ok; ++k)
+    ok = (tiled ? TIFFReadEncodedTile(tif, k, buf.data(), chunk) : TIFFReadEncodedStrip(tif, k, buf.data(), chunk)) >= 0;
+  if (!ok) *why = file.error;
+  TIFFClose(tif);
+  return ok;
+}
+
+TEST(TiffLzwCheck, DamagedLzwFixturesLibtiffRefusesToo) {
+  for (const char* path : {"malformed/lzw_palette8_code_not_in_table.tif", "malformed/lzw_pal2rgb_code_not_in_table.tif",
+                           "malformed/lzw_rgb8_code_not_in_table.tif", "malformed/lzw_rgba8_code_not_in_table.tif"}) {
+    const std::vector<std::uint8_t> bytes = read_fixture(path);
+    std::string why;
+    EXPECT_FALSE(libtiff_reads_all(bytes, &why)) << path;
+    EXPECT_EQ(why, "Using code not yet in table") << path;
+    Result<Image> r = native::decode_tiff(bytes.data(), bytes.size());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message.rfind("corrupt TIFF (LZW strip 0: code ", 0), 0u) << r.error().message;
+  }
+}
+
+// Random damage inside the strips of every LZW fixture (bytes, bits, runs, zeroed tails): the probe
+// accepts exactly the copies libtiff reads (2,400 copies, about 0.5 s).
+TEST(TiffLzwCheck, ProbeAgreesWithLibtiffOnDamagedCopies) {
+  int accepted = 0, refused = 0;
+  unsigned seed = 1;
+  for (const char* path : {"tiff/rgb8_lzw.tif", "tiff/rgb16_lzw.tif", "tiff/rgb8_planar_lzw.tif", "tiff/gray16_tiled_lzw.tif",
+                           "tiff/palette8_lzw.tif", "tiff/rgba8_lzw.tif", "tiff/palette8_expanded_by_pal2rgb.tif",
+                           "tiff/multipage_3.tif"}) {
+    const std::vector<std::uint8_t> base = read_fixture(path);
+    Result<TiffInfo> info = probe_tiff(base.data(), base.size());
+    ASSERT_TRUE(info.ok()) << path;
+    std::string why;
+    ASSERT_TRUE(libtiff_reads_all(base, &why)) << path << ": " << why;
+    std::mt19937 rng(seed++);
+    const auto& offsets = info.value().chunk_offsets;
+    const auto& counts = info.value().chunk_byte_counts;
+    for (int i = 0; i < 300; ++i) {
+      std::vector<std::uint8_t> b = base;
+      const std::size_t k = rng() % offsets.size();
+      const std::size_t off = offsets[k], len = counts[k];
+      switch (i % 4) {
+        case 0: for (unsigned j = 0, m = 1 + rng() % 4; j < m; ++j) b[off + rng() % len] = static_cast<std::uint8_t>(rng()); break;
+        case 1: b[off + rng() % len] ^= static_cast<std::uint8_t>(1u << (rng() % 8)); break;
+        case 2: {
+          const std::size_t p = off + rng() % len, end = std::min(off + len, p + 1 + rng() % 64);
+          for (std::size_t q = p; q < end; ++q) b[q] = static_cast<std::uint8_t>(rng());
+          break;
+        }
+        default:
+          for (std::size_t q = off + len - 1 - rng() % std::min<std::size_t>(len, 40); q < off + len; ++q) b[q] = 0;
+      }
+      Result<TiffInfo> probed = probe_tiff(b.data(), b.size());
+      const bool libtiff_ok = libtiff_reads_all(b, &why);
+      EXPECT_EQ(probed.ok(), libtiff_ok) << path << " copy " << i << ": probe says "
+                                         << (probed.ok() ? "ok" : probed.error().message) << ", libtiff "
+                                         << (libtiff_ok ? "ok" : why);
+      (libtiff_ok ? accepted : refused) += 1;
+    }
+  }
+  std::printf("damaged LZW copies: %d read by both, %d refused by both\n", accepted, refused);
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(refused, 0);
 }
 
 }  // namespace
