@@ -41,34 +41,55 @@ constexpr std::array<std::uint8_t, 256> make_reversed() {
 }
 constexpr std::array<std::uint8_t, 256> kReversed = make_reversed();
 
-// Codes of `bits` bits from a byte span; FillOrder 2 bytes are bit-reversed on the fly, as libtiff
-// reverses the raw strip before decoding it.
+// Codes of `bits` bits from a byte span, through a 64-bit buffer refilled eight bytes at a time;
+// FillOrder 2 bytes are bit-reversed on the fly, as libtiff reverses the raw strip before decoding it.
 template <bool kOldStyle, bool kReversedBits>
 class CodeReader {
  public:
-  CodeReader(const std::uint8_t* data, std::size_t size) : d_(data), n_(size), total_(static_cast<std::uint64_t>(size) * 8) {}
+  CodeReader(const std::uint8_t* data, std::size_t size) : d_(data), n_(size) {}
 
   // False when fewer than `bits` bits are left.
   bool next(int bits, int* code) {
-    if (pos_ + static_cast<std::uint64_t>(bits) > total_) return false;
-    const std::size_t at = static_cast<std::size_t>(pos_ >> 3);
-    const unsigned shift = static_cast<unsigned>(pos_ & 7);
-    const std::uint32_t b0 = byte(at), b1 = at + 1 < n_ ? byte(at + 1) : 0, b2 = at + 2 < n_ ? byte(at + 2) : 0;
-    std::uint32_t v;
-    if (kOldStyle) v = (b0 | b1 << 8 | b2 << 16) >> shift;
-    else v = (b0 << 16 | b1 << 8 | b2) >> (24 - shift - static_cast<unsigned>(bits));
-    *code = static_cast<int>(v & ((1u << bits) - 1));
-    pos_ += static_cast<std::uint64_t>(bits);
+    if (held_ < bits) {
+      refill();
+      if (held_ < bits) return false;
+    }
+    if (kOldStyle) {
+      *code = static_cast<int>(buf_ & ((1u << bits) - 1));
+      buf_ >>= bits;
+    } else {
+      *code = static_cast<int>(buf_ >> (64 - bits));
+      buf_ <<= bits;
+    }
+    held_ -= bits;
     return true;
   }
-  std::uint64_t byte_position() const { return pos_ >> 3; }
+  std::uint64_t byte_position() const { return (static_cast<std::uint64_t>(at_) * 8 - static_cast<unsigned>(held_)) >> 3; }
 
  private:
-  std::uint32_t byte(std::size_t i) const { return kReversedBits ? kReversed[d_[i]] : d_[i]; }
+  std::uint64_t byte(std::size_t i) const { return kReversedBits ? kReversed[d_[i]] : d_[i]; }
+  // Tops the buffer up to at least 57 bits, or to the end of the data.
+  void refill() {
+    if (!kReversedBits && at_ + 8 <= n_) {
+      std::uint64_t w = 0;
+      for (int i = 0; i < 8; ++i) w |= static_cast<std::uint64_t>(d_[at_ + i]) << (kOldStyle ? 8 * i : 56 - 8 * i);
+      buf_ |= kOldStyle ? w << held_ : w >> held_;
+      const int taken = (63 - held_) >> 3;
+      at_ += static_cast<std::size_t>(taken);
+      held_ += 8 * taken;
+      return;
+    }
+    while (held_ <= 56 && at_ < n_) {
+      buf_ |= kOldStyle ? byte(at_) << held_ : byte(at_) << (56 - held_);
+      ++at_;
+      held_ += 8;
+    }
+  }
   const std::uint8_t* d_;
   std::size_t n_;
-  std::uint64_t total_;
-  std::uint64_t pos_ = 0;
+  std::size_t at_ = 0;     // next byte to load
+  std::uint64_t buf_ = 0;  // held bits: the top ones (MSB first) or the bottom ones (old style)
+  int held_ = 0;
 };
 
 template <bool kOldStyle, bool kReversedBits>
