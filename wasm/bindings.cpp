@@ -17,6 +17,7 @@
 #include "cellcam/decision.h"
 #include "cellcam/decode.h"
 #include "cellcam/ensemble.h"
+#include "cellcam/limits.h"
 #include "cellcam/model_card.h"
 #include "cellcam/pixels.h"
 #include "cellcam/preprocess.h"
@@ -197,6 +198,31 @@ val with_decoded_bytes(const val& bytes, const val& options, F&& then) {
 // ---- entry points
 
 std::string version() { return version_string(); }
+
+// limits() -> { maxFileBytes, maxSide, maxMegapixels, minTile, maxTile, maxTileAbove, defaultTileAbove,
+// maxTiles }: cellcam/limits.h, for the page's inputs and its check before a file is read.
+val limits() {
+  val out = val::object();
+  out.set("maxFileBytes", static_cast<double>(kMaxFileBytes));
+  out.set("maxSide", static_cast<double>(kMaxSide));
+  out.set("maxMegapixels", static_cast<double>(kMaxPixels / 1000000));
+  out.set("minTile", kMinTile);
+  out.set("maxTile", kMaxTile);
+  out.set("maxTileAbove", kMaxTileAbove);
+  out.set("defaultTileAbove", kDefaultTileAbove);
+  out.set("maxTiles", kDefaultMaxTiles);
+  return out;
+}
+
+// checkFileSize(bytes) -> { ok: true } or { ok: false, code: "too_large", message }: before the page reads
+// a file, with the words the CLI uses.
+val check_file_size_value(double bytes) {
+  Result<bool> fits = check_file_size(static_cast<long long>(bytes));
+  if (!fits) return error_value(fits.error());
+  val out = val::object();
+  out.set("ok", true);
+  return out;
+}
 
 // probe(bytes, options?) -> { ok, format, width, height, channels, bits }
 val probe(val bytes, val options) {
@@ -894,6 +920,8 @@ val stitch_tile_cams_value(val cams, int K, int cam_w, int cam_h, val tiles, int
 
 EMSCRIPTEN_BINDINGS(cellcam) {
   emscripten::function("version", &version);
+  emscripten::function("limits", &limits);
+  emscripten::function("checkFileSize", &check_file_size_value);
   emscripten::function("probe", &probe);
   emscripten::function("probeTiff", &probe_tiff_value);
   emscripten::function("preprocess", &preprocess_bytes);

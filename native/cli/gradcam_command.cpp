@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cellcam/limits.h"
+
 namespace cellcam::cli {
 
 void add_gradcam_command(CLI::App& app, explain::GradcamSettings& s) {
@@ -16,7 +18,7 @@ void add_gradcam_command(CLI::App& app, explain::GradcamSettings& s) {
   cmd->add_option("--method", s.method, "gradcam | hirescam")->capture_default_str();
   cmd->add_option("--tile-above", s.tile_above, "large images: tile those with a side longer than this, as the page "
                                                  "does, and stitch one heatmap (-1: the model's default, 0: never)")
-      ->capture_default_str()->check(CLI::Range(-1, 1000000));
+      ->capture_default_str()->check(CLI::Range(-1, kMaxTileAbove));
   cmd->add_flag("--tta", s.tta, "average the 8 flips/rotations of each image; each view's map is turned back before averaging");
   cmd->add_option("--colormap", s.colormap, "jet | viridis")->capture_default_str();
   cmd->add_option("--alpha", s.alpha, "heatmap opacity in the overlay")->capture_default_str()->check(CLI::Range(0.0, 1.0));

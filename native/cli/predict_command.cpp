@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "tile_options.h"
+
 namespace cellcam::cli {
 
 void add_predict_command(CLI::App& app, train::PredictSettings& s) {
@@ -16,12 +18,12 @@ void add_predict_command(CLI::App& app, train::PredictSettings& s) {
   cmd->add_option("--batch-size", s.batch_size, "")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--tta", s.tta, "average the 8 flips/rotations of each image (test-time augmentation)");
   cmd->add_option("--tile", s.tile, "tile side in pixels for large images (0: the model's, as the page)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--stride", s.stride, "tile stride (0: the tile)")->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(tile_side());
+  cmd->add_option("--stride", s.stride, "tile stride (0: the tile)")->capture_default_str()->check(CLI::Range(0, kMaxTile));
   cmd->add_option("--tile-above", s.tile_above, "tile images with a side longer than this (-1: the model's, 0: never)")
-      ->capture_default_str()->check(CLI::Range(-1, 1000000));
+      ->capture_default_str()->check(CLI::Range(-1, kMaxTileAbove));
   cmd->add_option("--max-tiles", s.max_tiles, "refuse an image that would make more tiles (0: 4096)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(CLI::Range(0, 1000000));
   cmd->add_option("--threads", s.threads, "LibTorch and decoding threads (0: all cores)")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
 }

@@ -32,7 +32,7 @@ void shuffle_in_place(std::vector<int>& items, std::uint64_t seed) {
 
 // ---------------------------------------------------------------------------------------------
 Result<Canvas> load_canvas(const std::string& path, const PreprocessSpec& spec) {
-  Result<std::vector<std::uint8_t>> bytes = native::read_file(path);
+  Result<std::vector<std::uint8_t>> bytes = native::read_image_file(path);
   if (!bytes) return bytes.error();
   Result<Image> image = native::decode_any(bytes.value().data(), bytes.value().size());
   if (!image) return image.error();

@@ -67,7 +67,7 @@ std::vector<std::optional<PreparedImage>> prepare_chunk(const std::vector<std::s
   auto work = [&] {
     for (std::size_t i = next++; i < n; i = next++) {
       PredictRow& row = rows[begin + i];
-      Result<std::vector<std::uint8_t>> bytes = native::read_file(files[begin + i]);
+      Result<std::vector<std::uint8_t>> bytes = native::read_image_file(files[begin + i]);
       if (!bytes) { row.error = bytes.error().message; continue; }
       Result<Image> image = native::decode_any(bytes.value().data(), bytes.value().size());
       if (!image) { row.error = image.error().message; continue; }

@@ -240,7 +240,7 @@ int gradcam_impl(const GradcamSettings& s) {
     for (std::size_t i = begin; i < end; ++i) {
       Item& item = items[i - begin];
       item.file = files[i];
-      Result<std::vector<std::uint8_t>> bytes = native::read_file(item.file);
+      Result<std::vector<std::uint8_t>> bytes = native::read_image_file(item.file);
       Result<Image> image = bytes ? native::decode_any(bytes.value().data(), bytes.value().size()) : Result<Image>(bytes.error());
       Result<TileGrid> grid = image ? plan_tiles(image.value().width, image.value().height, tiles) : Result<TileGrid>(image.error());
       if (!grid) {

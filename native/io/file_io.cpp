@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cellcam/limits.h"
+
 namespace cellcam::native {
 namespace {
 
@@ -26,6 +28,16 @@ Result<std::vector<std::uint8_t>> read_file(const std::string& path) {
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) return io_error("cannot read", path);
   return bytes;
+}
+
+Result<std::vector<std::uint8_t>> read_image_file(const std::string& path) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec) {
+    Result<bool> fits = check_file_size(static_cast<long long>(size));
+    if (!fits) return fits.error();
+  }
+  return read_file(path);
 }
 
 Result<std::string> read_text(const std::string& path) {

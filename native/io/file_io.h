@@ -16,6 +16,9 @@
 namespace cellcam::native {
 
 Result<std::vector<std::uint8_t>> read_file(const std::string& path);
+// An image file: read_file, after its size is checked against the page's limit (cellcam/limits.h), so a
+// 5 GB file is one error row, not 5 GB of memory.
+Result<std::vector<std::uint8_t>> read_image_file(const std::string& path);
 Result<std::string> read_text(const std::string& path);
 // A JSON file whose top level is an object (config.json, report.json, calibration.json): read_file's
 // error when it cannot be read, kCorrupt "PATH is not a JSON object" when it does not parse as one.

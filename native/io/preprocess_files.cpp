@@ -79,7 +79,7 @@ int run_preprocess(const PreprocessSettings& s) {
     json entry{{"file", path}};
     const std::string stem = unique_stem(path, used_stems);
     Result<Image> image = make_error(ErrorCode::kInternal, "not decoded");
-    Result<std::vector<std::uint8_t>> bytes = read_file(path);
+    Result<std::vector<std::uint8_t>> bytes = read_image_file(path);
     if (bytes) {
       const Result<ImageInfo> info = probe_image(bytes.value().data(), bytes.value().size(), limits);
       if (info) entry["format"] = format_name(info.value().format);

@@ -4,6 +4,7 @@
 // + - * / only, in a fixed order (no std::pow/exp, no FMA: -ffp-contract=off), float->int through
 // floor(x + 0.5), loops in one fixed order. The colour tables are data (colormaps.cpp).
 #include "cellcam/cam.h"
+#include "cellcam/limits.h"
 
 #include <cmath>
 #include <cstring>
@@ -21,10 +22,7 @@ namespace {
 // Tolerance for cam values just outside [0,1] (bilinear rounding), as in cam.h.
 constexpr float kRangeTolerance = 1e-6f;
 
-// Refused before allocating, so size_t arithmetic (4 bytes a pixel at most) cannot wrap in wasm32. Not the
-// decode limits: a caller may have raised those, and the map must still be drawable on what decoded.
-constexpr long long kMaxPixels = 1LL << 29;
-bool pixel_count_ok(int w, int h) { return w >= 1 && h >= 1 && static_cast<long long>(w) * h <= kMaxPixels; }
+bool pixel_count_ok(int w, int h) { return w >= 1 && h >= 1 && static_cast<long long>(w) * h <= kMaxDrawPixels; }
 
 // An 8-bit image of the given layout, zeroed (make_image would apply the default decode limits).
 Image blank_image8(int width, int height, int channels) {
@@ -124,7 +122,7 @@ Tap axis_tap(double canvas_pos, int canvas_size, int cam_size) {
 
 Result<std::vector<float>> normalize_cam(const float* cam, int n) {
   if (cam == nullptr || n < 1) return invalid("normalize_cam: the map is empty");
-  if (static_cast<long long>(n) > kMaxPixels)
+  if (static_cast<long long>(n) > kMaxDrawPixels)
     return invalid("normalize_cam: " + std::to_string(n) + " values are too many");
   try {
     for (int i = 0; i < n; ++i)

@@ -58,6 +58,9 @@ TileSettings default_tile_settings(const ModelCard& card) {
 Result<TileGrid> plan_tiles(int width, int height, const TileSettings& s) {
   if (width <= 0 || height <= 0) return make_error(ErrorCode::kInvalidArgument, "image has no pixels");
   if (s.tile <= 0 || s.above <= 0 || (width <= s.above && height <= s.above)) return TileGrid{};
+  if (s.tile < kMinTile || s.tile > kMaxTile)
+    return make_error(ErrorCode::kInvalidArgument, "a tile of " + std::to_string(s.tile) + " px is outside " +
+                                                       std::to_string(kMinTile) + " to " + std::to_string(kMaxTile) + " px");
   const int stride = s.stride > 0 ? s.stride : s.tile;
   // Count before listing: a 1-pixel tile on a large image must be refused without allocating millions.
   auto along = [&](int size) -> long long { return size <= s.tile ? 1 : (size - s.tile + stride - 1) / stride + 1; };

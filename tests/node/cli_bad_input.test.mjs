@@ -133,8 +133,10 @@ const table = () => [
   [['predict', model, cell, '--batch-size', '0'], 1, /--batch-size/],
   [['predict', at('nowhere'), cell], 1, /nowhere/],
   [['predict', model, cell, broken, '--out', newPath('p.csv')], 2, /truncated\.png: error: truncated PNG/],
-  [['preprocess', large, '--spec', join(model, 'model.json'), '--out', newPath('pre'), '--tile', '1', '--stride', '1'], 2,
-    /large_2048x1536\.jpg: error: 2048x1536 image would be cut into 3145728 tiles of 1 px \(at most 4096\)/],
+  [['preprocess', large, '--spec', join(model, 'model.json'), '--out', newPath('pre'), '--tile', '8', '--stride', '1'], 2,
+    /large_2048x1536\.jpg: error: 2048x1536 image would be cut into 3120689 tiles of 8 px \(at most 4096\)/],
+  [['preprocess', large, '--spec', join(model, 'model.json'), '--out', newPath('pre'), '--tile', '1'], 1, /--tile: 1 is outside 0 or 8 to 4096/],
+  [['predict', model, large, '--tile', '3'], 1, /--tile: 3 is outside 0 or 8 to 4096/],
   [['preprocess', cell, '--spec', at('missing.json'), '--out', newPath('pre')], 1, /missing\.json/],
   [['preprocess', cell, '--spec', join(model, 'model.json'), '--out', newPath('pre'), '--tile', '-1'], 1, /--tile/],
   [['export', run, '--out', model], 1, /already holds a model folder: give --force/],
@@ -177,14 +179,14 @@ test('every subcommand: bad options and bad files end with one clear line, the e
   assert.deepEqual(failures, [], `${failures.length} of ${rows.length} rows failed:\n\n${failures.join('\n\n')}`);
 });
 
-test('a 1-pixel tile on a large image is one error row, not millions of files', { skip: !haveCli && 'no CLI' }, () => {
+test('an 8-pixel tile at stride 1 on a large image is one error row, not millions of files', { skip: !haveCli && 'no CLI' }, () => {
   const out = newPath('tiles');
-  const r = cellcam(['preprocess', large, cell, '--spec', join(model, 'model.json'), '--out', out, '--tile', '1', '--stride', '1']);
-  assertClean(r, 'preprocess --tile 1');
+  const r = cellcam(['preprocess', large, cell, '--spec', join(model, 'model.json'), '--out', out, '--tile', '8', '--stride', '1']);
+  assertClean(r, 'preprocess --tile 8 --stride 1');
   assert.equal(r.code, 2, r.stderr);
   assert.ok(readdirSync(out).length < 10, `${readdirSync(out).length} files written`);
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
-  assert.match(JSON.stringify(manifest), /tiles of 1 px \(at most 4096\)/);
+  assert.match(JSON.stringify(manifest), /tiles of 8 px \(at most 4096\)/);
 });
 
 test('a write that fails (file-size limit, as a full disk) is one line and leaves the previous files intact', { skip: !haveCli && 'no CLI' }, () => {

@@ -15,6 +15,15 @@ test('version is the project version', () => {
   assert.equal(cellcam.version(), pkg.version);
 });
 
+test('limits are the shared ones (cellcam/limits.h): the page checks file size with the CLI\'s words', () => {
+  const l = cellcam.limits();
+  assert.deepEqual(l, { maxFileBytes: 512 * 1024 * 1024, maxSide: 25000, maxMegapixels: 100, minTile: 8, maxTile: 4096,
+    maxTileAbove: 100000, defaultTileAbove: 512, maxTiles: 4096 });
+  assert.deepEqual(cellcam.checkFileSize(l.maxFileBytes), { ok: true });
+  assert.deepEqual(cellcam.checkFileSize(600 * 1024 * 1024),
+    { ok: false, code: 'too_large', message: 'file is 600 MB; cellcam reads files up to 512 MB' });
+});
+
 test('probe reads dimensions without decoding', () => {
   const r = cellcam.probe(fixture('formats/large_2048x1536.jpg'));
   assert.deepEqual({ ...r }, { ok: true, format: 'JPEG', width: 2048, height: 1536, channels: 3, bits: 8 });

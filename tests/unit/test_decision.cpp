@@ -134,11 +134,19 @@ TEST(Tiles, PlanAggregateStitch) {
   EXPECT_TRUE(plan_tiles(400, 300, s).value().tiles.empty());  // small enough to classify whole
   EXPECT_EQ(plan_tiles(2048, 1536, s).value().tiles.size(), 32u * 24u);
   TileSettings tiny = s;
-  tiny.tile = 1;
+  tiny.tile = kMinTile;
   tiny.stride = 1;
   Result<TileGrid> refused = plan_tiles(2048, 1536, tiny);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kTooLarge);
+  tiny.tile = kMinTile - 1;  // below the limits.h minimum: refused whatever the count
+  tiny.stride = 0;
+  Result<TileGrid> small = plan_tiles(2048, 1536, tiny);
+  ASSERT_FALSE(small.ok());
+  EXPECT_EQ(small.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(small.error().message, "a tile of 7 px is outside 8 to 4096 px");
+  EXPECT_TRUE(check_file_size(kMaxFileBytes).ok());
+  EXPECT_EQ(check_file_size(600LL << 20).error().message, "file is 600 MB; cellcam reads files up to 512 MB");
 
   const float tiles[] = {0.9f, 0.1f, 0.4f, 0.6f, 0.7f, 0.3f};
   const TileAggregate a = aggregate_tiles(tiles, 3, 2, true, 0.25);

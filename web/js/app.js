@@ -17,7 +17,7 @@ import { enqueue, updateProgress } from './batch.js';
 import { engine, startDecoder, startEngine } from './engines.js';
 import { download, exportRecords, toCsv, toJson } from './export.js';
 import { buildClassSelects, chooseOwn, chooseShipped, choosing, loadModelIndex, renderModelCard } from './model_panel.js';
-import { $, errorText, params, setStatus, showAlert, state } from './page.js';
+import { $, cellcamReady, errorText, params, setStatus, showAlert, state } from './page.js';
 import { camClassOf, drawRow, filesFromDataTransfer, filesFromInput } from './rows.js';
 import { scheduleView, syncRowControls, viewerStep } from './views_panel.js';
 
@@ -142,8 +142,16 @@ function wire() {
   });
 }
 
+// The tile inputs' ranges are the shared limits (cellcam/limits.h), as `cellcam predict --tile` checks them.
+async function applyLimits() {
+  const limits = (await cellcamReady).limits();
+  Object.assign($('tile'), { min: limits.minTile, max: limits.maxTile });
+  Object.assign($('tile-above'), { min: 0, max: limits.maxTileAbove });
+}
+
 async function main() {
   wire();
+  applyLimits().catch(() => {});  // the module's own failure is reported below
   const backend = params.get('backend');
   if (backend && [...$('backend').options].some((o) => o.value === backend)) $('backend').value = backend;
   const decoderReady = startDecoder();

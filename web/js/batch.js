@@ -1,16 +1,16 @@
 // batch.js — the queue: decode ahead, classify, fill rows, and the progress and summary above them.
 import { DECODE_AHEAD, classifyInEngine, decodeInWorker, decoder, engine } from './engines.js';
 import { buildClassSelects } from './model_panel.js';
-import { $, errorText, h, MAX_AHEAD, MAX_FILE_BYTES, showAlert, shownName, state, VIEW_MAX } from './page.js';
+import { $, cellcamReady, errorText, h, MAX_AHEAD, showAlert, shownName, state, VIEW_MAX } from './page.js';
 import { classColour, fillError, fillResult, makeRow, setMeta } from './rows.js';
 import { scheduleView } from './views_panel.js';
 
 // ---------------------------------------------------------------- the batch
 // The user's tile settings as typed; whether and how an image is tiled is the shared C++'s plan
-// (tiling.h plan_tiles: 0 above = never, the tile-count limit, the errors).
+// (tiling.h plan_tiles: 0 above = never, the tile size and count limits, the errors).
 export function decodeOptions() {
-  const tile = Math.max(8, Number($('tile').value) || 0);  // the input's own minimum
-  const above = Math.max(0, Number($('tile-above').value) || 0);
+  const tile = Number($('tile').value) || 0;
+  const above = Number($('tile-above').value) || 0;
   return { thumbnailSize: VIEW_MAX, tile, stride: tile, tileAbove: above };
 }
 
@@ -40,8 +40,8 @@ export async function runQueue() {
     row.status = 'decoding';
     setMeta(row, 'decoding…');
     if (!batch.choice) return Promise.resolve({ ok: false, code: 'no_model', message: 'not classified: no model is loaded' });
-    if (row.file.size > MAX_FILE_BYTES)
-      return Promise.resolve({ ok: false, code: 'too_large', message: `file is ${(row.file.size / 1048576).toFixed(0)} MB; the page reads files up to ${MAX_FILE_BYTES / 1048576} MB` });
+    const fits = batch.cellcam.checkFileSize(row.file.size);  // the shared limit (limits.h), before reading
+    if (!fits.ok) return Promise.resolve(fits);
     row.settings = { tile: batch.options.tile, tileAbove: batch.options.tileAbove };
     return decodeInWorker(row, batch.choice.text, batch.options);
   };
@@ -49,7 +49,7 @@ export async function runQueue() {
     await decoder.ready;
     // A model chosen just before the drop and still being read: the whole batch runs on it.
     while (state.choosing) await state.choosing;
-    batch = { choice: state.choice, options: decodeOptions() };
+    batch = { choice: state.choice, options: decodeOptions(), cellcam: await cellcamReady };
     // Files added while the last images are still in the model join this batch (same settings).
     while (state.queue.length > 0 && !state.stopRequested) {
       while ((state.queue.length > 0 || ahead.length > 0) && !state.stopRequested) {

@@ -19,6 +19,10 @@ export async function loadCellcam(moduleOptions = {}) {
   const m = await createCellcam(moduleOptions);
   return {
     version: () => m.version(),
+    // Every limit on what cellcam accepts (cellcam/limits.h): file size, image size, tiles.
+    limits: () => m.limits(),
+    // Before a file is read: { ok: true } or the CLI's own too_large error.
+    checkFileSize: guard((bytes) => m.checkFileSize(Number(bytes))),
     probe: guard((bytes, options = {}) => m.probe(bytes, options)),
     probeTiff: guard((bytes, options = {}) => m.probeTiff(bytes, options)),
     preprocess: guard((bytes, specJson, options = {}) => m.preprocess(bytes, String(specJson), options)),

@@ -4,7 +4,6 @@ import { loadCellcam } from './cellcam.js';
 
 export const IMAGE_EXTENSIONS = /\.(png|jpe?g|tiff?|bmp|gif|tga)$/i;
 export const FILE_TIMEOUT_MS = 20000;               // a decoder that takes longer is abandoned (worker restarted)
-export const MAX_FILE_BYTES = 512 * 1024 * 1024;    // larger files are refused before they are read
 export const VIEW_MAX = 1024;                       // longer side of the image kept for overlays and the large view
 export const THUMB_CSS = 104;                       // row thumbnail box, CSS pixels
 export const MAX_AHEAD = 48;                        // decoded images waiting for the model, at most

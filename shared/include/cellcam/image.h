@@ -11,13 +11,14 @@
 #include <vector>
 
 #include "cellcam/error.h"
+#include "cellcam/limits.h"
 
 namespace cellcam {
 
 struct DecodeLimits {
   // Checked on the dimensions a file *declares*, before any pixel memory is allocated.
-  long long max_side = 25000;
-  long long max_pixels = 100000000;  // 100 megapixels
+  long long max_side = kMaxSide;
+  long long max_pixels = kMaxPixels;
 };
 
 // False, with *error set ("image 40000x40000 exceeds the 25000 px limit"), when width x height is not

@@ -27,8 +27,7 @@ Result<TileGrid> tile_grid(int image_width, int image_height, int tile_size, int
 
 // ---- when to tile: the tile plan
 
-constexpr int kDefaultTileAbove = 512;  // images with a longer side are classified tile by tile
-constexpr int kDefaultMaxTiles = 4096;  // a tiny tile on a huge image would take unbounded memory and time
+// kDefaultTileAbove, kDefaultMaxTiles, kMinTile, kMaxTile: limits.h.
 
 struct TileSettings {
   int tile = 0;     // tile side in image pixels; 0: never tile
