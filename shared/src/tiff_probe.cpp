@@ -311,8 +311,11 @@ Result<TiffInfo> probe_tiff(const std::uint8_t* bytes, std::size_t size, const D
   // LZW: walk every chunk as libtiff would decode it (tiff_lzw.cpp), all of them inside the file by now.
   if (info.compression == 5 && expected > 0) {
     const bool reversed = info.fill_order == 2;
-    const bool old_style = tiff_lzw_is_old_style(bytes + info.chunk_offsets[0],
-                                                 static_cast<std::size_t>(info.chunk_byte_counts[0]), reversed);
+    // Old-style LZW: libtiff reads it, utif2 decodes it to other pixels without a word. Refused in both.
+    if (tiff_lzw_is_old_style(bytes + info.chunk_offsets[0], static_cast<std::size_t>(info.chunk_byte_counts[0]), reversed))
+      return make_error(ErrorCode::kUnsupportedCompression,
+                        "TIFF compression old-style LZW (bit-reversed codes, libtiff before 1991) is not supported "
+                        "(none, LZW, Deflate, PackBits and JPEG are)");
     for (unsigned long long k = 0; k < expected; ++k) {
       std::uint64_t len = info.chunk_byte_counts[k];
       // libtiff reads at most 10 times a chunk's decoded size + 4096 of a chunk over 1 MB.
@@ -324,7 +327,7 @@ Result<TiffInfo> probe_tiff(const std::uint8_t* bytes, std::size_t size, const D
         want = rows * chunk_w * samples_per_chunk_pixel * (info.bits_per_sample / 8);
       }
       const TiffLzwCheck c = check_tiff_lzw_chunk(bytes + info.chunk_offsets[k], static_cast<std::size_t>(len), want,
-                                                  old_style, reversed);
+                                                  /*old_style=*/false, reversed);
       if (!c.ok) {
         const std::string what = std::string("LZW ") + (info.tiled ? "tile " : "strip ") + std::to_string(k) + ": " + c.problem;
         return c.truncated ? truncated(what) : corrupt(what);

@@ -236,6 +236,34 @@ TiffLzwCheck check(const std::vector<std::uint8_t>& stream, std::uint64_t expect
   return check_tiff_lzw_chunk(stream.data(), stream.size(), expected, old_style, false);
 }
 
+// A W x H 8-bit gray TIFF by hand, its one strip LZW-compressed: `stream`, FillOrder `fill_order`.
+std::vector<std::uint8_t> one_strip_lzw_tiff(int w, int h, const std::vector<std::uint8_t>& stream, int fill_order = 1) {
+  std::vector<std::uint8_t> f = {'I', 'I', 42, 0, 8, 0, 0, 0};
+  auto u16 = [&](unsigned v) { f.push_back(v & 0xff); f.push_back(v >> 8); };
+  auto u32 = [&](unsigned v) { u16(v & 0xffff); u16(v >> 16); };
+  auto entry = [&](unsigned tag, unsigned type, unsigned value) {
+    u16(tag); u16(type); u32(1);
+    if (type == 3) { u16(value); u16(0); } else { u32(value); }
+  };
+  const unsigned strip_at = 8 + 2 + 10 * 12 + 4;
+  u16(10);
+  entry(256, 3, w); entry(257, 3, h); entry(258, 3, 8); entry(259, 3, 5); entry(262, 3, 1);
+  entry(266, 3, fill_order); entry(273, 4, strip_at); entry(277, 3, 1); entry(278, 3, h);
+  entry(279, 4, static_cast<unsigned>(stream.size()));
+  u32(0);
+  f.insert(f.end(), stream.begin(), stream.end());
+  return f;
+}
+
+std::vector<std::uint8_t> reverse_bits(std::vector<std::uint8_t> v) {
+  for (auto& b : v) {
+    std::uint8_t r = 0;
+    for (int i = 0; i < 8; ++i) r |= static_cast<std::uint8_t>(((b >> i) & 1) << (7 - i));
+    b = r;
+  }
+  return v;
+}
+
 TEST(TiffLzw, WellFormedStreamsPass) {
   for (int levels : {2, 16, 256}) {
     const std::vector<std::uint8_t> data = noise(20000, 7, levels);  // 2 levels: long strings and KwKwK codes
@@ -255,12 +283,7 @@ TEST(TiffLzw, WellFormedStreamsPass) {
 
 TEST(TiffLzw, FillOrderTwoIsReadBitReversed) {
   const std::vector<std::uint8_t> data = noise(5000, 3, 16);
-  std::vector<std::uint8_t> z = lzw_encode(data);
-  for (auto& b : z) {
-    std::uint8_t r = 0;
-    for (int i = 0; i < 8; ++i) r |= static_cast<std::uint8_t>(((b >> i) & 1) << (7 - i));
-    b = r;
-  }
+  const std::vector<std::uint8_t> z = reverse_bits(lzw_encode(data));
   EXPECT_TRUE(check_tiff_lzw_chunk(z.data(), z.size(), data.size(), false, true).ok);
   EXPECT_FALSE(check_tiff_lzw_chunk(z.data(), z.size(), data.size(), false, false).ok);
 }
@@ -307,6 +330,38 @@ TEST(TiffLzw, BrokenTablesAreRefused) {
   EXPECT_FALSE(c.ok);
   EXPECT_FALSE(c.truncated);
   EXPECT_EQ(c.problem, "code 300 at byte 1 not yet in table");
+}
+
+TEST(TiffLzw, ProbeWalksTheStripsOfAFile) {
+  const std::vector<std::uint8_t> data = noise(200 * 50, 11, 16);
+  const std::vector<std::uint8_t> z = lzw_encode(data);
+  std::vector<std::uint8_t> f = one_strip_lzw_tiff(200, 50, z);
+  EXPECT_TRUE(probe_tiff(f.data(), f.size()).ok());
+  f = one_strip_lzw_tiff(200, 50, reverse_bits(z), 2);  // FillOrder 2: libtiff reverses the bits first
+  EXPECT_TRUE(probe_tiff(f.data(), f.size()).ok());
+  f = one_strip_lzw_tiff(200, 51, z);  // one row more than the stream holds
+  Result<TiffInfo> r = probe_tiff(f.data(), f.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+  EXPECT_EQ(r.error().message, "corrupt TIFF (LZW strip 0: EOI code after 10000 of 10200 bytes)");
+  f = one_strip_lzw_tiff(200, 50, std::vector<std::uint8_t>(z.begin(), z.begin() + z.size() / 2));
+  r = probe_tiff(f.data(), f.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kTruncated);
+  EXPECT_EQ(r.error().message.rfind("truncated TIFF (LZW strip 0: data end after ", 0), 0u) << r.error().message;
+}
+
+// libtiff reads old-style (pre-1991, bit-reversed) LZW; utif2 turns it into other pixels without an
+// error. So both builds refuse it, by name.
+TEST(TiffLzw, OldStyleLzwIsRefusedAsUnsupported) {
+  const std::vector<std::uint8_t> data = noise(200 * 50, 12, 16);
+  const std::vector<std::uint8_t> f = one_strip_lzw_tiff(200, 50, lzw_encode(data, LzwOptions{true}));
+  Result<TiffInfo> r = probe_tiff(f.data(), f.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnsupportedCompression);
+  EXPECT_EQ(r.error().message,
+            "TIFF compression old-style LZW (bit-reversed codes, libtiff before 1991) is not supported (none, LZW, "
+            "Deflate, PackBits and JPEG are)");
 }
 
 // Any damage to an LZW file is either harmless to the walk or refused with a message; never a crash

@@ -63,6 +63,8 @@ Result<TiffInfo> probe_tiff(const std::uint8_t* bytes, std::size_t size, const D
 // yet in table)" (kCorrupt) or "truncated TIFF (LZW strip 0: data end after 100 of 417 bytes, without
 // an EOI code)" (kTruncated). It accepts and refuses what libtiff 4.5 does (see tiff_lzw.cpp), so the
 // CLI and the page agree. Nothing is decoded into memory: the walk counts bytes and stops at `expected`.
+// Old-style LZW (tiff_lzw_is_old_style) is refused as an unsupported compression: libtiff reads it, but
+// utif2 silently decodes it to other pixels. check_tiff_lzw_chunk() can still walk it.
 struct TiffLzwCheck {
   bool ok = true;
   bool truncated = false;     // the data ran out before `expected` bytes (else: corrupt)
