@@ -13,10 +13,16 @@
 // Models: for each entry of models/index.json, model.json, model.onnx and the model card (README.md,
 // LICENSE, its PNG figures) only: weights.pt is the native checkpoint, not for the site. The build fails if model.onnx does not match the SHA-256 in
 // its model.json, so a stale export never ships.
+//
+// Offline: the app icons (icons/, drawn by scripts/icons.mjs) for the web app manifest, then sw.js (the
+// service worker) gets the build's hash (SHA-256 over every file's path and bytes) and the list of files
+// to keep: every file of the site but sw.js itself and img/ (the README's figures, which the page never
+// shows). A changed file changes the hash, so browsers replace their copy of the site.
 import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeIcons } from './icons.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = process.argv[2] ?? join(root, 'build', 'web');
@@ -94,4 +100,22 @@ for (const m of index.models) {
   }
   for (const f of readdirSync(from)) if (SITE_MODEL_FILES.test(f)) copyFileSync(join(from, f), join(to, f));
 }
+// ---- offline: icons, then the service worker's build hash and file list (last: it covers every file above).
+mkdirSync(join(out, 'icons'), { recursive: true });
+writeIcons(join(out, 'icons'));
+const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+const kept = walk(out).map((f) => relative(out, f).split(sep).join('/')).filter((f) => f !== 'sw.js' && !f.startsWith('img/')).sort();
+const hash = createHash('sha256');
+let keptBytes = 0;
+for (const f of kept) {
+  const bytes = readFileSync(join(out, f));
+  keptBytes += bytes.length;
+  hash.update(`${f}\0${bytes.length}\0`).update(bytes);
+}
+const build = hash.digest('hex').slice(0, 16);
+const sw = readFileSync(join(out, 'sw.js'), 'utf8');
+const filled = sw.replace('/*build*/null/*end*/', JSON.stringify(build)).replace('/*files*/[]/*end*/', JSON.stringify(kept));
+if (filled === sw || filled.includes('/*build*/') || filled.includes('/*files*/')) die('web/sw.js lacks the /*build*/ and /*files*/ markers');
+writeFileSync(join(out, 'sw.js'), filled);
+console.log(`build_site: service worker build ${build}: ${kept.length} files, ${(keptBytes / 1e6).toFixed(1)} MB kept for offline use`);
 console.log(`build_site: site assembled in ${out} (${index.models.length} model${index.models.length === 1 ? '' : 's'})`);

@@ -25,6 +25,7 @@ const TYPES = {
   '.onnx': 'application/octet-stream',
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
+  '.webmanifest': 'application/manifest+json; charset=utf-8',
   '.md': 'text/plain; charset=utf-8',     // shown in the tab (text/markdown would be downloaded)
   '.txt': 'text/plain; charset=utf-8',
 };

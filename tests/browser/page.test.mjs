@@ -8,7 +8,7 @@
 //   - a folder picked with "Choose a folder" (non-images skipped, with a message);
 //   - the WebGPU backend (--enable-unsafe-webgpu: SwiftShader here, slow) at batch 1 agrees with WASM
 //     within 1e-4 (probabilities and normalised Grad-CAM maps); without an adapter the test says so;
-//   - the same site from a bare static host (no COOP/COEP): single-threaded, same numbers;
+//   - the same site from a bare static host (no COOP/COEP) and no service worker (?nosw): single-threaded, same numbers;
 //   - the user's own model.onnx + model.json: accepted when the SHA-256 matches, refused when not;
 //   - test-time augmentation switched on: equals `cellcam predict --tta`;
 //   - the shipped ensemble (several ONNX files, one per member): equals `cellcam predict` on its folder,
@@ -409,8 +409,9 @@ test('WebGPU at batch 1 agrees with WASM within 1e-4 (probabilities and Grad-CAM
 });
 
 // ---------------------------------------------------------------- a bare static host
+// ?nosw: without its service worker (whose headers isolate the page on such a host: offline.test.mjs).
 test('from a static host without COOP/COEP: single-threaded, same numbers', { timeout: 120000 }, async () => {
-  const { page, context, log } = await openPage(browser, `${PLAIN_ORIGIN}/`);
+  const { page, context, log } = await openPage(browser, `${PLAIN_ORIGIN}/?nosw`);
   assert.equal(await page.evaluate(() => self.crossOriginIsolated), false);
   const engine = await page.evaluate(() => window.cellcam.engine());
   assert.ok(engine && engine.ok, await page.textContent('#alert-text'));

@@ -10,6 +10,8 @@
 // anything else and show it the same way.
 //
 // URL parameters (for testing and benchmarking): ?backend=auto|webgpu|wasm  ?batch=N  ?threads=N  ?model=ID
+// ?nosw (no service worker: no offline copy, offline.js)  ?webgpu-fault=create|lose (a WebGPU failure, for the
+// test of the fallback to WASM, inference_worker.js)
 //
 // The page is split by job: page.js (shared state and helpers), engines.js (the workers), model_panel.js,
 // rows.js, batch.js, views_panel.js, export.js; this file wires the controls and starts it.
@@ -17,8 +19,10 @@ import { enqueue, updateProgress } from './batch.js';
 import { engine, startDecoder, startEngine } from './engines.js';
 import { download, exportRecords, toCsv, toJson } from './export.js';
 import { buildClassSelects, chooseOwn, chooseShipped, choosing, loadModelIndex, renderModelCard } from './model_panel.js';
+import { startOffline } from './offline.js';
 import { $, cellcamReady, errorText, params, setStatus, showAlert, state } from './page.js';
 import { camClassOf, drawRow, filesFromDataTransfer, filesFromInput } from './rows.js';
+import { restoreSaved } from './saved.js';
 import { scheduleView, syncRowControls, viewerStep } from './views_panel.js';
 
 // ---------------------------------------------------------------- wiring
@@ -162,11 +166,15 @@ async function main() {
     setStatus('no model', 'bad');
     showAlert(`No model could be loaded: ${errorText(e)}`);
   }
+  // Results kept in this browser by an earlier visit (saved.js), once the module can draw their overlays.
+  await cellcamReady.catch(() => {});
+  await restoreSaved();
   const d = await decoderReady;
   if (d.type !== 'ready') {
     setStatus('wasm module failed', 'bad');
     showAlert(d.message);
   }
+  startOffline();
 }
 
 // For tests and the benchmark: read-only views of what the page holds.

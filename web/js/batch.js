@@ -3,6 +3,7 @@ import { DECODE_AHEAD, classifyInEngine, decodeInWorker, decoder, engine } from 
 import { buildClassSelects } from './model_panel.js';
 import { $, cellcamReady, errorText, h, MAX_AHEAD, showAlert, shownName, state, VIEW_MAX } from './page.js';
 import { classColour, fillError, fillResult, makeRow, setMeta } from './rows.js';
+import { rowFinished } from './saved.js';
 import { scheduleView } from './views_panel.js';
 
 // ---------------------------------------------------------------- the batch
@@ -123,7 +124,8 @@ export function onClassified(row, result) {
   finished(row);
 }
 
-export function finished() {
+export function finished(row) {
+  if (row) rowFinished(row);  // kept in the browser when asked, and counted for the warning before closing
   scheduleProgress();
   scheduleView();
 }

@@ -81,15 +81,25 @@ export function failPending(message) {
   engine.renders.clear();
 }
 
-export function startEngine() {
+// A new inference worker for the chosen model and settings. fallback (a message): WebGPU failed in the
+// worker that runs now (session creation, or a lost device mid-batch): the new worker runs on WASM, the
+// images waiting for an answer stay waiting (the old worker hands back what it held, onWebgpuFailed), and
+// the page says so. Without it, a restart: the old worker is ended and what it held is failed.
+export function startEngine({ fallback = null } = {}) {
   const choice = state.choice;
-  if (engine.worker) engine.worker.terminate();
-  failPending('the model was restarted');
+  const previous = engine.worker;
+  if (previous && fallback) previous.postMessage({ type: 'drain' });  // answers 'drained' once it holds nothing
+  else if (previous) previous.terminate();
+  if (!fallback) failPending('the model was restarted');
   const generation = ++engine.generation;
   engine.info = null;
   document.body.dataset.engine = 'loading';
-  setStatus(`loading ${choice.parsed.name}…`);
+  setStatus(fallback ? `WebGPU failed: loading ${choice.parsed.name} on WASM…` : `loading ${choice.parsed.name}…`);
   $('backend-label').textContent = '';
+  if (fallback) {
+    $('backend').value = 'wasm';  // what runs from now on (the select is locked during a batch; this is no change of settings by the user)
+    showAlert(`WebGPU failed (${fallback}). The model runs on WASM from now on; the images it had not answered are classified again on WASM, none is lost.`);
+  }
   const worker = new Worker(new URL('./inference_worker.js', import.meta.url), { type: 'module' });
   engine.worker = worker;
   engine.ready = new Promise((resolve) => {
@@ -110,33 +120,48 @@ export function startEngine() {
     });
     worker.addEventListener('message', (e) => {
       const m = e.data;
+      // A worker replaced after a WebGPU failure still hands back images and answers overlay requests.
+      if (m.type === 'webgpu-failed') {
+        onWebgpuFailed(generation, m);
+        return;
+      }
+      if (m.type === 'drained') {
+        worker.terminate();
+        return;
+      }
+      if (m.type === 'rendered') {
+        const resolveRender = engine.renders.get(m.reqId);
+        engine.renders.delete(m.reqId);
+        if (resolveRender) resolveRender(m);
+        return;
+      }
       if (generation !== engine.generation) return;
       if (m.type === 'ready') {
-        engine.info = { ok: true, ...m, choice };  // choice: the model this worker runs (batch.js checks it)
+        engine.info = { ok: true, ...m, choice, fallback };  // choice: the model this worker runs (batch.js checks it)
         document.body.dataset.engine = 'ready';
         document.body.dataset.backend = m.backend;
         setStatus(`${choice.parsed.name} ${choice.parsed.version ? `v${choice.parsed.version}` : ''} · ${m.backend === 'webgpu' ? 'WebGPU' : 'WASM'} · ready`, 'ok');
-        $('backend-label').textContent = m.label + (m.note ? ` — ${m.note}` : '');
+        const note = fallback ? `WebGPU failed (${fallback}): running on WASM` : m.note;
+        $('backend-label').textContent = m.label + (note ? ` — ${note}` : '');
         $('version').textContent = `v${m.cellcamVersion}`;
         performance.mark('cellcam-ready');
         renderModelCard();
         resolve(engine.info);
+      } else if (m.type === 'failed' && m.webgpu) {
+        resolve(startEngine({ fallback: m.message }));  // whoever waits for this worker gets the WASM one
       } else if (m.type === 'failed') {
         failed(m.message);
       } else if (m.type === 'result') {
         const resolveResult = engine.pending.get(m.id);
         engine.pending.delete(m.id);
         if (resolveResult) resolveResult(m.result);
-      } else if (m.type === 'rendered') {
-        const resolveRender = engine.renders.get(m.reqId);
-        engine.renders.delete(m.reqId);
-        if (resolveRender) resolveRender(m);
       }
     });
   });
   const init = {
-    type: 'init', backend: $('backend').value, modelJson: choice.text,
+    type: 'init', backend: fallback ? 'wasm' : $('backend').value, modelJson: choice.text,
     batch: Number(params.get('batch')) || 0, threads: Number(params.get('threads')) || 0, tta: $('tta').checked,
+    fault: fallback ? '' : params.get('webgpu-fault') ?? '',
   };
   if (choice.bytes) init.modelBytes = choice.bytes.slice(0);
   else init.modelBase = new URL(choice.base, location.href).href;
@@ -144,9 +169,26 @@ export function startEngine() {
   return engine.ready;
 }
 
+// The worker that runs now lost WebGPU (or one replaced for that hands back an image sent to it meanwhile):
+// its images go to the WASM worker once it is ready, under the same ids, so their rows get their answers.
+function onWebgpuFailed(generation, m) {
+  if (generation === engine.generation) startEngine({ fallback: m.message });
+  engine.ready.then((info) => {
+    if (!info.ok) return;  // the WASM worker failed too: failPending gave those rows their error
+    for (const item of m.items) if (engine.pending.has(item.id)) engine.worker.postMessage({ type: 'classify', ...item });
+  });
+}
+
 export function classifyInEngine(row, decoded) {
   return new Promise((resolve) => {
-    engine.pending.set(row.id, resolve);
+    engine.pending.set(row.id, (result) => {
+      // The backend that answered: after a fallback to WASM not the one the row was sent to.
+      if (result.ok && result.backend) {
+        row.backend = result.backend;
+        if (row.settings) row.settings.backendLabel = result.backendLabel;
+      }
+      resolve(result);
+    });
     // The view's pixels stay here: the worker needs only its size (to draw the heatmap at it).
     row.view = decoded.thumbnail;
     const view = { width: decoded.thumbnail.width, height: decoded.thumbnail.height };

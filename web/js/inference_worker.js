@@ -10,18 +10,27 @@
 // exactly these): ort.wasm.min.mjs + ort-wasm-simd-threaded.{mjs,wasm} and ort.webgpu.min.mjs +
 // ort-wasm-simd-threaded.asyncify.{mjs,wasm}. The page switches backend by starting a new worker.
 //
+// WebGPU failing (ORT's WebGPU build not loading, a session not created, the warm-up or a run failing, the
+// device lost) is never an error row: at start-up the worker answers { type: 'failed', webgpu: true }, later
+// it hands every image it holds back to the page ('webgpu-failed', and so every image sent to it afterwards),
+// and the page runs them in a new worker on WASM (engines.js). fault (the page's ?webgpu-fault=, for the
+// test of that path): 'create' fails the WebGPU session creation, 'lose' destroys the WebGPU device before
+// the first batch, as a lost device would.
+//
 // Messages in:
 //   { type: 'init', backend: 'auto'|'webgpu'|'wasm', modelJson: text, modelBase (the folder's URL) | modelBytes,
-//     batch, threads, tta }
+//     batch, threads, tta, fault: '' | 'create' | 'lose' }
 //   An ensemble (model.json "ensemble") gets one session per member, each file checked against its SHA-256;
 //   tta: every image also runs as its 8 flips/rotations (cellcam/views.h), probabilities and maps averaged.
 //   { type: 'classify', id, tensor: Float32Array (C,H,W), tiles?: {items, tensor (T,C,H,W), ...},
 //     view: {width, height} (the size the page shows it at), source: {width, height} }
 //   { type: 'render', reqId, cam: Float32Array (h,w), camWidth, camHeight, stitched, view: {width, height} }
+//   { type: 'drain' }   the page replaced this worker: answer 'drained' (it holds nothing by then)
 // Messages out:
-//   { type: 'ready', backend, label, note, threads, adapter, batch, createMs, warmupMs, verifyMs, totalMs, sha256 } | { type: 'failed', message }
+//   { type: 'ready', backend, label, note, threads, adapter, batch, createMs, warmupMs, verifyMs, totalMs, sha256 } | { type: 'failed', message, webgpu }
 //   { type: 'result', id, result }   result: { ok: true, probs, index, label, displayName, score, review, cams,
-//     camWidth, camHeight, stitched, camClass, heatmap, tiles?, inferMs, camMs } or { ok: false, code, message }
+//     camWidth, camHeight, stitched, camClass, heatmap, tiles?, inferMs, camMs, backend, backendLabel } or { ok: false, code, message }
+//   { type: 'webgpu-failed', message, items: [the classify messages not answered] }   { type: 'drained' }
 //   { type: 'rendered', reqId, ok, heatmap | code, message }
 // Nothing throws out of a handler: every failure is a message.
 import { loadCellcam } from './cellcam.js';
@@ -41,13 +50,21 @@ let tta = false;
 let batchSize = 32;
 const pending = [];
 let pumping = false;
+let backend = '';     // what runs: 'webgpu' | 'wasm', and its label, on every result
+let backendLabel = '';
+let fault = '';
+let device = null;    // ORT's GPUDevice, when on WebGPU
+let current = null;   // the batch being run
+let broken = '';      // WebGPU failed: why (every image is handed back from then on)
 
 const message = (e) => (e && e.message ? e.message : String(e));
 
 self.onmessage = (event) => {
   const m = event.data;
-  if (m.type === 'init') init(m).catch((e) => self.postMessage({ type: 'failed', message: `the model did not load: ${message(e)}` }));
+  if (m.type === 'init') init(m).catch((e) => self.postMessage({ type: 'failed', message: e.webgpu ? message(e) : `the model did not load: ${message(e)}`, webgpu: Boolean(e.webgpu) }));
+  else if (m.type === 'classify' && broken) handBack([m]);
   else if (m.type === 'classify') { pending.push(m); pump(); }
+  else if (m.type === 'drain') self.postMessage({ type: 'drained' });
   else if (m.type === 'render') self.postMessage({ type: 'rendered', reqId: m.reqId, ...renderHeatmap(m.cam, m.camWidth, m.camHeight, m.stitched, m.view) });
 };
 
@@ -112,7 +129,15 @@ async function init(m) {
   tta = Boolean(m.tta);
 
   const choice = await pickBackend(m.backend ?? 'auto');
-  ort = await import(ORT_DIR + BUNDLES[choice.backend]);
+  fault = m.fault ?? '';
+  const onGpu = choice.backend === 'webgpu';
+  // A failure below on WebGPU: the page retries on WASM (the error says where it failed).
+  const gpuFailure = (what, e) => (onGpu ? Object.assign(new Error(`${what}: ${message(e)}`), { webgpu: true }) : e);
+  try {
+    ort = await import(ORT_DIR + BUNDLES[choice.backend]);
+  } catch (e) {
+    throw gpuFailure('ONNX Runtime\'s WebGPU build did not load', e);
+  }
   ort.env.logLevel = 'error';
   ort.env.wasm.wasmPaths = ORT_DIR;
   ort.env.wasm.proxy = false;
@@ -125,11 +150,25 @@ async function init(m) {
   const ts = performance.now();
   sessions = [];
   for (const bytes of files) {
-    const session = await ort.InferenceSession.create(new Uint8Array(bytes), {
-      executionProviders: [choice.backend], graphOptimizationLevel: 'all', logSeverityLevel: 3,
-    });
+    let session;
+    try {
+      if (onGpu && fault === 'create') throw new Error('simulated by ?webgpu-fault=create');
+      session = await ort.InferenceSession.create(new Uint8Array(bytes), {
+        executionProviders: [choice.backend], graphOptimizationLevel: 'all', logSeverityLevel: 3,
+      });
+    } catch (e) {
+      throw gpuFailure('the WebGPU session was not created', e);
+    }
     checkSession(session);
     sessions.push(session);
+  }
+  if (onGpu) {
+    try {
+      device = await ort.env.webgpu.device;
+      device.lost.then((info) => lostDevice(`the WebGPU device was lost (${info.message || info.reason})`));
+    } catch {
+      device = null;  // lost devices then show as failed runs
+    }
   }
   const createMs = performance.now() - ts;
   classifier = createClassifier({ rules, model, members: sessions.length, batchSize,
@@ -137,11 +176,17 @@ async function init(m) {
   // One run on zeros before saying "ready": the first run pays kernel set-up (and WebGPU shader
   // compilation), which would otherwise land on the first image.
   const tw = performance.now();
-  await classifier.run(new Float32Array(model.inputShape.reduce((a, b) => a * b, 1)), 1, tta);
+  try {
+    await classifier.run(new Float32Array(model.inputShape.reduce((a, b) => a * b, 1)), 1, tta);
+  } catch (e) {
+    throw gpuFailure('the first WebGPU run failed', e);
+  }
   const warmupMs = performance.now() - tw;
   const label = choice.backend === 'webgpu'
     ? `WebGPU${choice.adapter ? ` · ${[choice.adapter.vendor, choice.adapter.architecture].filter(Boolean).join(' ')}` : ''}`
     : `WASM SIMD · ${threads} thread${threads > 1 ? 's' : ''}${self.crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
+  backend = choice.backend;
+  backendLabel = label;
   self.postMessage({
     type: 'ready', backend: choice.backend, label, note: choice.note, threads, adapter: choice.adapter, batch: batchSize,
     createMs, warmupMs, verifyMs, totalMs: performance.now() - t0, sha256: digest, cellcamVersion: cellcam.version(),
@@ -161,25 +206,53 @@ async function pump() {
   if (pumping) return;
   pumping = true;
   try {
-    while (pending.length > 0) {
+    while (pending.length > 0 && !broken) {
       // Let the messages that arrived during the last run be delivered first, so they form one batch
       // (each message would otherwise start a run of its own).
       await new Promise((resolve) => setTimeout(resolve, 0));
       const batch = [];
       if (pending[0].tiles) batch.push(pending.shift());
       else while (batch.length < batchSize && pending.length > 0 && !pending[0].tiles) batch.push(pending.shift());
+      if (batch.length === 0) break;
+      current = batch;
+      if (fault === 'lose' && device) {
+        fault = '';
+        device.destroy();  // as a lost device: the runs fail, device.lost resolves
+      }
+      let results;
       try {
-        if (batch[0].tiles) await classifyTiled(batch[0]);
-        else await classifyBatch(batch);
+        results = batch[0].tiles ? [await classifier.classifyTiled(batch[0], tta)] : await classifier.classifyBatch(batch, tta);
       } catch (e) {
         // Nothing above should throw; if it does, these images get error rows (the page ignores
         // answers for images it already has one for) and the batch goes on.
-        for (const item of batch) post(item.id, { ok: false, code: 'internal', message: `internal error: ${message(e)}` });
+        results = batch.map(() => ({ ok: false, code: 'internal', message: `internal error: ${message(e)}` }));
       }
+      if (current !== batch) continue;  // handed back meanwhile (the device was lost during the run)
+      current = null;
+      const failedRun = results.find((r) => !r.ok && r.code === 'inference');
+      if (backend === 'webgpu' && failedRun) {
+        lostDevice(`a WebGPU run failed: ${failedRun.message}`, batch);
+        break;
+      }
+      batch.forEach((item, i) => postResult(item.id, results[i]));
     }
   } finally {
     pumping = false;
   }
+}
+
+// WebGPU is gone: every image this worker holds (the batch in the model, those waiting) goes back to the
+// page, which runs them on WASM. Copies, not transfers: a run still in progress may read them.
+function lostDevice(why, batch = current) {
+  if (broken) return;
+  broken = why;
+  const items = [...(batch ?? []), ...pending.splice(0)];
+  current = null;
+  handBack(items);
+}
+
+function handBack(items) {
+  self.postMessage({ type: 'webgpu-failed', message: broken, items });
 }
 
 // Runs one session on n stacked (C,H,W) tensors: { probs (n,K), cam: (n,K,h,w) | null, camWidth, camHeight }.
@@ -211,17 +284,10 @@ function post(id, result, transfer = []) {
 
 // A result to the page: the maps and the heatmap travel as transfers, not copies.
 function postResult(id, result) {
+  if (result.ok) Object.assign(result, { backend, backendLabel });
   const transfer = [];
   if (result.ok && result.cams) transfer.push(result.cams.buffer);
   if (result.ok && result.heatmap) transfer.push(result.heatmap.data.buffer);
   post(id, result, transfer);
 }
 
-async function classifyBatch(batch) {
-  const results = await classifier.classifyBatch(batch, tta);
-  batch.forEach((item, i) => postResult(item.id, results[i]));
-}
-
-async function classifyTiled(item) {
-  postResult(item.id, await classifier.classifyTiled(item, tta));
-}
