@@ -58,7 +58,7 @@ async function launch(args) {
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium`);
-  assert.ok(existsSync(join(siteDir, 'sw.js')), `${siteDir} is not built: make site`);
+  assert.ok(existsSync(join(siteDir, 'vendor', 'ort', 'ort.wasm.min.mjs')), `${siteDir} is not built: make site`);
   mkdirSync(artifacts, { recursive: true });
   await Promise.all(servers.map((s) => s.started));
   browser = await launch(['--disable-gpu']);
