@@ -176,6 +176,7 @@ test('after the first visit the page loads and classifies with the server gone; 
   await waitEngine(page);
   assert.equal(await page.getAttribute('body', 'data-engine'), 'ready', await page.textContent('#alert-text'));
   assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'isolated by the service worker\u2019s headers (no server left to send them)');
+  await until(page, () => document.body.dataset.offline === 'ready', null, 30000, 'the header to say "works offline" offline');
   await dropFiles(page, paths);
   await waitDone(page, paths.length);
   const worst = assertSame(await records(page), online);

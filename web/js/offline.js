@@ -56,7 +56,9 @@ async function register() {
   try {
     reg = await sw.register('sw.js', { scope: './', updateViaCache: 'none' });
   } catch (e) {
-    setOffline('failed', 'online only', `The service worker did not start: ${errorText(e)}`);
+    // Offline, the browser cannot fetch sw.js to check for a new build: the worker already in charge serves on.
+    if (sw.controller) askStatus();
+    else setOffline('failed', 'online only', `The service worker did not start: ${errorText(e)}`);
     return;
   }
   const follow = (worker) => {
