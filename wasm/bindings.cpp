@@ -519,7 +519,8 @@ class Model {
   // info() -> { ok, name, version, classes, displayNames, head, threshold, thresholdSource, reviewBand,
   //   reviewSource, temperature, inputShape [C,H,W], preprocessJson, cam, tta {default, note}, members
   //   [{name, file, sha256, bytes}], ensemble {method, members} | null, rules {decision, review, tiles},
-  //   tileSettings {tile, stride, above, maxTiles}, viewCount, extraJson (metrics, architecture...: display only) }
+  //   tileSettings {tile, stride, above, maxTiles}, viewCount, ood {score, threshold, passRate, source} | null
+//   (the graph's "ood" output, cellcam/ood.h), extraJson (metrics, architecture...: display only) }
   val info() const {
     return guarded([&] {
       if (!loaded_) return error_value(ErrorCode::kInvalidArgument, "no model loaded");
@@ -577,7 +578,18 @@ class Model {
       r.set("decision", rules.decision);
       r.set("review", rules.review);
       r.set("tiles", rules.tiles);
+      r.set("ood", rules.ood);
       out.set("rules", r);
+      if (card_.ood.present) {  // the out-of-distribution score (cellcam/ood.h)
+        val o = val::object();
+        o.set("score", card_.ood.score);
+        o.set("threshold", card_.ood.threshold);
+        o.set("passRate", card_.ood.pass_rate);
+        o.set("source", card_.ood.threshold_source);
+        out.set("ood", o);
+      } else {
+        out.set("ood", val::null());
+      }
       const TileSettings t = default_tile_settings(card_);
       val ts = val::object();
       ts.set("tile", t.tile);
@@ -591,8 +603,9 @@ class Model {
     });
   }
 
-  // checkGraph(inputDims, probsDims, camDims | null) -> { ok } | error: the ONNX session against model.json.
-  val check_graph(val input_dims, val probs_dims, val cam_dims) const {
+  // checkGraph(inputDims, probsDims, camDims | null, oodDims | null) -> { ok } | error: the ONNX session
+  // against model.json (a card with an "ood" block needs the "ood" output).
+  val check_graph(val input_dims, val probs_dims, val cam_dims, val ood_dims) const {
     return guarded([&] {
       auto dims = [](const val& a) {
         std::vector<long long> out;
@@ -601,6 +614,7 @@ class Model {
         return out;
       };
       Result<bool> r = check_onnx_outputs(card_, dims(input_dims), dims(probs_dims), dims(cam_dims));
+      if (r) r = check_onnx_ood_output(card_, dims(ood_dims));
       if (!r) return error_value(r.error());
       val out = val::object();
       out.set("ok", true);
@@ -646,10 +660,10 @@ class Model {
     });
   }
 
-  // combine(outputs, n, tta): outputs = one {probs: Float32Array (n*V,K), cam?: Float32Array (n*V,K,h,w),
-  // camWidth, camHeight} per member, V the views of makeInput. -> { ok, probs (n,K), cams (n,K,h,w) | null,
-  // camWidth, camHeight, disagreement: Float64Array (n) | null (members), viewDisagreement (n) | null (one
-  // model with TTA) }.
+  // combine(outputs, n, tta): outputs = one {probs: Float32Array (n*V,K), cam?: Float32Array (n*V,K,h,w), -> { ok, probs (n,K), cams (n,K,h,w) | null,
+  // camWidth, camHeight, ood?: Float32Array (n*V)} per member, V the views of makeInput. -> { ok, probs (n,K),
+  // cams (n,K,h,w) | null, camWidth, camHeight, disagreement: Float64Array (n) | null (members),
+  // viewDisagreement (n) | null (one model with TTA), ood: Float64Array (n) | null (cellcam/ood.h) }.
   val combine(val outputs, int n, bool tta) const {
     return guarded([&] {
       std::vector<MemberOutput> members;
@@ -662,6 +676,7 @@ class Model {
           out.cam_width = o["camWidth"].as<int>();
           out.cam_height = o["camHeight"].as<int>();
         }
+        if (is_byte_view(o["ood"])) out.ood = floats_of(o["ood"], "ood");
         members.push_back(std::move(out));
       }
       Result<CombinedOutput> c = combine_outputs(card_, members, n, tta);
@@ -678,18 +693,21 @@ class Model {
       out.set("camHeight", r.cam_height);
       out.set("disagreement", doubles(r.disagreement));
       out.set("viewDisagreement", doubles(r.view_disagreement));
+      out.set("ood", doubles(r.ood));
       return out;
     });
   }
 
-  // decide(probs (K), disagreement | null) -> { ok, index, label, displayName, score, review }
-  val decide_value(val probs, val disagreement) const {
+  // decide(probs (K), disagreement | null, oodScore | null) -> { ok, index, label, displayName, score, review,
+  //   ood (not the kind of image the model was trained on; review is then true too), oodScore | null }
+  val decide_value(val probs, val disagreement, val ood_score) const {
     return guarded([&] {
       const std::vector<double> p = doubles_of(probs);
       if (static_cast<int>(p.size()) != card_.class_count())
         return error_value(ErrorCode::kInvalidArgument, "decide: " + std::to_string(p.size()) + " probabilities for " +
                                                             std::to_string(card_.class_count()) + " classes");
-      const Decision d = decide(p.data(), rule_, disagreement.isNumber() ? disagreement.as<double>() : -1.0);
+      const double ood = ood_score.isNumber() ? ood_score.as<double>() : kNoOodScore;
+      const Decision d = decide(p.data(), rule_, disagreement.isNumber() ? disagreement.as<double>() : -1.0, ood);
       val out = val::object();
       out.set("ok", true);
       out.set("index", d.index);
@@ -697,14 +715,19 @@ class Model {
       out.set("displayName", card_.display_names[d.index]);
       out.set("score", d.score);
       out.set("review", d.review);
+      out.set("ood", d.ood);
+      out.set("oodScore", ood >= 0 ? val(ood) : val::null());
       return out;
     });
   }
 
-  // aggregateTiles(tileProbs (T,K), tileCams (T,K,h,w) | null, camWidth, camHeight, tiles, width, height)
+  // aggregateTiles(tileProbs (T,K), tileCams (T,K,h,w) | null, camWidth, camHeight, tiles, width, height,
+  //   tileOod (T) | null)
   //   -> { ok, probs (K), positiveTiles, bestTile, best: {x,y,width,height}, maps (K,mapH,mapW) | null, mapWidth,
-  //        mapHeight }: the image's probabilities and its stitched raw maps (tiling.h).
-  val aggregate_tiles_value(val tile_probs, val tile_cams, int cam_w, int cam_h, val tiles, int width, int height) const {
+  //        mapHeight, ood: the image's out-of-distribution score | null }: the image's probabilities and its
+  //        stitched raw maps (tiling.h).
+  val aggregate_tiles_value(val tile_probs, val tile_cams, int cam_w, int cam_h, val tiles, int width, int height,
+                            val tile_ood) const {
     return guarded([&] {
       const int K = card_.class_count();
       const TileGrid grid = grid_from(tiles);
@@ -719,6 +742,12 @@ class Model {
       out.set("positiveTiles", a.positive_tiles);
       out.set("bestTile", a.best_tile);
       out.set("best", tiles["items"][a.best_tile]);
+      out.set("ood", val::null());
+      if (is_byte_view(tile_ood)) {
+        const std::vector<double> o = doubles_of(tile_ood);
+        if (o.size() != static_cast<std::size_t>(T)) return error_value(ErrorCode::kInvalidArgument, "aggregateTiles: tileOod is not (T)");
+        out.set("ood", aggregate_tile_ood(o.data(), T, card_.binary(), a));
+      }
       out.set("maps", val::null());
       out.set("mapWidth", 0);
       out.set("mapHeight", 0);

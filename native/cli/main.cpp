@@ -26,6 +26,7 @@
 #include "eval_command.h"
 #include "export_command.h"
 #include "gradcam_command.h"
+#include "ood_command.h"
 #include "predict_command.h"
 #include "preprocess_command.h"
 #include "split_command.h"
@@ -92,6 +93,8 @@ int main(int argc, char** argv) {
   cellcam::cli::add_split_command(app, split);
 
   if (argc > 1 && argv[1][0] != '-') {
+  cellcam::explain::OodSettings ood;
+  cellcam::cli::add_ood_command(app, ood);
     const CLI::App& all = app;
     std::string known;
     bool found = false;
@@ -129,6 +132,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("gradcam")) return cellcam::explain::run_gradcam(gradcam);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: internal error: %s\n", command_name(app).c_str(), cellcam::native::first_line(e.what()).c_str());
+    if (app.got_subcommand("ood")) return cellcam::explain::run_ood(ood);
     return 1;
   }
   return 1;

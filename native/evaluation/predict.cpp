@@ -22,6 +22,7 @@
 #include "cellcam/ensemble.h"
 #include "cellcam/model_card.h"
 #include "cellcam/model_spec.h"
+#include "cellcam/ood.h"
 #include "cellcam/preprocess.h"
 #include "cellcam/tiling.h"
 #include "cellcam/views.h"
@@ -48,6 +49,8 @@ struct PredictRow {
   int predicted = 0;          // decide(): the class and the review flag, decided once
   bool review = false;
   int tiles = 0;              // 0: classified whole
+  double ood_score = kNoOodScore;  // the out-of-distribution score (cellcam/ood.h), when the model has one
+  bool ood = false;           // decide(): not the kind of image this model was trained on
 };
 
 // One file after decoding: its whole-image tensor, or its tiles' (tiling.h plan_tiles, as the page cuts them).
@@ -99,25 +102,41 @@ std::vector<std::optional<PreparedImage>> prepare_chunk(const std::vector<std::s
   return out;
 }
 
-// One member network on `units` stacked inputs (with their TTA views when tta): probabilities (units*V,K),
-// in batches of at most batch_size inputs.
-std::vector<float> run_member(LoadedRun& r, const std::vector<float>& inputs, int units, const ModelCard& card, bool tta,
-                              int batch_size) {
+// One member network on `units` stacked inputs (with their TTA views when tta): probabilities (units*V,K)
+// and, when the member's card has an "ood" block, its out-of-distribution score (units*V) from the
+// features the graph scores (cellcam/ood.h, with the statistics read from its model.onnx), in batches of
+// at most batch_size inputs.
+MemberOutput run_member(LoadedRun& r, const std::vector<float>& inputs, int units, const ModelCard& card, bool tta,
+                        int batch_size) {
   const PreprocessSpec& spec = card.preprocess;
   const std::size_t size = static_cast<std::size_t>(spec.channels()) * spec.height * spec.width;
   const std::vector<float> x = tta ? make_views(inputs.data(), units, spec.channels(), spec.height, spec.width) : inputs;
   const long total = static_cast<long>(x.size() / size);
   const bool binary = card.binary();
-  std::vector<float> probs;
+  const bool ood = r.card.ood.present && r.ood.features > 0;
+  MemberOutput out;
   torch::NoGradGuard no_grad;
   for (long start = 0; start < total; start += batch_size) {
     const long count = std::min<long>(batch_size, total - start);
     torch::Tensor t = torch::from_blob(const_cast<float*>(x.data()) + start * size, {count, spec.channels(), spec.height, spec.width},
                                        torch::kFloat32).to(r.device);
-    const torch::Tensor p = probabilities(r.net->forward(t), binary, r.temperature).to(torch::kCPU).contiguous();
-    probs.insert(probs.end(), p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+    torch::Tensor logits;
+    if (ood) {
+      auto [z, features] = r.net->forward_with_activation(t, r.card.ood.layer);
+      logits = z;
+      const torch::Tensor f = features.reshape({count, -1}).to(torch::kCPU, torch::kFloat).contiguous();
+      if (f.size(1) != r.ood.features)
+        throw std::runtime_error(r.card.ood.layer + " gives " + std::to_string(f.size(1)) + " features, the statistics " +
+                                 std::to_string(r.ood.features));
+      for (long i = 0; i < count; ++i)
+        out.ood.push_back(static_cast<float>(mahalanobis_score(f.data_ptr<float>() + i * f.size(1), r.ood)));
+    } else {
+      logits = r.net->forward(t);
+    }
+    const torch::Tensor p = probabilities(logits, binary, r.temperature).to(torch::kCPU).contiguous();
+    out.probs.insert(out.probs.end(), p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
   }
-  return probs;
+  return out;
 }
 
 // A chunk's images through every member, combined and decided as the page does (shared combine_outputs,
@@ -133,7 +152,7 @@ void predict_chunk(std::vector<std::optional<PreparedImage>>& prepared, std::siz
   }
   if (units == 0) return;
   std::vector<MemberOutput> outputs(models.size());
-  for (std::size_t m = 0; m < models.size(); ++m) outputs[m].probs = run_member(*models[m], inputs, units, card, tta, batch_size);
+  for (std::size_t m = 0; m < models.size(); ++m) outputs[m] = run_member(*models[m], inputs, units, card, tta, batch_size);
   Result<CombinedOutput> combined = combine_outputs(card, outputs, units, tta);
   const int K = card.class_count();
   int unit = 0;
@@ -146,17 +165,30 @@ void predict_chunk(std::vector<std::optional<PreparedImage>>& prepared, std::siz
     if (!combined) { row.error = combined.error().message; continue; }
     const float* probs = combined.value().probs.data() + static_cast<std::size_t>(first) * K;
     double disagreement = -1.0;
+    const std::vector<double>& ood = combined.value().ood;
     if (p.grid.tiles.empty()) {
       row.probs.assign(probs, probs + K);
       if (!combined.value().disagreement.empty()) disagreement = combined.value().disagreement[first];
+      if (!ood.empty()) row.ood_score = ood[first];
     } else {
-      row.probs = aggregate_tiles(probs, p.units, K, card.binary(), card.threshold).probs;
+      const TileAggregate a = aggregate_tiles(probs, p.units, K, card.binary(), card.threshold);
+      row.probs = a.probs;
       row.tiles = p.units;
+      if (!ood.empty()) row.ood_score = aggregate_tile_ood(ood.data() + first, p.units, card.binary(), a);
     }
-    const Decision d = decide(row.probs.data(), rule, disagreement);
+    const Decision d = decide(row.probs.data(), rule, disagreement, row.ood_score);
     row.predicted = d.index;
     row.review = d.review;
+    row.ood = d.ood;
   }
+}
+
+// An out-of-distribution score as the CSV writes it (6 significant digits; the page's export likewise).
+std::string ood_text(double v) {
+  if (v < 0) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
 }
 
 int predict_impl(const PredictSettings& s) {
@@ -215,9 +247,11 @@ int predict_impl(const PredictSettings& s) {
   } else {
     csv << "file";
     for (const std::string& c : classes) csv << ',' << data::csv_field("p_" + c);
-    csv << ",predicted,review,error,tiles\n";
+    csv << ",predicted,review,error,tiles";
+    if (card.ood.present) csv << ",ood_score,ood";
+    csv << '\n';
   }
-  int failed = 0, referred = 0;
+  int failed = 0, referred = 0, unfamiliar = 0;
   std::vector<int> per_class(classes.size(), 0);
   std::map<std::string, int> ids;
   for (std::size_t i = 0; i < files.size(); ++i) {
@@ -226,12 +260,15 @@ int predict_impl(const PredictSettings& s) {
       ++failed;
       const std::string error = row.error.empty() ? "not predicted" : row.error;
       std::fprintf(stderr, "%s: error: %s\n", files[i].c_str(), error.c_str());
-      if (!s.kaggle) csv << data::csv_field(files[i]) << std::string(classes.size() + 2, ',') << ',' << data::csv_field(error) << ",\n";
+      if (!s.kaggle)
+        csv << data::csv_field(files[i]) << std::string(classes.size() + 2, ',') << ',' << data::csv_field(error) << ','
+            << (card.ood.present ? ",," : "") << '\n';
       continue;
     }
     const int predicted = row.predicted;
     ++per_class[predicted];
     referred += row.review ? 1 : 0;
+    unfamiliar += row.ood ? 1 : 0;
     if (s.kaggle) {
       const std::string id = fs::path(files[i]).stem().string();
       if (ids[id]++ == 1) std::fprintf(stderr, "cellcam predict: warning: id %s occurs more than once\n", id.c_str());
@@ -239,7 +276,9 @@ int predict_impl(const PredictSettings& s) {
     } else {
       csv << data::csv_field(files[i]);
       for (float v : row.probs) csv << ',' << probability_text(v);
-      csv << ',' << data::csv_field(classes[predicted]) << ',' << (row.review ? "true" : "false") << ",," << row.tiles << '\n';
+      csv << ',' << data::csv_field(classes[predicted]) << ',' << (row.review ? "true" : "false") << ",," << row.tiles;
+      if (card.ood.present) csv << ',' << ood_text(row.ood_score) << ',' << (row.ood ? "true" : "false");
+      csv << '\n';
     }
   }
 
@@ -254,8 +293,9 @@ int predict_impl(const PredictSettings& s) {
   for (std::size_t c = 0; c < classes.size(); ++c)
     counts += (c ? ", " : "") + classes[c] + " " + std::to_string(per_class[c]);
   if (card.binary()) counts += "; threshold " + probability_text(card.threshold);
-  std::printf("%zu images: %zu predicted (%s), %d to review, %d failed; %s: %s\n", files.size(), files.size() - failed,
-              counts.c_str(), referred, failed, s.kaggle ? "Kaggle submission" : "predictions", s.out.c_str());
+  const std::string ood_count = card.ood.present ? ", " + std::to_string(unfamiliar) + " not the kind of image the model was trained on" : "";
+  std::printf("%zu images: %zu predicted (%s), %d to review%s, %d failed; %s: %s\n", files.size(), files.size() - failed,
+              counts.c_str(), referred, ood_count.c_str(), failed, s.kaggle ? "Kaggle submission" : "predictions", s.out.c_str());
   return failed ? 2 : 0;
 }
 

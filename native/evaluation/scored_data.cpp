@@ -47,7 +47,7 @@ Result<ScoredData> scored_data(const LoadedRun& r, const std::string& run, const
     out.split_path = split.empty() ? (fs::path(run) / "split.csv").string() : split;
     Result<data::Split> parts = data::read_split_csv(out.split_path, out.dataset);
     if (!parts) return make_error(parts.error().code, out.split_path + ": " + parts.error().message);
-    out.samples = part == "val" ? parts.value().val : parts.value().test;
+    out.samples = part == "val" ? parts.value().val : part == "train" ? parts.value().train : parts.value().test;
     if (out.samples.empty())
       return make_error(ErrorCode::kInvalidArgument, out.split_path + ": the " + part + " part is empty (trained with --" + part + "-fraction 0?)" +
                                                          (part == "test" ? "; pass --data" : ""));

@@ -14,6 +14,7 @@
 #include "cellcam/version.h"
 #include "checkpoint.h"
 #include "export_onnx.h"
+#include "ood_model.h"
 #include "file_io.h"
 #include "runtime.h"
 #include "sha256.h"
@@ -188,7 +189,17 @@ int export_impl(const ExportSettings& s) {
   std::printf("cellcam export: %s -> %s (model.onnx %zu bytes, %zu nodes, opset 13; CAM at %s, %dx%d; sha256 %s)\n",
               r.checkpoint_path.c_str(), s.out.c_str(), graph.value().size(), o.nodes, o.cam_layer.c_str(), o.cam_width, o.cam_height,
               card.onnx.sha256.c_str());
-  return 0;
+  if (!s.ood) return 0;
+  if (r.exported) return fail(make_error(ErrorCode::kInvalidArgument, "--ood needs a run folder (its data and split); for a model folder run "
+                                                                      "cellcam ood " + target + " --data DATA --split SPLIT --write"));
+  OodSettings ood;
+  ood.model = target;
+  ood.data = r.settings.value("data", std::string());
+  ood.split = (fs::path(r.folder) / "split.csv").string();
+  ood.others = s.ood_others;
+  ood.out = target;
+  ood.write = true;
+  return run_ood(ood);
 }
 
 }  // namespace

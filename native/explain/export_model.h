@@ -11,6 +11,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace cellcam::explain {
 
@@ -24,6 +25,10 @@ struct ExportSettings {
   bool tta_default = false;         // model.json "tta.default": the page averages the 8 flips/rotations unless switched off
   std::string tta_note;             // model.json "tta.note": the measured effect, shown in the page
   bool force = false;               // replace an existing model folder (all of it)
+  // Add the out-of-distribution score (`cellcam ood --write` on the new folder, with the run's own data and
+  // split, the corruptions as the only other images): model.onnx's "ood" output, model.json's "ood" block.
+  bool ood = false;
+  std::vector<std::string> ood_others;  // NAME=PATH: other datasets for `cellcam ood --other`
 };
 
 int run_export(const ExportSettings& settings);

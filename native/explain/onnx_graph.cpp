@@ -37,6 +37,39 @@ GraphBuilder::GraphBuilder() : model_(new onnx::ModelProto) {
 
 GraphBuilder::~GraphBuilder() { delete model_; }
 
+Result<bool> GraphBuilder::load(const std::string& bytes) {
+  onnx::ModelProto parsed;
+  if (!parsed.ParseFromString(bytes)) return make_error(ErrorCode::kCorrupt, "not an ONNX model");
+  *model_ = parsed;
+  used_.clear();
+  const onnx::GraphProto& g = model_->graph();
+  for (const onnx::ValueInfoProto& v : g.input()) used_[v.name()]++;
+  for (const onnx::TensorProto& t : g.initializer()) used_[t.name()]++;
+  for (const onnx::NodeProto& n : g.node()) {
+    used_[n.name()]++;
+    for (const std::string& o : n.output()) used_[o]++;
+  }
+  return true;
+}
+
+std::string GraphBuilder::node_input(const std::string& node_name, int index) const {
+  for (const onnx::NodeProto& n : model_->graph().node())
+    if (n.name() == node_name && index < n.input_size()) return n.input(index);
+  return "";
+}
+
+std::string GraphBuilder::node_output(const std::string& node_name) const {
+  for (const onnx::NodeProto& n : model_->graph().node())
+    if (n.name() == node_name && n.output_size() > 0) return n.output(0);
+  return "";
+}
+
+bool GraphBuilder::has_output(const std::string& name) const {
+  for (const onnx::ValueInfoProto& v : model_->graph().output())
+    if (v.name() == name) return true;
+  return false;
+}
+
 std::size_t GraphBuilder::node_count() const { return static_cast<std::size_t>(model_->graph().node_size()); }
 
 std::string GraphBuilder::fresh(const std::string& hint) {

@@ -40,6 +40,15 @@ class GraphBuilder {
   GraphBuilder(const GraphBuilder&) = delete;
   GraphBuilder& operator=(const GraphBuilder&) = delete;
 
+  // Continues a finished model (its serialised bytes): what is added comes after its nodes, with fresh
+  // names that do not clash with its own. Errors: bytes that are not an ONNX model.
+  Result<bool> load(const std::string& bytes);
+  // The tensor the node named `node_name` ("node/<hint>") reads as input `index` / writes as output 0;
+  // empty when there is no such node. Whether the graph has an output of that name.
+  std::string node_input(const std::string& node_name, int index) const;
+  std::string node_output(const std::string& node_name) const;
+  bool has_output(const std::string& name) const;
+
   // A float32 input or output; a dimension of -1 is the symbolic batch dimension "N".
   void add_input(const std::string& name, const std::vector<std::int64_t>& dims);
   void add_output(const std::string& name, const std::vector<std::int64_t>& dims);

@@ -2,6 +2,7 @@
 #include "trained_model.h"
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <onnx/onnx_pb.h>
 
@@ -65,7 +66,25 @@ Result<bool> check_onnx_file(const std::string& folder, const ModelCard& card) {
   if (!model.ParseFromString(data)) return make_error(ErrorCode::kCorrupt, path.string() + " is not an ONNX model");
   Result<bool> fits = check_onnx_outputs(card, input_dims(model, "input"), output_dims(model, "probs"), card.cam.present() ? output_dims(model, "cam") : std::vector<long long>{});
   if (!fits) return at_path(fits.error(), fs::path(folder) / "model.json");
+  Result<bool> ood = check_onnx_ood_output(card, output_dims(model, "ood"));
+  if (!ood) return at_path(ood.error(), fs::path(folder) / "model.json");
   return true;
+}
+
+// A float32 initialiser's values (raw_data or float_data) and dims; false when there is none of that name.
+bool initializer(const onnx::ModelProto& m, const std::string& name, std::vector<float>& values, std::vector<long long>& dims) {
+  for (const onnx::TensorProto& t : m.graph().initializer()) {
+    if (t.name() != name || t.data_type() != onnx::TensorProto::FLOAT) continue;
+    dims.assign(t.dims().begin(), t.dims().end());
+    if (t.has_raw_data()) {
+      values.resize(t.raw_data().size() / sizeof(float));
+      std::memcpy(values.data(), t.raw_data().data(), values.size() * sizeof(float));
+    } else {
+      values.assign(t.float_data().begin(), t.float_data().end());
+    }
+    return true;
+  }
+  return false;
 }
 
 // The folder's weights.pt is the one model.json names: export records its SHA-256, and a flipped byte
@@ -87,6 +106,27 @@ Result<bool> check_weights_file(const std::string& folder, const ModelCard& card
                                                "..., model.json says " + card.weights.sha256.substr(0, 16) + "... (refused)");
   return true;
 }
+
+}  // namespace
+
+Result<OodStats> read_ood_stats(const std::string& onnx_bytes) {
+  onnx::ModelProto model;
+  if (!model.ParseFromString(onnx_bytes)) return make_error(ErrorCode::kCorrupt, "not an ONNX model");
+  std::vector<float> w, c;
+  std::vector<long long> wd, cd;
+  if (!initializer(model, "ood.whiten", w, wd) || !initializer(model, "ood.centres", c, cd) || wd.size() != 2 || cd.size() != 2 ||
+      wd[0] != wd[1] || cd[1] != wd[0] || w.size() != static_cast<std::size_t>(wd[0] * wd[1]) ||
+      c.size() != static_cast<std::size_t>(cd[0] * cd[1]))
+    return make_error(ErrorCode::kInvalidSpec, "no out-of-distribution statistics (initialisers ood.whiten (F,F) and ood.centres (C,F))");
+  OodStats s;
+  s.features = static_cast<int>(wd[0]);
+  s.classes = static_cast<int>(cd[0]);
+  s.whiten = std::move(w);
+  s.centres = std::move(c);
+  return s;
+}
+
+namespace {
 
 // An exported folder: model.json's card (operating point, CAM layer, metrics) and its layer table.
 Result<LoadedRun> load_model_folder(const std::string& folder) {
@@ -116,6 +156,14 @@ Result<LoadedRun> load_model_folder(const std::string& folder) {
   r.checkpoint_path = (fs::path(folder) / r.card.weights.file).string();
   Result<bool> weights = check_weights_file(folder, r.card);
   if (!weights) return weights.error();
+  if (r.card.ood.present) {  // the statistics the graph scores with, for the native commands to score alike
+    Result<std::string> onnx_bytes = native::read_text((fs::path(folder) / r.card.onnx.file).string());
+    if (!onnx_bytes) return onnx_bytes.error();
+    Result<OodStats> stats = read_ood_stats(onnx_bytes.value());
+    if (!stats) return make_error(stats.error().code, (fs::path(folder) / r.card.onnx.file).string() + ": " + stats.error().message +
+                                                          ", but model.json has an \"ood\" block");
+    r.ood = stats.take();
+  }
   r.net = native::Network(r.spec);
   Result<bool> loaded = load_weights(r.checkpoint_path, r.net);
   if (!loaded) return loaded.error();

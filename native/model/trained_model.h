@@ -15,6 +15,7 @@
 #include "cellcam/error.h"
 #include "cellcam/model_card.h"
 #include "cellcam/model_spec.h"
+#include "cellcam/ood.h"
 #include "ensemble.h"
 #include "network.h"
 
@@ -39,7 +40,13 @@ struct LoadedRun {
   // What the folder means to the page: its model.json read by the shared model card (model folders), or
   // the card of the run's own settings (run folders, before export). predict and gradcam decide with it.
   ModelCard card;
+  // The out-of-distribution statistics inside model.onnx (its "ood.whiten" and "ood.centres"
+  // initialisers, cellcam/ood.h), when the card has an "ood" block; `cellcam predict` scores with them.
+  OodStats ood;
 };
+
+// The OOD statistics held by an ONNX model's initialisers ("ood.whiten" (F,F), "ood.centres" (C,F)).
+Result<OodStats> read_ood_stats(const std::string& onnx_bytes);
 
 // `checkpoint` is best | last | a path (run folders only; a model folder has one set of weights).
 Result<LoadedRun> load_run(const std::string& folder, const std::string& checkpoint = "best");

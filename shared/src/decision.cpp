@@ -31,6 +31,8 @@ DecisionRule decision_rule(const ModelCard& card) {
   rule.band = review_band(card);
   rule.review_on_disagreement = card.is_ensemble && card.ensemble.review_on_disagreement;
   rule.disagreement_cutoff = card.ensemble.disagreement_cutoff;
+  rule.has_ood = card.ood.present;
+  rule.ood_threshold = card.ood.threshold;
   return rule;
 }
 
@@ -38,7 +40,7 @@ namespace {
 
 // One body for float and double probabilities (float -> double is exact: the same decision).
 template <typename P>
-Decision decide_any(const P* probs, const DecisionRule& rule, double disagreement) {
+Decision decide_any(const P* probs, const DecisionRule& rule, double disagreement, double ood_score) {
   Decision d;
   if (rule.binary) {
     d.score = probs[1];
@@ -51,13 +53,19 @@ Decision decide_any(const P* probs, const DecisionRule& rule, double disagreemen
   d.review = rule.review_on_disagreement && disagreement >= 0.0
                  ? disagreement >= rule.disagreement_cutoff
                  : d.score >= rule.band.lo && d.score <= rule.band.hi;
+  d.ood = rule.has_ood && ood_score >= 0.0 && ood_score > rule.ood_threshold;
+  d.review = d.review || d.ood;
   return d;
 }
 
 }  // namespace
 
-Decision decide(const float* probs, const DecisionRule& rule, double disagreement) { return decide_any(probs, rule, disagreement); }
-Decision decide(const double* probs, const DecisionRule& rule, double disagreement) { return decide_any(probs, rule, disagreement); }
+Decision decide(const float* probs, const DecisionRule& rule, double disagreement, double ood_score) {
+  return decide_any(probs, rule, disagreement, ood_score);
+}
+Decision decide(const double* probs, const DecisionRule& rule, double disagreement, double ood_score) {
+  return decide_any(probs, rule, disagreement, ood_score);
+}
 
 RuleText describe_rules(const ModelCard& card) {
   const ReviewBand band = review_band(card);
@@ -76,6 +84,16 @@ RuleText describe_rules(const ModelCard& card) {
   }
   if (card.is_ensemble && card.ensemble.review_on_disagreement)
     t.review = "refer for review when the members disagree by at least " + fixed3(card.ensemble.disagreement_cutoff);
+  if (card.ood.present) {
+    char pct[16];
+    std::snprintf(pct, sizeof pct, "%.0f%%", 100.0 * card.ood.pass_rate);
+    t.ood = card.is_ensemble
+                ? "not the kind of image this model was trained on (and referred) when the members' out-of-distribution scores, "
+                  "each over its own threshold, average above " + fixed3(card.ood.threshold)
+                : "not the kind of image this model was trained on (and referred) when its out-of-distribution score (" +
+                      card.ood.score + " distance of the " + card.ood.layer + " features to the training classes) exceeds " +
+                      fixed3(card.ood.threshold) + ", which " + pct + " of the validation images stay under";
+  }
   return t;
 }
 

@@ -188,6 +188,29 @@ Result<CombinedOutput> combine_outputs(const ModelCard& card, const std::vector<
     return make_error(ErrorCode::kInvalidArgument, "combine_outputs: " + std::to_string(M) + " outputs for " +
                                                        std::to_string(card.onnx_files().size()) + " model files");
   CombinedOutput out;
+  // The out-of-distribution score: each member's mean over its views, then (an ensemble whose card has
+  // an "ood" block) the weighted mean of score / threshold. Summed in double in view and member order.
+  bool all_ood = true;
+  for (const MemberOutput& m : members) all_ood = all_ood && !m.ood.empty();
+  if (all_ood && (M == 1 || card.ood.present)) {
+    for (const MemberOutput& m : members)
+      if (m.ood.size() != static_cast<std::size_t>(n) * V)
+        return make_error(ErrorCode::kInvalidArgument, "combine_outputs: an \"ood\" output of the wrong size");
+    const std::vector<double> w = normalised_weights([&] {
+      std::vector<double> v;
+      for (const EnsembleMember& em : card.ensemble.members) v.push_back(em.weight);
+      return v;
+    }(), M);
+    out.ood.assign(n, 0.0);
+    for (int i = 0; i < n; ++i) {
+      for (int m = 0; m < M; ++m) {
+        double s = 0.0;
+        for (int v = 0; v < V; ++v) s += members[m].ood[static_cast<std::size_t>(i) * V + v];
+        s /= V;
+        out.ood[i] += M == 1 ? s : w[m] * s / card.ensemble.members[m].ood.threshold;
+      }
+    }
+  }
   std::vector<MemberOutput> avg;
   for (const MemberOutput& m : members) {
     Result<MemberOutput> a = average_views(m, n, V, K, M == 1 ? &out.view_disagreement : nullptr);

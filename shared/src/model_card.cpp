@@ -113,6 +113,38 @@ json cam_json(const CamInfo& c) {
   return {{"width", c.width}, {"height", c.height}, {"layer", c.layer}, {"method", c.method}};
 }
 
+OodInfo parse_ood(const json& j, const std::string& where) {
+  OodInfo o;
+  if (j.is_null()) return o;
+  const std::string w = where + "ood: ";
+  if (!j.is_object()) bad(where + "\"ood\" must be an object {\"score\", \"threshold\", ...}");
+  o.present = true;
+  o.score = string_field(j, "score", w);
+  if (o.score != "mahalanobis" && o.score != "members")
+    bad(w + "\"score\" is \"" + o.score + "\" (mahalanobis, or members for an ensemble)");
+  if (!is_number(field(j, "threshold", w)) || j["threshold"].get<double>() < 0) bad(w + "\"threshold\" must be a number >= 0");
+  o.threshold = j["threshold"].get<double>();
+  o.layer = optional_string(j, "layer", "", w);
+  const double f = optional_number(j, "features", 0, w);
+  if (f < 0 || f != std::floor(f) || f > 1e6) bad(w + "\"features\" must be a count");
+  o.features = static_cast<int>(f);
+  o.pass_rate = optional_number(j, "pass_rate", 0.95, w);
+  if (o.pass_rate <= 0 || o.pass_rate > 1) bad(w + "\"pass_rate\" must be in (0, 1]");
+  o.threshold_source = optional_string(j, "threshold_source", "", w);
+  o.extra_json = extra_keys(j, {"score", "threshold", "layer", "features", "pass_rate", "threshold_source"});
+  return o;
+}
+json ood_json(const OodInfo& o) {
+  json j = json::parse(o.extra_json);
+  j["score"] = o.score;
+  j["threshold"] = o.threshold;
+  j["layer"] = o.layer;
+  j["features"] = o.features;
+  j["pass_rate"] = o.pass_rate;
+  j["threshold_source"] = o.threshold_source;
+  return j;
+}
+
 std::vector<std::string> string_list(const json& j, const char* key, const std::string& where) {
   if (!j.is_array()) bad(where + "\"" + key + "\" must be a list of names");
   std::vector<std::string> out;
@@ -204,7 +236,8 @@ void parse_ensemble(const json& e, ModelCard& card) {
     if (member.weight < 0) bad(where + "\"weight\" must be >= 0");
     member.temperature = optional_number(m, "temperature", 1.0, where);
     member.cam = parse_cam(m.value("cam", json()), where);
-    member.extra_json = extra_keys(m, {"name", "onnx", "weight", "temperature", "cam"});
+    member.ood = parse_ood(m.value("ood", json()), where);
+    member.extra_json = extra_keys(m, {"name", "onnx", "weight", "temperature", "cam", "ood"});
     info.members.push_back(member);
   }
   const std::string method = optional_string(e, "method", "soft", "ensemble: ");
@@ -271,6 +304,15 @@ ModelCard parse_card(const json& j, bool require_onnx) {
     bad("\"onnx\" is missing: a model folder names its ONNX file and its SHA-256 (cellcam export writes them)");
   }
   if (j.contains("weights") && !j["weights"].is_null()) card.weights = parse_weights(j["weights"]);
+  card.ood = parse_ood(j.value("ood", json()), "");
+  if (card.ood.present && card.is_ensemble) {
+    if (card.ood.score != "members") bad("ood: an ensemble's \"score\" is \"members\" (its members' scores combined)");
+    for (const EnsembleMember& m : card.ensemble.members)
+      if (!m.ood.present || !(m.ood.threshold > 0))
+        bad("ood: ensemble member \"" + m.name + "\" has no \"ood\" block with a positive threshold");
+  } else if (card.ood.present && card.ood.score == "members") {
+    bad("ood: \"score\": \"members\" is for an ensemble");
+  }
   if (j.contains("architecture") && !j["architecture"].is_null()) {
     Result<ModelSpec> spec = parse_model_spec(j.dump());
     if (!spec) bad("architecture: " + spec.error().message);
@@ -279,7 +321,7 @@ ModelCard parse_card(const json& j, bool require_onnx) {
   }
   card.extra_json = extra_keys(j, {"schema_version", "name", "version", "classes", "display_names", "head", "preprocess",
                                    "threshold", "threshold_source", "review_band", "review_band_source", "temperature",
-                                   "cam", "tiling", "tta", "onnx", "weights", "ensemble", "provenance"});
+                                   "cam", "tiling", "tta", "onnx", "weights", "ensemble", "provenance", "ood"});
   return card;
 }
 
@@ -349,6 +391,7 @@ std::string model_card_to_json(const ModelCard& c) {
       mj["weight"] = m.weight;
       mj["temperature"] = m.temperature;
       if (m.cam.present()) mj["cam"] = cam_json(m.cam);
+      if (m.ood.present) mj["ood"] = ood_json(m.ood);
       members.push_back(mj);
     }
     e["members"] = members;
@@ -367,7 +410,16 @@ std::string model_card_to_json(const ModelCard& c) {
   if (!c.cellcam_version.empty() || !c.git_commit.empty() || !c.data_list_sha256.empty())
     j["provenance"] = {{"cellcam_version", c.cellcam_version}, {"git_commit", c.git_commit},
                        {"data_list_sha256", c.data_list_sha256}};
+  if (c.ood.present) j["ood"] = ood_json(c.ood);
   return j.dump(2) + "\n";
+}
+
+Result<bool> check_onnx_ood_output(const ModelCard& card, const std::vector<long long>& ood_dims) {
+  if (!card.ood.present) return true;
+  if (ood_dims.empty())
+    return card_error("it has an \"ood\" block, but model.onnx has no \"ood\" output (export the model again)");
+  if (ood_dims.size() != 1) return card_error("model.onnx's \"ood\" output is not (N)");
+  return true;
 }
 
 Result<bool> check_onnx_outputs(const ModelCard& card, const std::vector<long long>& input_dims,

@@ -110,6 +110,14 @@ TileAggregate aggregate_tiles(const float* tile_probs, int T, int K, bool binary
   return a;
 }
 
+double aggregate_tile_ood(const double* tile_ood, int T, bool binary, const TileAggregate& a) {
+  if (T <= 0) return -1.0;  // no score (decision.h kNoOodScore)
+  if (binary) return tile_ood[std::min(std::max(a.best_tile, 0), T - 1)];
+  double sum = 0.0;
+  for (int t = 0; t < T; ++t) sum += tile_ood[t];
+  return sum / T;
+}
+
 Result<StitchedMap> stitch_tile_cams(const float* cams, int K, int cam_w, int cam_h, const TileGrid& grid, int width,
                                      int height, const PreprocessSpec& spec) {
   if (grid.tiles.empty() || K < 1 || cam_w < 1 || cam_h < 1 || width < 1 || height < 1)

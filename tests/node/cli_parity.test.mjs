@@ -50,7 +50,8 @@ async function pageClassifier(folder, tta) {
   const runMember = async (m, input, count) => {
     const out = await sessions[m].run({ input: new ort.Tensor('float32', input, [count, c, h, w]) });
     return { probs: Float32Array.from(out.probs.data), cam: out.cam ? Float32Array.from(out.cam.data) : null,
-      camWidth: out.cam ? out.cam.dims[3] : 0, camHeight: out.cam ? out.cam.dims[2] : 0 };
+      camWidth: out.cam ? out.cam.dims[3] : 0, camHeight: out.cam ? out.cam.dims[2] : 0,
+      ood: out.ood ? Float32Array.from(out.ood.data) : null };
   };
   const classifier = createClassifier({ rules: opened.model, model: info, members: sessions.length, batchSize: 32, runMember });
   const ts = info.tileSettings;
@@ -75,12 +76,15 @@ function cliRows(folder, inputs, extra = []) {
   return new Map(parseCsv(readFileSync(out, 'utf8')).map((r) => [r.file, r]));
 }
 
+// Each model also gets images of other kinds (the other datasets' fixtures, a blank and a noise image), so
+// the out-of-distribution flag is compared on rows where it is raised as well as where it is not.
+const foreign = (...dirs) => [...dirs.flatMap(files), ...files('ood')];
 const CASES = [
-  { name: 'malaria', folder: 'malaria', inputs: [...files('malaria'), large, broken] },
-  { name: 'malaria with TTA', folder: 'malaria', inputs: [...files('malaria'), large], tta: true },
-  { name: 'blood (multiclass)', folder: 'blood', inputs: [...files('blood'), broken] },
-  { name: 'pcam', folder: 'pcam', inputs: files('pcam') },
-  { name: 'malaria ensemble', folder: 'malaria-ensemble', inputs: [...files('malaria'), large, broken] },
+  { name: 'malaria', folder: 'malaria', inputs: [...files('malaria'), large, broken, ...foreign('pcam', 'blood')] },
+  { name: 'malaria with TTA', folder: 'malaria', inputs: [...files('malaria'), large, ...foreign('pcam')], tta: true },
+  { name: 'blood (multiclass)', folder: 'blood', inputs: [...files('blood'), broken, ...foreign('pcam', 'malaria')] },
+  { name: 'pcam', folder: 'pcam', inputs: [...files('pcam'), ...foreign('malaria', 'blood')] },
+  { name: 'malaria ensemble', folder: 'malaria-ensemble', inputs: [...files('malaria'), large, broken, ...foreign('pcam', 'blood')] },
 ];
 
 for (const c of CASES) {
@@ -90,6 +94,8 @@ for (const c of CASES) {
     let worst = 0;
     let tiled = 0;
     let referred = 0;
+    let worstOod = 0;
+    const flagged = { in: 0, out: 0, foreign: 0 };
     try {
       for (const path of c.inputs) {
         const n = native.get(path);
@@ -107,6 +113,16 @@ for (const c of CASES) {
         assert.equal(Number(n.tiles), p.tiles ? p.tiles.count : 0, `${path}: tiles`);
         tiled += p.tiles ? 1 : 0;
         referred += p.review ? 1 : 0;
+        // out of distribution: the flag equal, the score within float32 rounding of the graph
+        if (page.info.ood) {
+          assert.equal(n.ood, String(p.ood), `${path}: "not the kind of image this model was trained on" flag (score: CLI ${n.ood_score}, page ${p.oodScore})`);
+          worstOod = Math.max(worstOod, Math.abs(Number(n.ood_score) - p.oodScore) / Math.max(1, p.oodScore));
+          if (p.ood) flagged.out++;
+          else flagged.in++;
+          if (p.ood && !path.includes(`${join(dataDir, c.folder.replace('-ensemble', ''))}/`)) flagged.foreign++;
+        } else {
+          assert.equal(n.ood, undefined, `${path}: the CLI wrote an ood column for a model without one`);
+        }
       }
     } finally {
       await page.release();
@@ -114,6 +130,11 @@ for (const c of CASES) {
     console.log(`${c.name}: page vs cellcam predict over ${c.inputs.length} files: max abs diff ${worst.toExponential(2)}, ${tiled} tiled, ${referred} referred`);
     assert.ok(worst <= PROB_BOUND, `probabilities differ by ${worst}`);
     if (c.inputs.includes(large)) assert.equal(tiled, 1, 'the large image is classified tile by tile in both');
+    if (page.info.ood) {
+      console.log(`${c.name}: out of distribution: ${flagged.out} flagged (${flagged.foreign} of other kinds), ${flagged.in} not; score max rel diff ${worstOod.toExponential(2)}`);
+      assert.ok(worstOod <= 1e-3, `out-of-distribution scores differ by ${worstOod} (relative)`);
+      assert.ok(flagged.foreign > 0 && flagged.in > 0, 'the comparison covers flagged and unflagged rows');
+    }
   });
 }
 

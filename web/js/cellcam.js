@@ -69,13 +69,14 @@ function openModel(m, text) {
   const call = (name) => guard((...args) => handle[name](...args));
   const model = {
     info: loaded,
-    checkGraph: call('checkGraph'),
+    checkGraph: guard((input, probs, cam = null, ood = null) => handle.checkGraph(input, probs, cam, ood)),
     preprocess: guard((bytes, options = {}) => handle.preprocess(bytes, options)),
     preprocessPixels: guard((pixels, options = {}) => handle.preprocessPixels(pixels, options)),
     makeInput: call('makeInput'),
     combine: call('combine'),
-    decide: guard((probs, disagreement = null) => handle.decide(Array.from(probs), disagreement)),
-    aggregateTiles: call('aggregateTiles'),
+    decide: guard((probs, disagreement = null, oodScore = null) => handle.decide(Array.from(probs), disagreement, oodScore)),
+    aggregateTiles: guard((probs, cams, camW, camH, tiles, width, height, tileOod = null) =>
+      handle.aggregateTiles(probs, cams, camW, camH, tiles, width, height, tileOod)),
     heatmap: call('heatmap'),
     delete: () => handle.delete(),
   };
@@ -95,7 +96,7 @@ function describe(i, text) {
     threshold: i.threshold, thresholdSource: i.thresholdSource, reviewBand: i.reviewBand, reviewSource: i.reviewSource,
     temperature: i.temperature, inputShape: i.inputShape, preprocess: JSON.parse(i.preprocessJson), cam: i.cam, tileSettings: i.tileSettings, viewCount: i.viewCount,
     members: i.members, sha256: i.members[0].sha256, onnxBytes: i.members[0].bytes || null, onnxFile: i.members[0].file,
-    ensemble: i.ensemble, tta: { available: true, default: i.tta.default, note: i.tta.note }, rules: i.rules,
+    ensemble: i.ensemble, tta: { available: true, default: i.tta.default, note: i.tta.note }, rules: i.rules, ood: i.ood,
     metrics: extra.metrics && typeof extra.metrics === 'object' ? extra.metrics : null, text,
   };
 }

@@ -5,9 +5,10 @@
 // It only moves tensors: every rule after the network (TTA views, combining views and members, the
 // decision and the review flag, tile aggregation, the stitched map, the heatmap) is a call on `rules`, the
 // wasm Model made from model.json (shared C++). runMember(m, input, count) runs ONNX member m on `count`
-// stacked (C,H,W) inputs -> { probs (count,K), cam (count,K,h,w) | null, camWidth, camHeight }.
-// Results: { ok: true, probs, index, label, displayName, score, review, disagreement, viewDisagreement, cams,
-//   camWidth, camHeight, stitched, camClass, heatmap, camError, inferMs, camMs, batch, tiles? } or
+// stacked (C,H,W) inputs -> { probs (count,K), cam (count,K,h,w) | null, camWidth, camHeight, ood (count) | null }.
+// Results: { ok: true, probs, index, label, displayName, score, review, ood, oodScore, disagreement,
+//   viewDisagreement, cams, camWidth, camHeight, stitched, camClass, heatmap, camError, inferMs, camMs, batch,
+//   tiles? } or
 //   { ok: false, code, message }. Nothing throws out.
 // An ONNX Runtime session against the model's description, before any image: its input and output names,
 // then the shapes through the shared C++ (model_card.h check_onnx_outputs, as `cellcam predict` checks the
@@ -17,13 +18,14 @@ export function checkSession(session, rules, model) {
   if (!session.inputNames.includes('input')) return fail(`model.onnx has no input named "input" (it has ${session.inputNames.join(', ')})`);
   if (!session.outputNames.includes('probs')) return fail('model.onnx has no "probs" output');
   const cam = Boolean(model.cam) && session.outputNames.includes('cam');
+  const ood = session.outputNames.includes('ood');
   const dims = (list, name) => {
     const d = (list ?? []).find?.((x) => x.name === name);
     return d && Array.isArray(d.shape) ? d.shape.map((v) => (typeof v === 'number' ? v : -1)) : null;
   };
   const checked = rules.checkGraph(dims(session.inputMetadata, 'input'), dims(session.outputMetadata, 'probs'),
-    cam ? dims(session.outputMetadata, 'cam') : null);
-  return checked.ok ? { ok: true, cam } : checked;
+    cam ? dims(session.outputMetadata, 'cam') : null, ood ? (dims(session.outputMetadata, 'ood') ?? [-1]) : null);
+  return checked.ok ? { ok: true, cam, ood } : checked;
 }
 
 const message = (e) => (e && e.message ? e.message : String(e));
@@ -44,12 +46,12 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
     const c = rules.combine(outputs, n, tta);
     if (!c.ok) throw new Error(c.message);
     const cams = c.cams ? { data: c.cams, h: c.camHeight, w: c.camWidth } : null;
-    return { probs: c.probs, cams, disagreement: c.disagreement, viewDisagreement: c.viewDisagreement, ms };
+    return { probs: c.probs, cams, disagreement: c.disagreement, viewDisagreement: c.viewDisagreement, ood: c.ood, ms };
   }
 
   // One image's answer: decided, and its heatmap drawn at the page's view size (item.view).
-  function finish(item, probs, cams, camWidth, camHeight, stitched, inferMs, extra, disagreement) {
-    const d = rules.decide(probs, disagreement);
+  function finish(item, probs, cams, camWidth, camHeight, stitched, inferMs, extra, disagreement, oodScore) {
+    const d = rules.decide(probs, disagreement, oodScore);
     if (!d.ok) return d;
     const t0 = now();
     let heatmap = null;
@@ -63,7 +65,7 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
     }
     return {
       ok: true, probs: Array.from(probs), index: d.index, label: d.label, displayName: d.displayName, score: d.score,
-      review: d.review, disagreement, cams, camWidth, camHeight, stitched, camClass: d.index, heatmap, camError, inferMs,
+      review: d.review, ood: d.ood, oodScore: d.oodScore, disagreement, cams, camWidth, camHeight, stitched, camClass: d.index, heatmap, camError, inferMs,
       camMs: now() - t0, ...extra,
     };
   }
@@ -90,7 +92,8 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
           cams = out.cams.data.slice(i * plane, (i + 1) * plane);
         }
         return finish(item, out.probs.subarray(i * K, (i + 1) * K), cams, out.cams?.w ?? 0, out.cams?.h ?? 0, false, out.ms / n,
-          { batch: n, viewDisagreement: out.viewDisagreement ? out.viewDisagreement[i] : null }, out.disagreement ? out.disagreement[i] : null);
+          { batch: n, viewDisagreement: out.viewDisagreement ? out.viewDisagreement[i] : null }, out.disagreement ? out.disagreement[i] : null,
+          out.ood ? out.ood[i] : null);
       } catch (e) {
         return { ok: false, code: 'internal', message: `internal error: ${message(e)}` };
       }
@@ -104,6 +107,7 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
       const T = tiles.items.length;
       const tileProbs = new Float32Array(T * K);
       let tileCams = null;
+      let tileOod = null;
       let camW = 0;
       let camH = 0;
       let inferMs = 0;
@@ -112,6 +116,10 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
         const out = await run(tiles.tensor.subarray(start * size, (start + n) * size), n, tta);
         inferMs += out.ms;
         tileProbs.set(out.probs, start * K);
+        if (out.ood) {
+          if (!tileOod) tileOod = new Float64Array(T);
+          tileOod.set(out.ood, start);
+        }
         if (out.cams) {
           if (!tileCams) {
             camW = out.cams.w;
@@ -121,13 +129,14 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
           tileCams.set(out.cams.data, start * K * camW * camH);
         }
       }
-      const agg = rules.aggregateTiles(tileProbs, tileCams, camW, camH, tiles, item.source.width, item.source.height);
+      const agg = rules.aggregateTiles(tileProbs, tileCams, camW, camH, tiles, item.source.width, item.source.height, tileOod);
       if (!agg.ok) return agg;
       const tileInfo = {
         count: T, columns: tiles.columns, rows: tiles.rows, tile: tiles.tile, stride: tiles.stride,
         positive: agg.positiveTiles, best: agg.best,
       };
-      return finish(item, agg.probs, agg.maps, agg.mapWidth, agg.mapHeight, true, inferMs, { tiles: tileInfo, batch: Math.min(batchSize, T) }, null);
+      return finish(item, agg.probs, agg.maps, agg.mapWidth, agg.mapHeight, true, inferMs, { tiles: tileInfo, batch: Math.min(batchSize, T) }, null,
+        agg.ood);
     } catch (e) {
       return { ok: false, code: 'inference', message: `inference failed: ${message(e)}` };
     }

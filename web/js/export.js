@@ -15,6 +15,7 @@ function usedSettings(r) {
     model_sha256: m ? m.sha256 : '', tta: m ? Boolean(s.tta) : '', tile: s.tile ?? '', tile_above: s.tileAbove ?? '',
     threshold: m && m.head === 'binary' ? m.threshold : '', review_band: m ? [...m.reviewBand] : '',
     ...(review ? { review_cutoff: review.cutoff } : {}),
+    ...(m && m.ood ? { ood_threshold: m.ood.threshold } : {}),
   };
 }
 
@@ -30,6 +31,7 @@ export function exportRecords() {
         ...base, probabilities, predicted: r.result.label, review: r.result.review, error: '', error_code: '',
         ...(Number.isFinite(r.result.disagreement) ? { disagreement: r.result.disagreement } : {}),
         ...(Number.isFinite(r.result.viewDisagreement) ? { view_disagreement: Number(r.result.viewDisagreement.toPrecision(9)) } : {}),
+        ...(Number.isFinite(r.result.oodScore) ? { ood_score: Number(r.result.oodScore.toPrecision(6)), ood: r.result.ood } : {}),
         tiles: r.result.tiles ? r.result.tiles.count : 0, ...source, ...usedSettings(r),
       };
     }
@@ -52,13 +54,14 @@ export function toCsv(records) {
   for (const r of state.rows) if (r.model) for (const c of r.model.classes) if (!classes.includes(c)) classes.push(c);
   if (classes.length === 0 && state.choice) classes.push(...state.choice.parsed.classes);
   const header = ['file', ...classes.map((c) => `p_${c}`), 'predicted', 'review', 'error', 'error_code', 'tiles', 'format', 'width', 'height', 'model', 'backend',
-    'model_sha256', 'tta', 'tile', 'tile_above', 'threshold', 'review_low', 'review_high', 'review_cutoff'];
+    'model_sha256', 'tta', 'tile', 'tile_above', 'threshold', 'review_low', 'review_high', 'review_cutoff', 'ood_score', 'ood', 'ood_threshold'];
   const lines = [header.map(csvField).join(',')];
   for (const r of records) {
     const band = Array.isArray(r.review_band) ? r.review_band : ['', ''];
     const row = [r.file, ...classes.map((c) => (c in r.probabilities ? r.probabilities[c] : '')), r.predicted, r.review, r.error,
       r.error_code, r.tiles, r.format, r.width, r.height, r.model, r.backend,
-      r.model_sha256, r.tta, r.tile, r.tile_above, r.threshold, band[0], band[1], r.review_cutoff ?? ''];
+      r.model_sha256, r.tta, r.tile, r.tile_above, r.threshold, band[0], band[1], r.review_cutoff ?? '', r.ood_score ?? '', r.ood ?? '',
+      r.ood_threshold ?? ''];
     lines.push(row.map(csvField).join(','));
   }
   return `${lines.join('\n')}\n`;
@@ -67,7 +70,7 @@ export function toCsv(records) {
 function describeModel(m) {
   return {
     name: m.name, version: m.version, sha256: m.sha256, classes: m.classes, head: m.head, threshold: m.threshold,
-    review_band: m.reviewBand, rules: m.rules, temperature: m.temperature,
+    review_band: m.reviewBand, rules: m.rules, temperature: m.temperature, ood: m.ood ?? null,
     members: m.ensemble ? m.members.map((x) => ({ name: x.name, sha256: x.sha256, weight: x.weight })) : undefined,
     ensemble_method: m.ensemble ? m.ensemble.method : undefined,
   };

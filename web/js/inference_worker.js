@@ -28,7 +28,7 @@
 //   { type: 'drain' }   the page replaced this worker: answer 'drained' (it holds nothing by then)
 // Messages out:
 //   { type: 'ready', backend, label, note, threads, adapter, batch, createMs, warmupMs, verifyMs, totalMs, sha256 } | { type: 'failed', message, webgpu }
-//   { type: 'result', id, result }   result: { ok: true, probs, index, label, displayName, score, review, cams,
+//   { type: 'result', id, result }   result: { ok: true, probs, index, label, displayName, score, review, ood, oodScore, cams,
 //     camWidth, camHeight, stitched, camClass, heatmap, tiles?, inferMs, camMs, backend, backendLabel } or { ok: false, code, message }
 //   { type: 'webgpu-failed', message, items: [the classify messages not answered] }   { type: 'drained' }
 //   { type: 'rendered', reqId, ok, heatmap | code, message }
@@ -255,7 +255,8 @@ function handBack(items) {
   self.postMessage({ type: 'webgpu-failed', message: broken, items });
 }
 
-// Runs one session on n stacked (C,H,W) tensors: { probs (n,K), cam: (n,K,h,w) | null, camWidth, camHeight }.
+// Runs one session on n stacked (C,H,W) tensors: { probs (n,K), cam: (n,K,h,w) | null, camWidth, camHeight,
+// ood: (n) | null (the graph's out-of-distribution score, cellcam/ood.h) }.
 async function runSession(session, stacked, n) {
   const [c, h, w] = model.inputShape;
   const out = await session.run({ input: new ort.Tensor('float32', stacked, [n, c, h, w]) });
@@ -265,6 +266,7 @@ async function runSession(session, stacked, n) {
     result.camWidth = out.cam.dims[3];
     result.camHeight = out.cam.dims[2];
   }
+  result.ood = out.ood ? Float32Array.from(out.ood.data) : null;
   for (const t of Object.values(out)) t.dispose?.();
   return result;
 }

@@ -133,6 +133,8 @@ export function buildClassSelects() {
     filter.append(h('option', { value: `class:${c}`, text: `Predicted ${i >= 0 ? shownName(state.choice.parsed, i) : c}` }));
   }
   filter.append(h('option', { value: 'review', text: 'Refer for review' }));
+  if (state.choice?.parsed?.ood || state.rows.some((r) => r.result && r.result.ood))
+    filter.append(h('option', { value: 'ood', text: 'Not the kind of image the model was trained on' }));
   filter.append(h('option', { value: 'errors', text: 'Errors' }));
   filter.value = [...filter.options].some((o) => o.value === old) ? old : 'all';
 }

@@ -115,9 +115,12 @@ export function resultBadges(model, r) {
   const score = model.head === 'binary' ? `P(${shownName(model, 1)}) = ${fmt(r.score, 4)}` : `top-1 ${fmt(r.score, 4)}`;
   return [
     h('span', { class: `badge ${classColour(model, r.index)}`, text: shownName(model, r.index) }),
-    r.review ? h('span', { class: 'flag', title: model.ensemble && model.ensemble.review && r.disagreement !== null
-      ? `The members disagree by ${fmt(r.disagreement)} (refer at ≥ ${fmt(model.ensemble.review.cutoff)})`
-      : `In the uncertainty band ${model.reviewBand.map((v) => fmt(v)).join('–')}`, text: '⚑ Refer for review' }) : null,
+    r.review ? h('span', { class: 'flag', title: r.ood ? 'Referred: not the kind of image this model was trained on'
+      : model.ensemble && model.ensemble.review && r.disagreement !== null
+        ? `The members disagree by ${fmt(r.disagreement)} (refer at ≥ ${fmt(model.ensemble.review.cutoff)})`
+        : `In the uncertainty band ${model.reviewBand.map((v) => fmt(v)).join('–')}`, text: '⚑ Refer for review' }) : null,
+    r.ood ? h('div', { class: 'flag ood', title: `${model.rules.ood} (score ${fmt(r.oodScore, 4)})`,
+      text: 'not the kind of image this model was trained on' }) : null,
     Number.isFinite(r.disagreement) ? h('div', { class: 'muted', title: 'how far the ensemble\u2019s members are from their mean (0: they agree)', text: `members disagree ${fmt(r.disagreement)}` }) : null,
     Number.isFinite(r.viewDisagreement) ? h('div', { class: 'muted', title: 'test-time augmentation: how far the 8 flipped/rotated views\u2019 probabilities are from their mean (0: they agree, at most 1); a second uncertainty score beside the probability', text: `views disagree ${fmt(r.viewDisagreement)}` }) : null,
     h('div', { class: 'score muted', text: score }),

@@ -26,6 +26,7 @@ export function visibleRows() {
     if (filter === 'all') return true;
     if (filter === 'errors') return r.status === 'error';
     if (filter === 'review') return r.status === 'done' && r.result.review;
+    if (filter === 'ood') return r.status === 'done' && r.result.ood;
     if (filter.startsWith('class:')) return r.status === 'done' && r.result.label === filter.slice(6);
     return true;
   };

@@ -44,6 +44,7 @@ struct MemberOutput {
   std::vector<float> cams;   // (n*V,K,h,w), or empty
   int cam_width = 0;
   int cam_height = 0;
+  std::vector<float> ood;    // (n*V): the "ood" output (ood.h), or empty
 };
 struct CombinedOutput {
   std::vector<float> probs;               // (n,K)
@@ -52,6 +53,8 @@ struct CombinedOutput {
   int cam_height = 0;
   std::vector<double> disagreement;       // (n): the members' (an ensemble), else empty
   std::vector<double> view_disagreement;  // (n): the views' (one model with TTA), else empty
+  std::vector<double> ood;                // (n): the out-of-distribution score (ood.h: views averaged; an
+                                          // ensemble's, the weighted mean of score / member threshold), or empty
 };
 // members: one output per ONNX file of the card (card.onnx_files() order); V = view_count of the card's
 // input when tta, else 1.

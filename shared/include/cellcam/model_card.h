@@ -22,6 +22,9 @@
 //                 "onnx": {...}}], "stacking": {"weights": [[..]], "intercepts": [..], "clamp": 1e-6},
 //                 "review": {"score": "disagreement", "cutoff": 0.2}},
 //    "provenance": {"cellcam_version": "0.5.0", "git_commit": "...", "data_list_sha256": "..."},
+//    "ood": {"score": "mahalanobis", "layer": "features.18", "features": 128, "threshold": 310.2,
+//            "pass_rate": 0.95, "threshold_source": "...", ...},     // optional: model.onnx's "ood" output
+//                                                           // (ood.h); an ensemble member has its own too
 //    ... any other key (architecture, metrics, input, outputs, source, ...) is kept as it is}
 //
 // Strict: a missing or mistyped field is a kInvalidSpec error naming it; so is a path that is absolute or
@@ -68,6 +71,21 @@ struct TilingDefaults {
   int above = 0;
 };
 
+// The out-of-distribution score (cellcam/ood.h): model.onnx's "ood" output (N), larger = less like the
+// training images; an image is flagged "not the kind of image this model was trained on" when its score
+// exceeds `threshold`, chosen on the validation split so that `pass_rate` of those images pass.
+// An ensemble's score is the weighted mean of its members' scores, each divided by its own threshold.
+struct OodInfo {
+  bool present = false;
+  std::string score = "mahalanobis";  // what the output computes, in words a card can cite
+  std::string layer;                   // the features it is computed from (a top-level layer name)
+  int features = 0;                    // their count
+  double threshold = 0.0;
+  double pass_rate = 0.95;
+  std::string threshold_source;
+  std::string extra_json = "{}";       // other keys (the measured figures), verbatim
+};
+
 struct EnsembleMember {
   std::string name;
   OnnxFile onnx;
@@ -75,6 +93,7 @@ struct EnsembleMember {
   double temperature = 1.0;
   CamInfo cam;
   std::string extra_json = "{}";  // other keys (version, architecture, metrics, ...), verbatim
+  OodInfo ood;                    // the member's own score and threshold (the ensemble divides by it)
 };
 
 enum class CombineMethod { kSoft, kStacking };
@@ -123,6 +142,7 @@ struct ModelCard {
   std::string cellcam_version;
   std::string git_commit;
   std::string data_list_sha256;
+  OodInfo ood;                    // absent (present = false) in a model exported before it
   std::string extra_json = "{}";  // every other key, verbatim (a JSON object)
   // The layer table (model_spec.h), when model.json has an "architecture" block: what the native commands
   // build the network from. Written back from extra_json, where the block is kept verbatim.
@@ -146,6 +166,9 @@ std::string model_card_to_json(const ModelCard& card);
 // reports them (-1 for a symbolic one). The page and the CLI both refuse a mismatched pair with this.
 Result<bool> check_onnx_outputs(const ModelCard& card, const std::vector<long long>& input_dims,
                                 const std::vector<long long>& probs_dims, const std::vector<long long>& cam_dims);
+// A card with an "ood" block needs the graph's "ood" output, (N): ood_dims as above, empty when the graph
+// has no such output. A card without one accepts any graph.
+Result<bool> check_onnx_ood_output(const ModelCard& card, const std::vector<long long>& ood_dims);
 
 // The metadata_props `cellcam export` writes into model.onnx: cellcam.classes (JSON array),
 // cellcam.display_names, cellcam.head, cellcam.preprocess (spec.h JSON), cellcam.model_version,

@@ -55,6 +55,9 @@ struct TileAggregate {
   int best_tile = 0;         // the tile with the highest positive (binary) or top-1 (multiclass) probability
 };
 TileAggregate aggregate_tiles(const float* tile_probs, int T, int K, bool binary, double threshold);
+// The image's out-of-distribution score (ood.h) from its T tiles' scores: binary, the score of the tile
+// whose probabilities the image reports (a.best_tile); multiclass, the mean over tiles (in double).
+double aggregate_tile_ood(const double* tile_ood, int T, bool binary, const TileAggregate& a);
 
 // Per-tile raw Grad-CAM maps -> one raw map per class over the whole image. Each tile's map is carried
 // back through the tile's placement on the model canvas onto a whole-image grid at the maps' own
