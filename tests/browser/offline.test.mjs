@@ -12,12 +12,15 @@
 //   - WebGPU failing (?webgpu-fault=create: session creation; =lose: the device destroyed before the first
 //     batch): the page runs on WASM, says so, and every image gets the answer a WASM run gives (needs a WebGPU adapter:
 //     --enable-unsafe-webgpu, SwiftShader here; skipped with a message without one);
+//   - a new build (sw.js with another build hash, a changed file) replaces the kept copy: on a page with
+//     results only when its "Reload" note is clicked, then the old build's cache is gone;
 //   - every control reached with Tab shows a focus ring (the file and folder pickers' labels too).
 import assert from 'node:assert/strict';
 // The page's answers are compared with its own on WASM with the network up (page.test.mjs compares those
 // with `cellcam predict`).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -27,6 +30,7 @@ const CHROMIUM = process.env.CELLCAM_CHROMIUM ?? '/usr/bin/chromium';
 const PORT = 20000 + (process.pid % 1000);  // page.test.mjs uses 18000-19999
 const PLAIN_PORT = PORT + 1000;
 const OFFLINE_PORT = PORT + 2000;           // its own server, stopped by the offline test
+const UPDATE_PORT = PORT + 3000;            // a copy of the site, rebuilt by the update test
 const ORIGIN = `http://127.0.0.1:${PORT}`;
 const PLAIN_ORIGIN = `http://127.0.0.1:${PLAIN_PORT}`;
 const OFFLINE_ORIGIN = `http://127.0.0.1:${OFFLINE_PORT}`;
@@ -40,8 +44,8 @@ const BROKEN = fixtures('malformed/truncated.png');
 
 let browser;
 
-function serve(port, extra = []) {
-  const server = spawn(process.execPath, [join(root, 'scripts', 'serve.mjs'), ...extra, siteDir], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
+function serve(port, extra = [], dir = siteDir) {
+  const server = spawn(process.execPath, [join(root, 'scripts', 'serve.mjs'), ...extra, dir], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
   const started = new Promise((resolve, reject) => {
     server.stdout.on('data', (d) => { if (String(d).includes('serving')) resolve(); });
     server.on('exit', (code) => reject(new Error(`serve.mjs exited with ${code}`)));
@@ -187,6 +191,47 @@ test('after the first visit the page loads and classifies with the server gone; 
   assert.deepEqual(log.failed, [], 'requests that failed offline');
   assert.deepEqual(log.errors, []);
   await context.close();
+});
+
+// ---------------------------------------------------------------- a new build
+test('a new build replaces the kept copy, after the "Reload" note on a page with results', { timeout: 240000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cellcam-site-'));
+  try {
+    cpSync(siteDir, dir, { recursive: true });
+    const server = serve(UPDATE_PORT, [], dir);
+    servers.push(server);
+    await server.started;
+    const origin = `http://127.0.0.1:${UPDATE_PORT}`;
+    const { page, context, log } = await openPage(browser, `${origin}/`);
+    await until(page, () => document.body.dataset.offline === 'ready', null, 120000, 'the offline copy');
+    const kept = () => page.evaluate(async () => (await caches.keys()).filter((k) => k.startsWith('cellcam-')));
+    const sw = readFileSync(join(dir, 'sw.js'), 'utf8');
+    const build = sw.match(/const BUILD = "([0-9a-f]{16})"/)[1];
+    assert.deepEqual(await kept(), [`cellcam-${build}`]);
+    await dropFiles(page, CELLS.slice(0, 1));
+    await waitDone(page, 1);
+
+    // Rebuilt: a changed stylesheet, and sw.js with the new build's hash (as build_site.mjs writes them).
+    appendFileSync(join(dir, 'css', 'app.css'), '\n/* rebuilt */\n');
+    const next = 'f'.repeat(16);
+    writeFileSync(join(dir, 'sw.js'), sw.replace(`"${build}"`, `"${next}"`));
+    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update());
+    // The page holds a result: no reload behind its back, a note instead.
+    await page.waitForSelector('#update-note:not([hidden])', { timeout: 120000 });
+    assert.equal(await page.evaluate(() => window.cellcam.records().length), 1);
+    page.on('dialog', (d) => d.accept());  // the result was not exported: leave anyway
+    await page.evaluate(() => { window.beforeUpdate = true; });
+    await page.click('#update-reload');
+    await until(page, async () => !window.beforeUpdate && document.body.dataset.offline === 'ready' &&
+      (await (await fetch('css/app.css')).text()).includes('/* rebuilt */'), null, 120000, 'the new build');
+    assert.deepEqual(await kept(), [`cellcam-${next}`], 'the old build\u2019s copy deleted');
+    assert.deepEqual(outsideOrigin(log.requests, origin), []);
+    assert.deepEqual(log.errors, []);
+    await context.close();
+    await server.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // ---------------------------------------------------------------- a bare static host, and ?nosw
