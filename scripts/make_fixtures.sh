@@ -14,8 +14,9 @@ if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq "${need[@]}"; else sudo apt-get install -y -qq "${need[@]}"; fi
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-# Fuzzer-found regressions (malformed/fuzz_*) are not generated here: keep them.
-mkdir -p "$tmp/keep" && { cp "$OUT"/malformed/fuzz_* "$tmp/keep/" 2>/dev/null || true; }
+# Fuzzer-found regressions (malformed/fuzz_*, and the LZW TIFFs a fuzzer damaged, malformed/lzw_*) are
+# not generated here: keep them.
+mkdir -p "$tmp/keep" && { cp "$OUT"/malformed/fuzz_* "$OUT"/malformed/lzw_* "$tmp/keep/" 2>/dev/null || true; }
 rm -rf "$OUT" && mkdir -p "$OUT"/{malaria,pcam,blood,formats,tiff,malformed}
 cp "$tmp"/keep/* "$OUT/malformed/" 2>/dev/null || true
 

@@ -14,6 +14,8 @@ APT_PACKAGES=(
   libstb-dev nlohmann-json3-dev
   # native/
   libtiff-dev libcli11-dev libtorch-dev libonnx-dev libssl-dev
+  # distributed training: the Gloo headers behind LibTorch's c10d (libtorch_cpu already links libgloo)
+  libgloo-dev
   # tests and fuzzing
   googletest libgtest-dev clang libclang-rt-14-dev
   # the WASM build (its tests run under node) and the page's browser test

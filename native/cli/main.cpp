@@ -30,6 +30,7 @@
 #include "predict_command.h"
 #include "preprocess_command.h"
 #include "split_command.h"
+#include "launch.h"
 #include "train_command.h"
 #include "runtime.h"
 
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   // killing the process with SIGXFSZ halfway through a file.
   std::signal(SIGXFSZ, SIG_IGN);
   cellcam::native::configure_heap();
+  cellcam::dist::set_command_line(argc, argv);  // `train --nproc N` runs this command line again, N times
   CLI::App app{"cellcam — screen microscopy images: decode, preprocess, train, export, explain"};
   cellcam::native::configure_torch_threads();
   app.set_version_flag("--version", [] {
@@ -91,10 +93,10 @@ int main(int argc, char** argv) {
   cellcam::cli::add_ensemble_command(app, ensemble);
   cellcam::data::SplitSettings split;
   cellcam::cli::add_split_command(app, split);
-
-  if (argc > 1 && argv[1][0] != '-') {
   cellcam::explain::OodSettings ood;
   cellcam::cli::add_ood_command(app, ood);
+
+  if (argc > 1 && argv[1][0] != '-') {
     const CLI::App& all = app;
     std::string known;
     bool found = false;
@@ -130,9 +132,9 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("ensemble")) return cellcam::train::run_ensemble(ensemble);
     if (app.got_subcommand("split")) return cellcam::data::run_split(split);
     if (app.got_subcommand("gradcam")) return cellcam::explain::run_gradcam(gradcam);
+    if (app.got_subcommand("ood")) return cellcam::explain::run_ood(ood);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: internal error: %s\n", command_name(app).c_str(), cellcam::native::first_line(e.what()).c_str());
-    if (app.got_subcommand("ood")) return cellcam::explain::run_ood(ood);
     return 1;
   }
   return 1;

@@ -62,6 +62,29 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("--cache-gb", s.cache_gb, "RAM for decoded images")->capture_default_str();
   cmd->add_option("--max-epochs-this-run", s.max_epochs_this_run, "stop after this many epochs in this process, over all folds with --folds (resume later)")
       ->capture_default_str();
+  // Distributed training (native/distributed/): torchrun's environment, or --nproc on one machine.
+  const char* group = "Distributed training";
+  cmd->add_option("--nproc", s.dist.nproc,
+                  "start this many ranks on this machine and wait for them (each takes an equal share of the cores); "
+                  "--batch-size stays per rank, so the global batch is nproc times larger: the learning rate is not "
+                  "rescaled, raise --lr yourself if you want the same step per image (linear scaling, with warm-up)")
+      ->group(group)
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--rank", s.dist.rank, "this process's rank (default: RANK, else 0)")->group(group);
+  cmd->add_option("--world-size", s.dist.world_size, "how many ranks in all (default: WORLD_SIZE, else 1)")->group(group);
+  cmd->add_option("--master-addr", s.dist.master_addr, "address of rank 0, which hosts the rendezvous (default: MASTER_ADDR, else 127.0.0.1)")
+      ->group(group);
+  cmd->add_option("--master-port", s.dist.master_port, "rendezvous port (default: MASTER_PORT, else 29500; with --nproc a free port)")
+      ->group(group)
+      ->check(CLI::Range(1, 65535));
+  cmd->add_option("--dist-backend", s.dist.backend, "auto | gloo | nccl (auto: NCCL for a CUDA device when LibTorch has it, else Gloo)")
+      ->group(group)
+      ->capture_default_str();
+  cmd->add_option("--dist-timeout", s.dist.timeout_s,
+                  "seconds a rank waits for the others (rendezvous, each collective) before it stops with an error")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
   // Every numeric option's allowed range, from the one table in train_settings.cpp (shown by --help).
   for (const train::SettingRange& r : train::setting_ranges()) {
     CLI::Option* option = cmd->get_option_no_throw(r.option);

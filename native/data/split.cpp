@@ -33,7 +33,10 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
 #include <unordered_map>
+
+#include "file_io.h"
 
 namespace cellcam::data {
 namespace fs = std::filesystem;
@@ -371,30 +374,18 @@ Result<bool> write_split_csv(const std::string& path, const Dataset& dataset, co
         return make_error(ErrorCode::kInvalidArgument, dataset.samples[i].path + " is in two parts of the split");
       part[i] = p;
     }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return make_error(ErrorCode::kIo, "cannot write " + tmp);
-    out << "path,label,group,part\n";
-    for (int i = 0; i < n; ++i) {
-      if (part[i] < 0) continue;
-      const Sample& s = dataset.samples[i];
-      const std::string label = s.label >= 0 && s.label < static_cast<int>(dataset.classes.size())
-                                    ? dataset.classes[s.label]
-                                    : std::to_string(s.label);
-      out << csv_field(s.path) << ',' << csv_field(label) << ',' << csv_field(s.group) << ','
-          << part_name(static_cast<Part>(part[i])) << '\n';
-    }
-    out.flush();
-    if (!out) return make_error(ErrorCode::kIo, "cannot write " + tmp + " (disk full?)");
+  std::ostringstream out;
+  out << "path,label,group,part\n";
+  for (int i = 0; i < n; ++i) {
+    if (part[i] < 0) continue;
+    const Sample& s = dataset.samples[i];
+    const std::string label = s.label >= 0 && s.label < static_cast<int>(dataset.classes.size())
+                                  ? dataset.classes[s.label]
+                                  : std::to_string(s.label);
+    out << csv_field(s.path) << ',' << csv_field(label) << ',' << csv_field(s.group) << ','
+        << part_name(static_cast<Part>(part[i])) << '\n';
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return make_error(ErrorCode::kIo, "cannot write " + path + ": " + ec.message());
-  }
-  return true;
+  return native::write_text_atomically(path, out.str());  // the one atomic writer (checks the flush and close)
 }
 
 Result<Split> read_split_csv(const std::string& path, const Dataset& dataset) {

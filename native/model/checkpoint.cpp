@@ -54,9 +54,22 @@ Result<bool> save_checkpoint(const std::string& path, native::Network& net, torc
 
 Result<json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt,
                              std::vector<torch::Tensor>* averaged) {
+  Result<std::vector<std::uint8_t>> bytes = native::read_file(path);
+  if (!bytes) return bytes.error();
+  // A damaged archive is the first thing to report, even when its .json is missing too.
+  Result<std::string> text = native::read_text(path + ".json");
+  Result<json> loaded = load_checkpoint_bytes(std::string(bytes.value().begin(), bytes.value().end()),
+                                              text ? text.value() : std::string("{}"), path, net, opt, averaged);
+  if (loaded && !text) return text.error();
+  return loaded;
+}
+
+Result<json> load_checkpoint_bytes(const std::string& bytes, const std::string& state_text, const std::string& path,
+                                   native::Network& net, torch::optim::Optimizer* opt, std::vector<torch::Tensor>* averaged) {
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(path, torch::kCPU);  // a CUDA-trained checkpoint must load on a CPU-only machine
+    std::istringstream in(bytes);
+    archive.load_from(in, torch::kCPU);  // a CUDA-trained checkpoint must load on a CPU-only machine
     net->load(archive);
     if (opt) {
       torch::serialize::InputArchive optimizer;
@@ -74,9 +87,7 @@ Result<json> load_checkpoint(const std::string& path, native::Network& net, torc
   } catch (const std::exception& e) {
     return unreadable("checkpoint", path, e);
   }
-  Result<std::string> text = native::read_text(path + ".json");
-  if (!text) return text.error();
-  json state = json::parse(text.value(), nullptr, false);
+  json state = json::parse(state_text, nullptr, false);
   if (state.is_discarded()) return make_error(ErrorCode::kCorrupt, path + ".json is not valid JSON");
   return state;
 }

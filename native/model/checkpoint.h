@@ -23,6 +23,11 @@ Result<bool> save_checkpoint(const std::string& path, native::Network& net, torc
 // averaged: filled from the archive when it holds a weight average (left empty otherwise).
 Result<nlohmann::json> load_checkpoint(const std::string& path, native::Network& net, torch::optim::Optimizer* opt,
                                        std::vector<torch::Tensor>* averaged = nullptr);
+// The same from the bytes of PATH and PATH.json (a distributed run's rank 0 reads them and sends them to the
+// other ranks); `path` names the checkpoint in errors.
+Result<nlohmann::json> load_checkpoint_bytes(const std::string& bytes, const std::string& state_text, const std::string& path,
+                                             native::Network& net, torch::optim::Optimizer* opt,
+                                             std::vector<torch::Tensor>* averaged = nullptr);
 
 // Transfer learning: copies every parameter and buffer of the checkpoint whose name and shape match
 // one of `net`'s (a different head or input is fine). Returns how many tensors were copied, of how many.

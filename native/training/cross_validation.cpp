@@ -14,6 +14,7 @@
 
 #include "file_io.h"
 #include "plot.h"
+#include "process_group.h"
 
 namespace cellcam::train {
 namespace fs = std::filesystem;
@@ -152,9 +153,14 @@ Result<bool> plot_folds(const std::string& path, const CrossValidationSummary& c
 }  // namespace
 
 Result<FoldResult> read_fold_result(const std::string& path, int fold) {
-  Result<json> r = native::read_json_object(path);
-  if (!r) return r.error();
-  const json& j = r.value();
+  Result<std::string> text = native::read_text(path);
+  if (!text) return text.error();
+  return fold_result_from_text(text.value(), path, fold);
+}
+
+Result<FoldResult> fold_result_from_text(const std::string& text, const std::string& path, int fold) {
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::kCorrupt, path + " is not a JSON object");
   try {
     if (!j.contains("test")) return make_error(ErrorCode::kCorrupt, path + " has no test metrics (an empty test part?)");
     const json& t = j.at("test");
@@ -215,48 +221,82 @@ Result<CrossValidationSummary> summarise_folds(const std::vector<FoldResult>& fo
   return c;
 }
 
-int run_cross_validation(const TrainSettings& settings) {
+int run_cross_validation(const TrainSettings& settings, dist::Group& group) {
   const TrainSettings& s = settings;
   if (s.folds < 2 || s.folds > 100) return fail(make_error(ErrorCode::kInvalidArgument, "--folds must be from 2 to 100"));
   std::error_code ec;
   fs::create_directories(s.out, ec);
   if (ec) return fail(make_error(ErrorCode::kIo, "cannot create " + s.out + ": " + ec.message()));
   const fs::path out(s.out);
-  if (!fs::exists(out / "config.json")) {
+  if (group.rank() == 0 && !fs::exists(out / "config.json")) {
     TrainSettings stored = s;
     stored.resume.clear();
     const json config{{"settings", settings_to_json(stored)}, {"cross_validation", {{"folds", s.folds}}}};
     Result<bool> written = native::write_text_atomically((out / "config.json").string(), config.dump(2) + "\n");
     if (!written) return fail(written.error());
   }
-  std::vector<FoldResult> results;
-  // --max-epochs-this-run is this process's budget over all folds, as for a single run.
+  // --max-epochs-this-run is this process's budget over its folds, as for a single run.
   int budget = s.max_epochs_this_run;
-  for (int k = 1; k <= s.folds; ++k) {
+  bool stopped = false;
+  std::vector<int> mine;
+  for (int k = 1; k <= s.folds; ++k)
+    if ((k - 1) % group.world() == group.rank()) mine.push_back(k);
+  std::unique_ptr<dist::Group> alone = dist::Group::solo();
+  for (int k : mine) {
     const fs::path dir = out / ("fold-" + std::to_string(k));
-    if (!fs::exists(dir / "report.json")) {
-      if (s.max_epochs_this_run > 0 && budget <= 0) {
-        std::fprintf(stderr, "cross-validation stopped before fold %d as asked (%d epochs this run); continue with: cellcam train --resume %s\n",
-                     k, s.max_epochs_this_run, s.out.c_str());
-        return 0;
-      }
-      const int epochs_before = completed_epochs(dir);
-      TrainSettings fold = s;
-      fold.max_epochs_this_run = s.max_epochs_this_run > 0 ? budget : 0;  // 0: no budget
-      fold.fold = k;
-      fold.out = dir.string();
-      fold.resume = fs::exists(dir / "config.json") ? dir.string() : "";
-      if (fold.resume.empty()) fs::remove_all(dir, ec);  // a fold stopped before its settings were written: ours, start it over
-      std::fprintf(stderr, "== cross-validation: fold %d of %d%s -> %s\n", k, s.folds, fold.resume.empty() ? "" : " (resumed)",
-                   fold.out.c_str());
-      if (const int rc = run_train(fold); rc != 0) return rc;
-      budget -= completed_epochs(dir) - epochs_before;
-      if (!fs::exists(dir / "report.json")) {
-        std::fprintf(stderr, "cross-validation stopped in fold %d as asked; continue with: cellcam train --resume %s\n", k, s.out.c_str());
-        return 0;
-      }
+    if (stopped || fs::exists(dir / "report.json")) continue;
+    if (s.max_epochs_this_run > 0 && budget <= 0) {
+      std::fprintf(stderr, "cross-validation stopped before fold %d as asked (%d epochs this run); continue with: cellcam train --resume %s\n",
+                   k, s.max_epochs_this_run, s.out.c_str());
+      stopped = true;
+      continue;
     }
-    Result<FoldResult> r = read_fold_result((dir / "report.json").string(), k);
+    const int epochs_before = completed_epochs(dir);
+    TrainSettings fold = s;
+    fold.max_epochs_this_run = s.max_epochs_this_run > 0 ? budget : 0;  // 0: no budget
+    fold.fold = k;
+    fold.out = dir.string();
+    fold.resume = fs::exists(dir / "config.json") ? dir.string() : "";
+    fold.dist = dist::DistOptions{};
+    if (fold.resume.empty()) fs::remove_all(dir, ec);  // a fold stopped before its settings were written: ours, start it over
+    std::fprintf(stderr, "== cross-validation: fold %d of %d%s -> %s%s\n", k, s.folds, fold.resume.empty() ? "" : " (resumed)",
+                 fold.out.c_str(), group.distributed() ? (" on rank " + std::to_string(group.rank())).c_str() : "");
+    // A failed fold ends this rank; the others notice that its heartbeat stopped.
+    if (const int rc = run_train_in(fold, *alone); rc != 0) return rc;
+    budget -= completed_epochs(dir) - epochs_before;
+    if (!fs::exists(dir / "report.json")) {
+      std::fprintf(stderr, "cross-validation stopped in fold %d as asked; continue with: cellcam train --resume %s\n", k, s.out.c_str());
+      stopped = true;
+    }
+  }
+  // Every fold's report.json, on rank 0: its own from disk, the others' through the store.
+  std::vector<std::string> reports(s.folds + 1);
+  for (int k : mine) {
+    Result<std::string> text = native::read_text((out / ("fold-" + std::to_string(k)) / "report.json").string());
+    reports[k] = text ? text.value() : "";
+    if (group.distributed()) {
+      Result<bool> sent = group.publish("fold/" + std::to_string(k), reports[k]);
+      if (!sent) return fail(sent.error());
+    }
+  }
+  if (group.distributed()) {
+    Result<bool> all = group.wait_for_all("cross-validation folds");
+    if (!all) return fail(all.error());
+    if (group.rank() != 0) return 0;
+    for (int k = 1; k <= s.folds; ++k) {
+      if (!reports[k].empty() || (k - 1) % group.world() == 0) continue;
+      Result<std::string> text = group.fetch("fold/" + std::to_string(k));
+      if (!text) return fail(text.error());
+      reports[k] = text.value();
+    }
+  }
+  std::vector<FoldResult> results;
+  for (int k = 1; k <= s.folds; ++k) {
+    if (reports[k].empty()) {
+      if (!stopped) std::fprintf(stderr, "cross-validation: fold %d is not finished yet; continue with: cellcam train --resume %s\n", k, s.out.c_str());
+      return 0;
+    }
+    Result<FoldResult> r = fold_result_from_text(reports[k], (out / ("fold-" + std::to_string(k)) / "report.json").string(), k);
     if (!r) return fail(r.error());
     results.push_back(r.take());
   }

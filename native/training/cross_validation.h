@@ -31,6 +31,8 @@ struct FoldResult {
   double sensitivity = 0.0, specificity = 0.0;  // binary: of class 1 (the positive class)
 };
 Result<FoldResult> read_fold_result(const std::string& report_json_path, int fold);
+// The same from report.json's text; `name` says where it came from in errors.
+Result<FoldResult> fold_result_from_text(const std::string& text, const std::string& name, int fold);
 
 struct MeanSpread {
   double mean = 0.0, sd = 0.0;  // sd: sample standard deviation over folds
@@ -48,6 +50,9 @@ struct CrossValidationSummary {
 Result<CrossValidationSummary> summarise_folds(const std::vector<FoldResult>& folds);
 
 // Runs (or resumes) every fold of settings.folds into settings.out/fold-<k>, then writes the report.
-int run_cross_validation(const TrainSettings& settings);
+// In a distributed run (`group` of several ranks) the folds are spread over the ranks, fold k on rank
+// (k - 1) % world, each trained alone (no all-reduce: folds are independent); every rank sends its folds'
+// reports to rank 0 through the store, and rank 0 writes the summary.
+int run_cross_validation(const TrainSettings& settings, dist::Group& group);
 
 }  // namespace cellcam::train

@@ -28,7 +28,8 @@ std::string percent(double v) {
 json row_to_json(const EpochRow& r) {
   return json{{"epoch", r.epoch}, {"lr", r.lr}, {"train_loss", r.train_loss}, {"train_accuracy", r.train_accuracy},
               {"val_loss", r.val_loss}, {"val_accuracy", r.val_accuracy}, {"val_auc", r.val_auc}, {"val_f1", r.val_f1},
-              {"seconds", r.seconds}, {"images_per_second", r.images_per_second}, {"data_wait_share", r.data_wait_share}};
+              {"seconds", r.seconds}, {"images_per_second", r.images_per_second}, {"data_wait_share", r.data_wait_share},
+              {"comm_share", r.comm_share}};
 }
 EpochRow row_from_json(const json& j) {
   EpochRow r;
@@ -43,16 +44,17 @@ EpochRow row_from_json(const json& j) {
   r.seconds = j.value("seconds", 0.0);
   r.images_per_second = j.value("images_per_second", 0.0);
   r.data_wait_share = j.value("data_wait_share", 0.0);
+  r.comm_share = j.value("comm_share", 0.0);
   return r;
 }
 
 std::string metrics_csv(const std::vector<EpochRow>& rows) {
   std::ostringstream out;
-  out << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,val_auc,val_f1,seconds,images_per_second,data_wait_share\n";
+  out << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,val_auc,val_f1,seconds,images_per_second,data_wait_share,comm_share\n";
   for (const EpochRow& r : rows)
     out << r.epoch << ',' << r.lr << ',' << r.train_loss << ',' << r.train_accuracy << ',' << r.val_loss << ','
         << r.val_accuracy << ',' << r.val_auc << ',' << r.val_f1 << ',' << r.seconds << ',' << r.images_per_second << ','
-        << r.data_wait_share << '\n';
+        << r.data_wait_share << ',' << r.comm_share << '\n';
   return out.str();
 }
 

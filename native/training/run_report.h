@@ -15,6 +15,7 @@ struct EpochRow {
   int epoch = 0;
   double lr = 0, train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0, val_auc = 0, val_f1 = 0;
   double seconds = 0, images_per_second = 0, data_wait_share = 0;
+  double comm_share = 0;  // distributed: the share of the training pass spent in collectives (0 alone)
 };
 
 nlohmann::json row_to_json(const EpochRow& r);

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -36,9 +37,11 @@
 #include "network.h"
 #include "plot.h"
 #include "predictions.h"
+#include "process_group.h"
 #include "run_report.h"
 #include "runtime.h"
 #include "schedule.h"
+#include "shard.h"
 #include "split.h"
 #include "weight_average.h"
 
@@ -51,8 +54,13 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Small utilities
 
+// In a distributed run only rank 0 talks; the others speak up only for an error of their own.
+int g_rank = 0;
+const dist::Group* g_group = nullptr;
+
 void log_line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_line(const char* fmt, ...) {
+  if (g_rank != 0) return;
   va_list ap;
   va_start(ap, fmt);
   std::vfprintf(stderr, fmt, ap);
@@ -61,7 +69,11 @@ void log_line(const char* fmt, ...) {
 }
 
 int fail(const Error& e) {
-  log_line("cellcam train: %s", e.message.c_str());
+  if (g_rank == 0) {
+    std::fprintf(stderr, "cellcam train: %s\n", e.message.c_str());
+  } else if (!(g_group && g_group->reported_by_rank0())) {  // rank 0 reports what every rank saw
+    std::fprintf(stderr, "cellcam train: [rank %d] %s\n", g_rank, e.message.c_str());
+  }
   return 1;
 }
 
@@ -188,6 +200,8 @@ bool on_terminal() { return isatty(fileno(stderr)) != 0; }
 // image stores point at `dataset`.
 struct Run {
   TrainSettings s;
+  dist::Group* group = nullptr;  // a world of one for a plain training
+  bool rank0 = true;             // the one writer: only rank 0 touches the run folder
   int threads = 1;
   torch::Device device{torch::kCPU};
   data::Dataset dataset;
@@ -214,7 +228,11 @@ struct Run {
   std::vector<EpochRow> history;
   int start_epoch = 1, bad_epochs = 0, best_epoch = 0;
   double best = 0.0, plateau_lr = 0.0;
+  double comm_seconds = 0.0, step_seconds = 0.0;  // this process: in collectives while training, and in all
+  std::string epoch_steps;  // this epoch's rows of steps.csv
 };
+
+Result<bool> ok_or(const Error* e) { return e ? Result<bool>(*e) : Result<bool>(true); }
 
 // The settings of this process: as asked, or a resumed run's config.json (with this process's budget).
 Result<TrainSettings> resolve_settings(const TrainSettings& requested) {
@@ -291,6 +309,48 @@ Result<data::Split> split_for_run(const TrainSettings& s, const data::Dataset& d
   return split;
 }
 
+// A short fingerprint of the data as this rank reads it (file names, labels, groups), so that a rank that
+// reads other data than rank 0 (another folder, a copy out of date) is refused before training starts.
+std::string data_fingerprint(const data::Dataset& d) {
+  std::string all;
+  for (const data::Sample& x : d.samples)
+    all += fs::path(x.path).filename().string() + '\t' + std::to_string(x.label) + '\t' + x.group + '\n';
+  return std::to_string(d.samples.size()) + " images, hash " + std::to_string(std::hash<std::string>{}(all));
+}
+
+// Rank 0 makes (or, resuming, reads) the split and writes split.csv; the others receive it.
+Result<bool> share_split(Run& run) {
+  dist::Group& g = *run.group;
+  std::string text;
+  Result<bool> mine = true;
+  if (run.rank0) {
+    Result<data::Split> split = split_for_run(run.s, run.dataset);
+    if (split) {
+      run.split = split.take();
+      text = json{{"train", run.split.train}, {"val", run.split.val}, {"test", run.split.test},
+                  {"data", data_fingerprint(run.dataset)}}.dump();
+    } else {
+      mine = split.error();
+    }
+  }
+  Result<bool> agreed = g.agree(mine, "making the split");
+  if (!agreed || !g.distributed()) return agreed;
+  Result<bool> sent = g.broadcast_bytes(text, "sending the split");
+  if (!sent) return sent;
+  if (!run.rank0) {
+    const json j = json::parse(text);
+    const std::string mine_data = data_fingerprint(run.dataset), zero = j.at("data").get<std::string>();
+    if (mine_data != zero)
+      mine = make_error(ErrorCode::kInvalidArgument, "rank " + std::to_string(g.rank()) + " reads other data in " + run.s.data +
+                                                         " than rank 0 (" + mine_data + " against " + zero +
+                                                         "): every machine needs the same dataset at that path");
+    run.split.train = j.at("train").get<std::vector<int>>();
+    run.split.val = j.at("val").get<std::vector<int>>();
+    run.split.test = j.at("test").get<std::vector<int>>();
+  }
+  return g.agree(mine, "checking that every rank reads the same data");
+}
+
 // The model spec (with --stain-norm's targets) and the augmentation; a fresh run writes config.json.
 Result<bool> set_up_spec(Run& run) {
   const TrainSettings& s = run.s;
@@ -309,8 +369,11 @@ Result<bool> set_up_spec(Run& run) {
              t.target_mean[0], t.target_mean[1], t.target_mean[2], t.target_std[0], t.target_std[1], t.target_std[2]);
   }
   if (s.resume.empty()) {
-    const json config{{"settings", settings_to_json(s)}, {"model", json::parse(model_spec_to_json(run.spec))},
-                      {"runtime", native::runtime_report()}};
+    json config{{"settings", settings_to_json(s)}, {"model", json::parse(model_spec_to_json(run.spec))},
+                {"runtime", native::runtime_report()}};
+    if (run.group->distributed())
+      config["distributed"] = {{"world_size", run.group->world()}, {"backend", run.group->backend()},
+                               {"batch_size_per_rank", s.batch_size}, {"global_batch_size", s.batch_size * run.group->world()}};
     Result<bool> written = native::write_text_atomically((fs::path(s.out) / "config.json").string(), config.dump(2) + "\n");
     if (!written) return written.error();
     written = write_run_card(s.out);  // RUN/model.json from the first epoch on
@@ -319,9 +382,36 @@ Result<bool> set_up_spec(Run& run) {
   return true;
 }
 
+// Rank 0 resolves the spec (and measures --stain-norm's targets) and writes config.json; the others
+// receive the spec, so every rank builds the same network from the same preprocessing.
+Result<bool> share_spec(Run& run) {
+  dist::Group& g = *run.group;
+  Result<bool> mine = true;
+  std::string text;
+  if (run.rank0) {
+    mine = set_up_spec(run);
+    if (mine) text = model_spec_to_json(run.spec);
+  }
+  Result<bool> agreed = g.agree(mine, "resolving the model spec");
+  if (!agreed || !g.distributed()) return agreed;
+  Result<bool> sent = g.broadcast_bytes(text, "sending the model spec");
+  if (!sent) return sent;
+  if (!run.rank0) {
+    Result<ModelSpec> spec = parse_model_spec(text);
+    Result<augment::AugmentSpec> augmentation = augment::parse_augment(run.s.augment);
+    if (spec && augmentation) {
+      run.spec = spec.take();
+      run.augmentation = augmentation.take();
+    }
+    mine = !spec ? Result<bool>(spec.error()) : !augmentation ? Result<bool>(augmentation.error()) : Result<bool>(true);
+  }
+  return g.agree(mine, "receiving the model spec");
+}
+
 // RUN/skipped.csv: every image that could not be used, with its reason (rewritten when the test images
 // have been read too, so report.md's count and the file agree).
 Result<bool> write_skipped(const Run& run) {
+  if (!run.rank0) return true;
   std::ostringstream out;
   out << "path,reason\n";
   for (const data::Skipped& k : run.skipped) out << data::csv_field(k.path) << ',' << data::csv_field(k.reason) << '\n';
@@ -382,22 +472,40 @@ Result<bool> set_up_stores(Run& run) {
   return write_skipped(run);
 }
 
+// Rank 0's parameters and buffers (batch-norm statistics) into every rank's network.
+Result<bool> broadcast_weights(Run& run, const char* what) {
+  if (!run.group->distributed()) return true;
+  std::vector<torch::Tensor> tensors;
+  for (const torch::Tensor& p : run.net->parameters()) tensors.push_back(p.data());
+  for (const torch::Tensor& b : run.net->buffers()) tensors.push_back(b);
+  torch::NoGradGuard no_grad;
+  return run.group->broadcast(tensors, what);
+}
+
 // The network (seeded; --init-from), its optimizer and the learning-rate schedule.
 Result<bool> set_up_model(Run& run) {
   const TrainSettings& s = run.s;
   torch::manual_seed(s.seed);
   run.net = native::Network(run.spec);
   run.net->to(run.device);
-  if (!s.init_from.empty() && !run.from_checkpoint) {
+  Result<bool> initialised = true;
+  if (!s.init_from.empty() && !run.from_checkpoint && run.rank0) {  // rank 0's weights go to every rank below
     Result<InitReport> init = init_matching_weights(s.init_from, run.net);
-    if (!init) return init.error();
-    log_line("initialised %d of %d tensors from %s", init.value().copied, init.value().total, s.init_from.c_str());
+    if (init) log_line("initialised %d of %d tensors from %s", init.value().copied, init.value().total, s.init_from.c_str());
+    else initialised = init.error();
   }
+  initialised = run.group->agree(initialised, "--init-from");
+  if (!initialised) return initialised;
+  initialised = broadcast_weights(run, "sending the initial weights");
+  if (!initialised) return initialised;
   Result<std::unique_ptr<torch::optim::Optimizer>> optimizer = make_optimizer(s, run.net->parameters());
   if (!optimizer) return optimizer.error();
   run.opt = optimizer.take();
 
-  run.steps_per_epoch = (static_cast<long>(run.train_store->usable().size()) + s.batch_size - 1) / s.batch_size;
+  // Every rank takes the same number of steps: its padded shard of the epoch, in batches.
+  const long shard = static_cast<long>(
+      dist::shard_of(std::vector<int>(run.train_store->usable().size()), run.group->rank(), run.group->world()).size());
+  run.steps_per_epoch = (shard + s.batch_size - 1) / s.batch_size;
   Result<ScheduleSpec> schedule = parse_schedule(s.schedule);
   if (!schedule) return schedule.error();
   run.schedule = schedule.take();
@@ -433,9 +541,26 @@ Result<bool> set_up_state(Run& run) {
     log_line("%s has no checkpoint yet (it stopped during its first epoch): starting it over from epoch 1 with its settings "
              "and split", s.out.c_str());
   if (run.from_checkpoint) {
+    // Rank 0 reads last.pt and sends it: the other ranks need no access to the run folder.
+    std::string bytes, state_text;
+    Result<bool> read = true;
+    if (run.rank0) {
+      Result<std::vector<std::uint8_t>> file = native::read_file(run.last_path);
+      Result<std::string> text = native::read_text(run.last_path + ".json");
+      if (file && text) {
+        bytes.assign(file.value().begin(), file.value().end());
+        state_text = text.take();
+      }
+      read = !file ? Result<bool>(file.error()) : !text ? Result<bool>(text.error()) : Result<bool>(true);
+    }
+    read = run.group->agree(read, "reading the last checkpoint");
+    if (read) read = run.group->broadcast_bytes(bytes, "sending the last checkpoint");
+    if (read) read = run.group->broadcast_bytes(state_text, "sending the last checkpoint's state");
+    if (!read) return read;
     std::vector<torch::Tensor> averaged;
-    Result<json> state = load_checkpoint(run.last_path, run.net, run.opt.get(), &averaged);
-    if (!state) return state.error();
+    Result<json> state = load_checkpoint_bytes(bytes, state_text, run.last_path, run.net, run.opt.get(), &averaged);
+    Result<bool> loaded = run.group->agree(state ? Result<bool>(true) : Result<bool>(state.error()), "loading the last checkpoint");
+    if (!loaded) return loaded;
     if (run.average && !run.average->restore(averaged, state.value().value("average_steps", 0L)))
       return make_error(ErrorCode::kCorrupt, run.last_path + " holds no weight average matching this model (--ema)");
     for (const json& r : state.value()["history"]) run.history.push_back(row_from_json(r));
@@ -455,22 +580,22 @@ Result<bool> set_up_state(Run& run) {
   run.loader_options.batch_size = s.batch_size;
   run.loader_options.workers = s.workers;
   run.loader_options.seed = s.seed;
+  run.loader_options.shuffle = false;  // train_pass shuffles the whole epoch, then takes this rank's shard
   return true;
 }
 
 Result<bool> set_up(Run& run) {
   const TrainSettings& s = run.s;
-  std::error_code ec;
-  run.from_checkpoint = !s.resume.empty() && fs::exists(fs::path(s.out) / "checkpoints" / "last.pt", ec);
+  dist::Group& g = *run.group;
   Result<data::Dataset> loaded = load_training_data(s);
-  if (!loaded) return loaded.error();
-  run.dataset = loaded.take();
-  Result<data::Split> split = split_for_run(s, run.dataset);
-  if (!split) return split.error();
-  run.split = split.take();
-  Result<bool> done = check_split(run, run.warnings);
+  Result<bool> done = g.agree(loaded ? Result<bool>(true) : Result<bool>(loaded.error()), "reading the data");
   if (!done) return done;
-  done = set_up_spec(run);
+  run.dataset = loaded.take();
+  done = share_split(run);
+  if (!done) return done;
+  done = check_split(run, run.warnings);
+  if (!done) return done;
+  done = share_spec(run);
   if (!done) return done;
   log_line("cellcam train: %zu images, %zu classes; split %zu / %zu / %zu (train/val/test)%s; %d threads on %s",
            run.dataset.samples.size(), run.dataset.classes.size(), run.split.train.size(), run.split.val.size(),
@@ -479,7 +604,11 @@ Result<bool> set_up(Run& run) {
             (s.folds > 0 ? ", cross-validation fold " + std::to_string(s.fold) + " of " + std::to_string(s.folds) : ""))
                .c_str(),
            run.threads, run.device.is_cuda() ? "CUDA" : "CPU");
+  if (g.distributed())
+    log_line("distributed: %d ranks (%s), %d images a batch on each, %d a step in all; the learning rate is not rescaled",
+             g.world(), g.backend().c_str(), s.batch_size, s.batch_size * g.world());
   done = set_up_stores(run);
+  done = g.agree(done, "decoding the images");
   if (done) done = set_up_model(run);
   if (done) done = set_up_state(run);
   return done;
@@ -505,16 +634,21 @@ Error diverged(const Run& run, const std::string& where, double value, double lr
 Result<bool> train_pass(Run& run, int epoch, EpochRow& row) {
   const TrainSettings& s = run.s;
   torch::manual_seed(sample_seed(s.seed, epoch, -2));
-  const std::vector<int> samples = s.weighted_sampler
-                                       ? weighted_draw(run.dataset, run.train_store->usable(), sample_seed(s.seed, epoch, -3))
-                                       : run.train_store->usable();
+  dist::Group& g = *run.group;
+  std::vector<int> order = s.weighted_sampler
+                               ? weighted_draw(run.dataset, run.train_store->usable(), sample_seed(s.seed, epoch, -3))
+                               : run.train_store->usable();
+  shuffle_in_place(order, sample_seed(s.seed, epoch, -1));  // the same on every rank: a new order each epoch
+  const std::vector<int> samples = dist::shard_of(order, g.rank(), g.world());
   EpochLoader loader(*run.train_store, samples, &run.augmentation, run.loader_options, epoch);
+  const double comm_before = g.communication_seconds();
   run.net->train();
   const bool terminal = on_terminal();
   const auto t0 = std::chrono::steady_clock::now();
   double loss_sum = 0, weight_sum = 0, lr = run.per_epoch_plateau ? run.plateau_lr : s.lr;
   long correct = 0, seen = 0, step = static_cast<long>(epoch - 1) * run.steps_per_epoch;
   int batch_index = 0;
+  run.epoch_steps.clear();
   while (std::optional<Batch> b = loader.next()) {
     if (b->size == 0) continue;
     if (!run.per_epoch_plateau) lr = lr_at(run.schedule, step);
@@ -527,15 +661,32 @@ Result<bool> train_pass(Run& run, int epoch, EpochRow& row) {
     const torch::Tensor losses = sample_losses(logits, y, run.binary);  // (N)
     const long drop = noisy_drop_count(s, epoch, b->size);
     if (drop > 0) w = w.index_fill(0, std::get<1>(losses.detach().topk(drop)), 0.0);  // the batch's largest losses
-    const torch::Tensor data_loss = (losses * w).sum() / w.sum();
+    torch::Tensor data_loss = (losses * w).sum() / w.sum();
+    double batch_loss = 0.0;
+    if (g.distributed()) {
+      // The loss of the global batch: each rank's weighted sum over the weights of all ranks, times the
+      // world size, so that averaging the gradients gives the gradient of the global batch's mean.
+      const torch::Tensor weighted_sum = (losses * w).sum();
+      std::vector<double> sums{weighted_sum.item<double>(), w.sum().item<double>()};
+      Result<bool> summed = g.sum(sums, "the loss all-reduce");
+      if (!summed) return summed;
+      data_loss = weighted_sum * (g.world() / sums[1]);
+      batch_loss = sums[0] / sums[1];
+    } else {
+      batch_loss = data_loss.item<double>();
+    }
     const torch::Tensor loss = data_loss + run.net->penalty().to(run.device);
-    const double batch_loss = data_loss.item<double>();
     if (!std::isfinite(batch_loss)) {
       if (terminal) std::fputc('\n', stderr);
       return diverged(run, "training loss in epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch_index + 1),
                       batch_loss, lr);
     }
+    char step_row[128];
+    std::snprintf(step_row, sizeof step_row, "%d,%ld,%.9g,%.9g\n", epoch, step + 1, lr, batch_loss);
+    run.epoch_steps += step_row;
     loss.backward();
+    Result<bool> averaged = g.average_gradients(run.net->parameters());
+    if (!averaged) return averaged;
     run.opt->step();
     if (run.average) run.average->update(run.net);
     const torch::Tensor predicted = run.binary ? (logits.squeeze(1) >= 0).to(torch::kLong) : logits.argmax(1);
@@ -555,15 +706,124 @@ Result<bool> train_pass(Run& run, int epoch, EpochRow& row) {
     }
   }
   if (terminal) std::fputc('\n', stderr);
+  // The epoch's figures over every rank's shard.
+  std::vector<double> totals{loss_sum, weight_sum, static_cast<double>(correct), static_cast<double>(seen), loader.wait_seconds()};
+  Result<bool> summed = g.sum(totals, "the epoch's totals");
+  if (!summed) return summed;
+  loss_sum = totals[0];
+  weight_sum = totals[1];
+  correct = static_cast<long>(totals[2]);
+  seen = static_cast<long>(totals[3]);
   const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  run.comm_seconds += g.communication_seconds() - comm_before;
+  run.step_seconds += train_seconds;
   row.epoch = epoch;
   row.lr = lr;
   row.train_loss = weight_sum > 0 ? loss_sum / weight_sum : 0;
   row.train_accuracy = seen > 0 ? static_cast<double>(correct) / seen : 0;
   row.seconds = train_seconds;
   row.images_per_second = seen / std::max(train_seconds, 1e-9);
-  row.data_wait_share = loader.wait_seconds() / std::max(train_seconds, 1e-9);
+  row.data_wait_share = totals[4] / g.world() / std::max(train_seconds, 1e-9);
+  row.comm_share = (g.communication_seconds() - comm_before) / std::max(train_seconds, 1e-9);
   return true;
+}
+
+// Predictions travel between ranks as bytes: counts, then the arrays as they are in memory (every rank is
+// the same binary on the same kind of machine).
+void put_bytes(std::string& out, const void* data, std::size_t n) { out.append(static_cast<const char*>(data), n); }
+template <typename T>
+void put_array(std::string& out, const std::vector<T>& v) {
+  const std::uint64_t n = v.size();
+  put_bytes(out, &n, sizeof n);
+  put_bytes(out, v.data(), n * sizeof(T));
+}
+template <typename T>
+bool get_array(const std::string& in, std::size_t& at, std::vector<T>& v) {
+  std::uint64_t n = 0;
+  if (at + sizeof n > in.size()) return false;
+  std::memcpy(&n, in.data() + at, sizeof n);
+  at += sizeof n;
+  if (n > (in.size() - at) / sizeof(T)) return false;
+  v.resize(n);
+  std::memcpy(v.data(), in.data() + at, n * sizeof(T));
+  at += n * sizeof(T);
+  return true;
+}
+std::vector<float> flatten(const std::vector<std::vector<float>>& rows) {
+  std::vector<float> out;
+  for (const auto& r : rows) out.insert(out.end(), r.begin(), r.end());
+  return out;
+}
+std::vector<std::vector<float>> unflatten(const std::vector<float>& flat, std::size_t rows) {
+  std::vector<std::vector<float>> out(rows);
+  const std::size_t width = rows ? flat.size() / rows : 0;
+  for (std::size_t i = 0; i < rows; ++i) out[i].assign(flat.begin() + i * width, flat.begin() + (i + 1) * width);
+  return out;
+}
+std::string pack(const Predictions& p) {
+  std::string out;
+  put_array(out, flatten(p.probs));
+  put_array(out, flatten(p.logits));
+  put_array(out, p.labels);
+  put_array(out, p.samples);
+  put_array(out, std::vector<double>{p.loss});
+  put_array(out, p.view_disagreement);
+  return out;
+}
+bool unpack(const std::string& in, Predictions& p) {
+  std::size_t at = 0;
+  std::vector<float> probs, logits;
+  std::vector<double> loss;
+  if (!get_array(in, at, probs) || !get_array(in, at, logits) || !get_array(in, at, p.labels) || !get_array(in, at, p.samples) ||
+      !get_array(in, at, loss) || !get_array(in, at, p.view_disagreement) || loss.size() != 1)
+    return false;
+  p.probs = unflatten(probs, p.labels.size());
+  p.logits = unflatten(logits, p.labels.size());
+  p.loss = loss[0];
+  return true;
+}
+
+// Predictions over `samples` (validation, test) on every rank, each rank computing its interleaved share;
+// every rank gets them all, in the order of `samples`, so metrics cover the whole split everywhere.
+Result<Predictions> predict_all(Run& run, const ImageStore& store, const std::vector<int>& samples, bool tta) {
+  dist::Group& g = *run.group;
+  const int batch = run.s.batch_size * 2;
+  if (!g.distributed()) return predict_store(run.net, store, samples, batch, run.device, tta);
+  const Predictions mine = predict_store(run.net, store, dist::eval_shard_of(samples, g.rank(), g.world()), batch, run.device, tta);
+  Result<std::vector<std::string>> gathered = g.all_gather_bytes(pack(mine), "gathering the predictions");
+  if (!gathered) return gathered.error();
+  std::vector<Predictions> parts(g.world());
+  for (int r = 0; r < g.world(); ++r)
+    if (!unpack(gathered.value()[r], parts[r]))
+      return make_error(ErrorCode::kInternal, "rank " + std::to_string(r) + " sent damaged predictions");
+  auto column = [&](auto member) {
+    std::vector<std::decay_t<decltype(parts[0].*member)>> per_rank;
+    for (const Predictions& p : parts) per_rank.push_back(p.*member);
+    return per_rank;
+  };
+  Predictions all;
+  all.probs = dist::unshard(column(&Predictions::probs));
+  all.logits = dist::unshard(column(&Predictions::logits));
+  all.labels = dist::unshard(column(&Predictions::labels));
+  all.samples = dist::unshard(column(&Predictions::samples));
+  if (tta) all.view_disagreement = dist::unshard(column(&Predictions::view_disagreement));
+  double loss_sum = 0;
+  for (const Predictions& p : parts) loss_sum += p.loss * p.labels.size();
+  all.loss = all.labels.empty() ? 0.0 : loss_sum / all.labels.size();
+  return all;
+}
+
+// RUN/steps.csv: the loss of every step (of the global batch, in a distributed run), the earlier epochs'
+// rows kept (a resumed run drops those of the epoch it repeats).
+Result<bool> write_steps(const Run& run, int epoch) {
+  const std::string path = (fs::path(run.s.out) / "steps.csv").string();
+  std::string kept = "epoch,step,lr,loss\n";
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line))
+    if (std::atoi(line.c_str()) < epoch) kept += line + '\n';
+  return native::write_text_atomically(path, kept + run.epoch_steps);
 }
 
 // Validates (the weight average when there is one), records the row, and writes best.pt (when it
@@ -571,7 +831,12 @@ Result<bool> train_pass(Run& run, int epoch, EpochRow& row) {
 Result<bool> end_epoch(Run& run, EpochRow& row) {
   const TrainSettings& s = run.s;
   if (run.average) run.average->swap(run.net);  // validate (and keep as best) the average; swapped back before last.pt
-  const Predictions val = predict_store(run.net, *run.val_store, run.val_store->usable(), s.batch_size * 2, run.device);
+  // Batch-norm statistics differ between ranks (each saw its own batches): rank 0's are the ones kept.
+  Result<bool> shared = broadcast_weights(run, "sending rank 0's weights before validation");
+  if (!shared) return shared;
+  Result<Predictions> predicted = predict_all(run, *run.val_store, run.val_store->usable(), false);
+  if (!predicted) return predicted.error();
+  const Predictions& val = predicted.value();
   if (!std::isfinite(val.loss)) {
     if (run.average) run.average->swap(run.net);
     return diverged(run, "validation loss after epoch " + std::to_string(row.epoch), val.loss, row.lr);
@@ -600,15 +865,17 @@ Result<bool> end_epoch(Run& run, EpochRow& row) {
   const json state{{"epoch", row.epoch}, {"best", run.best}, {"best_epoch", run.best_epoch}, {"bad_epochs", run.bad_epochs},
                    {"plateau_lr", run.plateau_lr}, {"monitor", s.monitor}, {"history", rows},
                    {"average_steps", run.average ? run.average->steps() : 0L}};
-  if (improved) {  // the weights just validated: the average when there is one
-    Result<bool> saved = save_checkpoint(run.best_path, run.net, *run.opt, state);
-    if (!saved) return saved;
-  }
+  Result<bool> saved = true;
+  if (improved && run.rank0)  // the weights just validated: the average when there is one
+    saved = save_checkpoint(run.best_path, run.net, *run.opt, state);
   if (run.average) run.average->swap(run.net);  // back to the raw weights, which keep training
-  Result<bool> saved = save_checkpoint(run.last_path, run.net, *run.opt, state, run.average ? &run.average->tensors() : nullptr);
+  if (saved && run.rank0)
+    saved = save_checkpoint(run.last_path, run.net, *run.opt, state, run.average ? &run.average->tensors() : nullptr);
+  if (saved && run.rank0)
+    saved = native::write_text_atomically((fs::path(s.out) / "metrics.csv").string(), metrics_csv(run.history));
+  if (saved && run.rank0) saved = write_steps(run, row.epoch);
+  saved = run.group->agree(saved, "writing the checkpoints");
   if (!saved) return saved;
-  Result<bool> written = native::write_text_atomically((fs::path(s.out) / "metrics.csv").string(), metrics_csv(run.history));
-  if (!written) return written;
   return improved;
 }
 
@@ -618,9 +885,10 @@ Result<bool> run_epoch(Run& run, int epoch) {
   if (!trained) return trained;
   Result<bool> improved = end_epoch(run, row);
   if (!improved) return improved;
-  log_line("epoch %d/%d  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f auc %.4f  %.0f img/s  data wait %.0f%%%s",
+  const std::string comm = run.group->distributed() ? "  all-reduce " + std::to_string(static_cast<int>(100 * row.comm_share + 0.5)) + "%" : "";
+  log_line("epoch %d/%d  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f auc %.4f  %.0f img/s  data wait %.0f%%%s%s",
            epoch, run.s.epochs, row.lr, row.train_loss, row.train_accuracy, row.val_loss, row.val_accuracy, row.val_auc,
-           row.images_per_second, 100 * row.data_wait_share, improved.value() ? "  *best" : "");
+           row.images_per_second, 100 * row.data_wait_share, comm.c_str(), improved.value() ? "  *best" : "");
   return true;
 }
 
@@ -676,13 +944,20 @@ Result<bool> finish(Run& run) {
   const TrainSettings& s = run.s;
   const std::vector<std::string>& classes = run.dataset.classes;
   if (run.best_epoch > 0) {
-    Result<json> state = load_checkpoint(run.best_path, run.net, nullptr);
-    if (!state) return state.error();
+    Result<bool> loaded = true;
+    if (run.rank0) {
+      Result<json> state = load_checkpoint(run.best_path, run.net, nullptr);
+      if (!state) loaded = state.error();
+    }
+    loaded = run.group->agree(loaded, "loading the best checkpoint");
+    if (loaded) loaded = broadcast_weights(run, "sending the best weights");
+    if (!loaded) return loaded;
   }
   json report{{"run", s.out}, {"model", run.spec.name}, {"classes", classes},
               {"best_epoch", run.best_epoch}, {"monitor", s.monitor}, {"epochs_run", run.history.size()}};
-  const int batch = s.batch_size * 2;
-  const Predictions val = predict_store(run.net, *run.val_store, run.val_store->usable(), batch, run.device, s.tta);
+  Result<Predictions> predicted_val = predict_all(run, *run.val_store, run.val_store->usable(), s.tta);
+  if (!predicted_val) return predicted_val.error();
+  const Predictions& val = predicted_val.value();
   report["tta"] = s.tta;
   const double threshold = choose_threshold(run, val, report);
   Result<Metrics> val_metrics = compute_metrics(val.probs, val.labels, threshold);
@@ -691,7 +966,9 @@ Result<bool> finish(Run& run) {
   std::optional<Predictions> test;
   std::optional<Metrics> test_metrics;
   if (test_store && !test_store.value().usable().empty()) {
-    test = predict_store(run.net, test_store.value(), test_store.value().usable(), batch, run.device, s.tta);
+    Result<Predictions> predicted = predict_all(run, test_store.value(), test_store.value().usable(), s.tta);
+    if (!predicted) return predicted.error();
+    test = predicted.take();
     Result<Metrics> tm = compute_metrics(test->probs, test->labels, threshold);
     if (tm) {
       test_metrics = tm.value();
@@ -704,8 +981,6 @@ Result<bool> finish(Run& run) {
   report["grouped"] = run.dataset.has_groups;
   report["skipped"] = run.skipped.size();
   report["warnings"] = run.warnings;
-  Result<bool> written = write_skipped(run);  // now with the test images that could not be read
-  if (!written) return written;
   if (!run.skipped.empty()) log_line("%zu images skipped in all (see %s/skipped.csv)", run.skipped.size(), s.out.c_str());
   long long parameters = 0;
   for (const auto& p : run.net->parameters()) parameters += p.numel();
@@ -713,11 +988,18 @@ Result<bool> finish(Run& run) {
   json rows = json::array();
   for (const EpochRow& r : run.history) rows.push_back(row_to_json(r));
   report["history"] = rows;
+  if (run.group->distributed())
+    report["distributed"] = {{"world_size", run.group->world()}, {"backend", run.group->backend()},
+                             {"batch_size_per_rank", s.batch_size}, {"global_batch_size", s.batch_size * run.group->world()},
+                             {"comm_share_this_process", run.comm_seconds / std::max(run.step_seconds, 1e-9)}};
+  if (!run.rank0) return run.group->agree(true, "writing the report");
 
-  draw_plots(run, val, test, test_metrics);
-  written = native::write_text_atomically((fs::path(s.out) / "report.md").string(), report_markdown(report, s));
+  Result<bool> written = write_skipped(run);  // now with the test images that could not be read
+  if (written) draw_plots(run, val, test, test_metrics);
+  if (written) written = native::write_text_atomically((fs::path(s.out) / "report.md").string(), report_markdown(report, s));
   if (written) written = native::write_text_atomically((fs::path(s.out) / "report.json").string(), report.dump(2) + "\n");
   if (written) written = write_run_card(s.out);  // now with the chosen threshold
+  written = run.group->agree(written, "writing the report");
   if (!written) return written;
   log_line("run folder: %s (best %s %.4f at epoch %d)", s.out.c_str(), s.monitor.c_str(), run.best, run.best_epoch);
   return true;
@@ -726,33 +1008,59 @@ Result<bool> finish(Run& run) {
 }  // namespace
 
 // =============================================================================================
-int run_train(const TrainSettings& requested) {
-  if (requested.data.empty() && requested.resume.empty()) {
-    std::fprintf(stderr, "cellcam train: give a data folder or CSV, or --resume RUN\n");
-    return 1;
-  }
-  Result<TrainSettings> settings = resolve_settings(requested);
-  if (!settings) return fail(settings.error());
-  Result<bool> valid = validate_settings(settings.value());
-  if (!valid) return fail(valid.error());
-  Run run;
-  run.s = settings.take();
-  const TrainSettings& s = run.s;
-  if (s.resume.empty()) {  // a fresh run never writes over another one
-    Result<bool> free = native::check_output_folder(
-        s.out, s.force, {"config.json", "split.csv", "checkpoints"}, "training run",
-        "continue it with `cellcam train --resume " + s.out + "`, or give --force to delete it and start over");
-    if (!free) return fail(free.error());
-    std::error_code ec;
-    if (s.force) fs::remove_all(s.out, ec);
-    if (ec) return fail(make_error(ErrorCode::kIo, "--force: cannot delete " + s.out + ": " + ec.message()));
-  }
-  if (s.folds > 0 && s.fold == 0) return run_cross_validation(s);
-  run.threads = native::configure_torch_threads(s.threads);
-  Result<torch::Device> device = choose_device(s);
-  if (!device) return fail(device.error());
-  run.device = device.value();
+namespace {
 
+// Rank 0 resolves the settings (a resumed run's config.json), checks them and the run folder, and sends
+// them to the other ranks with whether there is a checkpoint to continue from.
+Result<bool> share_settings(const TrainSettings& requested, Run& run) {
+  dist::Group& g = *run.group;
+  std::string text;
+  Result<bool> mine = true;
+  if (run.rank0) {
+    Result<TrainSettings> settings = resolve_settings(requested);
+    if (settings) mine = validate_settings(settings.value());
+    else mine = settings.error();
+    if (mine) {
+      run.s = settings.take();
+      const TrainSettings& s = run.s;
+      if (s.resume.empty()) {  // a fresh run never writes over another one
+        mine = native::check_output_folder(
+            s.out, s.force, {"config.json", "split.csv", "checkpoints"}, "training run",
+            "continue it with `cellcam train --resume " + s.out + "`, or give --force to delete it and start over");
+        std::error_code ec;
+        if (mine && s.force) fs::remove_all(s.out, ec);
+        if (ec) mine = make_error(ErrorCode::kIo, "--force: cannot delete " + s.out + ": " + ec.message());
+      }
+      run.from_checkpoint = !s.resume.empty() && fs::exists(fs::path(s.out) / "checkpoints" / "last.pt");
+      text = json{{"settings", settings_to_json(s)}, {"out", s.out}, {"resume", s.resume},
+                  {"max_epochs_this_run", s.max_epochs_this_run}, {"from_checkpoint", run.from_checkpoint}}.dump();
+    }
+  }
+  Result<bool> agreed = g.agree(mine, "checking the settings");
+  if (!agreed || !g.distributed()) return agreed;
+  Result<bool> sent = g.broadcast_bytes(text, "sending the settings");
+  if (!sent) return sent;
+  if (!run.rank0) {
+    const json j = json::parse(text);
+    run.s = settings_from_json(j.at("settings"));
+    run.s.out = j.at("out").get<std::string>();
+    run.s.resume = j.at("resume").get<std::string>();
+    run.s.max_epochs_this_run = j.at("max_epochs_this_run").get<int>();
+    run.from_checkpoint = j.at("from_checkpoint").get<bool>();
+  }
+  run.s.dist = requested.dist;
+  return true;
+}
+
+// LOCAL_WORLD_SIZE (set by --nproc and torchrun): how many ranks share this machine's cores.
+int local_world_size(const dist::Group& g) {
+  const char* text = std::getenv("LOCAL_WORLD_SIZE");
+  const int n = text ? std::atoi(text) : 0;
+  return g.distributed() ? std::max(1, n) : 1;
+}
+
+int train_epochs(Run& run) {
+  const TrainSettings& s = run.s;
   Result<bool> done = set_up(run);
   if (!done) return fail(done.error());
   int epochs_run = 0;
@@ -774,6 +1082,54 @@ int run_train(const TrainSettings& requested) {
   done = finish(run);
   if (!done) return fail(done.error());
   return 0;
+}
+
+}  // namespace
+
+int run_train_in(const TrainSettings& requested, dist::Group& group) {
+  // A fold of a cross-validation spread over ranks runs in a world of one inside a rank: restore after.
+  const int outer_rank = g_rank;
+  const dist::Group* outer_group = g_group;
+  g_rank = group.rank();
+  g_group = &group;
+  const int rc = [&] {
+    Run run;
+    run.group = &group;
+    run.rank0 = group.rank() == 0;
+    Result<bool> shared = share_settings(requested, run);
+    if (!shared) return fail(shared.error());
+    const TrainSettings& s = run.s;
+    if (s.folds > 0 && s.fold == 0) return run_cross_validation(s, group);
+    run.threads = native::configure_torch_threads(dist::threads_per_rank(s.threads, local_world_size(group)));
+    Result<torch::Device> device = choose_device(s);
+    if (!device) return fail(device.error());
+    run.device = device.value();
+    if (run.device.is_cuda() && group.distributed())
+      run.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(s.dist.local_rank % torch::cuda::device_count()));
+    return train_epochs(run);
+  }();
+  g_rank = outer_rank;
+  g_group = outer_group;
+  return rc;
+}
+
+int run_train(const TrainSettings& requested) {
+  if (requested.data.empty() && requested.resume.empty()) {
+    std::fprintf(stderr, "cellcam train: give a data folder or CSV, or --resume RUN\n");
+    return 1;
+  }
+  Result<dist::DistOptions> options = dist::resolve_dist_options(requested.dist);
+  if (!options) return fail(options.error());
+  if (options.value().nproc > 1) return dist::launch_local_ranks(dist::command_line(), options.value(), options.value().timeout_s);
+  TrainSettings settings = requested;
+  settings.dist = options.value();
+  const bool cuda = requested.device == "cuda" || (requested.device == "auto" && torch::cuda::is_available());
+  Result<std::unique_ptr<dist::Group>> group = dist::Group::join(settings.dist, cuda);
+  if (!group) {
+    std::fprintf(stderr, "cellcam train: %s\n", group.error().message.c_str());
+    return 1;
+  }
+  return run_train_in(settings, *group.value());
 }
 
 }  // namespace cellcam::train

@@ -14,6 +14,11 @@
 #include <vector>
 
 #include "cellcam/error.h"
+#include "launch.h"
+
+namespace cellcam::dist {
+class Group;
+}
 
 namespace cellcam::train {
 
@@ -58,10 +63,15 @@ struct TrainSettings {
   double cache_gb = 4.0;            // RAM for decoded, resized images
   int max_epochs_this_run = 0;      // > 0: stop after this many epochs in this process (tests, budgets)
   bool force = false;               // replace an existing run folder (not stored in config.json)
+  dist::DistOptions dist;           // --nproc, ranks and rendezvous (not stored: a resume may use another world size)
 };
 
 // --folds K without --fold runs run_cross_validation (cross_validation.h), which calls this per fold.
+// With --nproc N it starts N ranks and waits for them; with RANK/WORLD_SIZE set (torchrun's convention)
+// it is one rank of a data-parallel training (native/distributed/).
 int run_train(const TrainSettings& settings);
+// One training (or cross-validation) as one rank of `group` (a world of one: a plain training).
+int run_train_in(const TrainSettings& settings, dist::Group& group);
 
 // The allowed values of every numeric setting, in one place: `cellcam train --help` prints them, the
 // option parser refuses what falls outside, and validate_settings() checks them again (a resumed run's
