@@ -85,6 +85,10 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
       ->group(group)
       ->capture_default_str()
       ->check(CLI::Range(1.0, 86400.0));
+  cmd->add_flag("--sync-bn", s.dist.sync_batch_norm,
+                "batch norm takes its batch statistics over all ranks (one all-reduce per layer, forward and backward), "
+                "so N ranks of --batch-size B normalise as one process of batch N*B; default: each rank its own B")
+      ->group(group);
   // Every numeric option's allowed range, from the one table in train_settings.cpp (shown by --help).
   for (const train::SettingRange& r : train::setting_ranges()) {
     CLI::Option* option = cmd->get_option_no_throw(r.option);

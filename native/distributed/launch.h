@@ -21,6 +21,7 @@ struct DistOptions {
   int master_port = -1;          // -1: from MASTER_PORT, else 29500
   std::string backend = "auto";  // auto | gloo | nccl
   double timeout_s = 600;        // a collective or the rendezvous that waits longer than this fails
+  bool sync_batch_norm = false;  // batch norm statistics over all ranks (default: each rank its own batch)
 };
 
 // The options with the environment filled in and checked (a rank outside [0, world), a port outside

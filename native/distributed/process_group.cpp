@@ -290,6 +290,16 @@ Result<bool> Group::sum(std::vector<double>& values, const char* what) {
   })
 }
 
+Result<bool> Group::sum_tensor(torch::Tensor& tensor, const char* what) {
+  if (world_ == 1) return true;
+  CELLCAM_COLLECTIVE(what, {
+    const bool nccl = backend_ == "nccl" && tensor.is_cuda();
+    std::vector<at::Tensor> one{nccl || !tensor.is_cuda() ? tensor.contiguous() : tensor.cpu()};
+    (nccl ? impl_->data : impl_->cpu)->allreduce(one)->wait();
+    tensor.copy_(one[0].to(tensor.device()));
+  })
+}
+
 Result<std::vector<std::string>> Group::all_gather_bytes(const std::string& mine, const char* what) {
   if (world_ == 1) return std::vector<std::string>{mine};
   std::vector<std::string> out(world_);

@@ -44,6 +44,9 @@ class Group {
   Result<bool> average_gradients(const std::vector<torch::Tensor>& parameters);
   // Element-wise sums over the ranks, in place (loss sums, counts).
   Result<bool> sum(std::vector<double>& values, const char* what);
+  // Element-wise sum of one tensor over the ranks, in place, on the data backend (synchronised batch
+  // norm's statistics and their gradients).
+  Result<bool> sum_tensor(torch::Tensor& tensor, const char* what);
   // Everyone's bytes, in rank order.
   Result<std::vector<std::string>> all_gather_bytes(const std::string& mine, const char* what);
   // Every rank calls this with its own outcome of a step: true when every rank succeeded; else this rank's

@@ -23,10 +23,7 @@ void build(const std::vector<Layer>& layers, torch::nn::Sequential& seq, std::ve
         break;
       }
       case LayerKind::kBatchNorm:
-        if (shape.size() == 3)
-          seq->push_back(torch::nn::BatchNorm2d(shape[0]));
-        else
-          seq->push_back(torch::nn::BatchNorm1d(shape[0]));
+        seq->push_back(SyncBatchNorm(shape[0]));  // ordinary batch norm until synchronise_batch_norm()
         break;
       case LayerKind::kRelu: seq->push_back(torch::nn::ReLU()); break;
       case LayerKind::kLeakyRelu:
@@ -115,6 +112,14 @@ std::pair<torch::Tensor, torch::Tensor> NetworkImpl::forward_with_activation(con
   }
   if (!activation.defined()) throw std::invalid_argument("no top-level feature layer named " + layer);
   return {head_(h), activation};
+}
+
+int NetworkImpl::synchronise_batch_norm(RankSum sum) {
+  int count = 0;
+  for (const std::shared_ptr<torch::nn::Module>& m : modules(/*include_self=*/false)) {
+    if (auto* bn = dynamic_cast<SyncBatchNormImpl*>(m.get())) bn->set_rank_sum(sum), ++count;
+  }
+  return count;
 }
 
 torch::Tensor NetworkImpl::penalty() const {

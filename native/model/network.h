@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cellcam/model_spec.h"
+#include "sync_batch_norm.h"
 
 namespace cellcam::native {
 
@@ -58,6 +59,9 @@ class NetworkImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // (N,C,H,W) -> logits (N, outputs)
   // Logits plus the output of the top-level feature layer named `layer` (e.g. "features.11").
   std::pair<torch::Tensor, torch::Tensor> forward_with_activation(const torch::Tensor& x, const std::string& layer);
+  // Every batch norm takes its training statistics over all ranks through `sum` (see
+  // sync_batch_norm.h); returns how many there are.
+  int synchronise_batch_norm(RankSum sum);
   // Sum of the spec's per-layer L1/L2 penalties (0 when there are none).
   torch::Tensor penalty() const;
   const ModelSpec& spec() const { return spec_; }

@@ -373,7 +373,8 @@ Result<bool> set_up_spec(Run& run) {
                 {"runtime", native::runtime_report()}};
     if (run.group->distributed())
       config["distributed"] = {{"world_size", run.group->world()}, {"backend", run.group->backend()},
-                               {"batch_size_per_rank", s.batch_size}, {"global_batch_size", s.batch_size * run.group->world()}};
+                               {"batch_size_per_rank", s.batch_size}, {"global_batch_size", s.batch_size * run.group->world()},
+                               {"batch_norm", s.dist.sync_batch_norm ? "synchronised" : "per rank"}};
     Result<bool> written = native::write_text_atomically((fs::path(s.out) / "config.json").string(), config.dump(2) + "\n");
     if (!written) return written.error();
     written = write_run_card(s.out);  // RUN/model.json from the first epoch on
@@ -498,6 +499,14 @@ Result<bool> set_up_model(Run& run) {
   if (!initialised) return initialised;
   initialised = broadcast_weights(run, "sending the initial weights");
   if (!initialised) return initialised;
+  if (s.dist.sync_batch_norm && run.group->distributed()) {
+    dist::Group* group = run.group;
+    const int synced = run.net->synchronise_batch_norm([group](torch::Tensor& t) {
+      Result<bool> summed = group->sum_tensor(t, "synchronised batch norm");
+      if (!summed) throw std::runtime_error(summed.error().message);  // caught in train_pass
+    });
+    log_line("batch norm: %d layers take their statistics over all %d ranks (--sync-bn)", synced, run.group->world());
+  }
   Result<std::unique_ptr<torch::optim::Optimizer>> optimizer = make_optimizer(s, run.net->parameters());
   if (!optimizer) return optimizer.error();
   run.opt = optimizer.take();
@@ -656,7 +665,12 @@ Result<bool> train_pass(Run& run, int epoch, EpochRow& row) {
     const torch::Tensor x = batch_images(*b, run.device);
     const torch::Tensor y = torch::tensor(b->labels, torch::kLong).to(run.device);
     run.opt->zero_grad();
-    const torch::Tensor logits = run.net->forward(x);
+    torch::Tensor logits;
+    try {  // with --sync-bn the forward pass talks to the other ranks, and may hear that one died
+      logits = run.net->forward(x);
+    } catch (const std::exception& e) {
+      return make_error(ErrorCode::kIo, native::first_line(e.what()));
+    }
     torch::Tensor w = run.class_weight.index_select(0, y);
     const torch::Tensor losses = sample_losses(logits, y, run.binary);  // (N)
     const long drop = noisy_drop_count(s, epoch, b->size);
@@ -684,7 +698,11 @@ Result<bool> train_pass(Run& run, int epoch, EpochRow& row) {
     char step_row[128];
     std::snprintf(step_row, sizeof step_row, "%d,%ld,%.9g,%.9g\n", epoch, step + 1, lr, batch_loss);
     run.epoch_steps += step_row;
-    loss.backward();
+    try {
+      loss.backward();
+    } catch (const std::exception& e) {
+      return make_error(ErrorCode::kIo, native::first_line(e.what()));
+    }
     Result<bool> averaged = g.average_gradients(run.net->parameters());
     if (!averaged) return averaged;
     run.opt->step();
@@ -991,6 +1009,7 @@ Result<bool> finish(Run& run) {
   if (run.group->distributed())
     report["distributed"] = {{"world_size", run.group->world()}, {"backend", run.group->backend()},
                              {"batch_size_per_rank", s.batch_size}, {"global_batch_size", s.batch_size * run.group->world()},
+                             {"batch_norm", s.dist.sync_batch_norm ? "synchronised" : "per rank"},
                              {"comm_share_this_process", run.comm_seconds / std::max(run.step_seconds, 1e-9)}};
   if (!run.rank0) return run.group->agree(true, "writing the report");
 

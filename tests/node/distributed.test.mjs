@@ -98,6 +98,32 @@ test('two ranks launched as two machines train as one process does with the same
   assert.equal(rb.test.confusion.counts.reduce((x, y) => x + y, 0), ra.test.confusion.counts.reduce((x, y) => x + y, 0));
 });
 
+test('--sync-bn: two ranks with batch norm train as one process with the whole batch; per-rank batch norm does not', { skip: !haveCli && 'build/cellcam missing' }, async () => {
+  const bnSpec = join(tmp, 'tiny_bn.json');
+  const tiny = JSON.parse(readFileSync(spec, 'utf8'));
+  tiny.name = 'tiny_bn';
+  tiny.architecture.layers.splice(1, 0, { type: 'batch_norm' });
+  tiny.architecture.layers.splice(5, 0, { type: 'batch_norm' });
+  writeFileSync(bnSpec, JSON.stringify(tiny));
+  const withBn = (batch) => recipe(batch, 2).map((x) => (x === spec ? bnSpec : x));
+  const one = join(tmp, 'bn_one');
+  const single = run(['train', smoke, '--out', one, '--threads', '2', ...withBn(8)]);
+  assert.equal(single.code, 0, single.stderr);
+  const a = steps(one);
+  for (const [name, extra] of [['bn_sync', ['--sync-bn']], ['bn_local', []]]) {
+    const r = run(['train', smoke, '--out', join(tmp, name), '--nproc', '2', ...withBn(4), ...extra]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const synced = steps(join(tmp, 'bn_sync')), local = steps(join(tmp, 'bn_local'));
+  assert.equal(report(join(tmp, 'bn_sync')).distributed.batch_norm, 'synchronised');
+  assert.equal(report(join(tmp, 'bn_local')).distributed.batch_norm, 'per rank');
+  assert.equal(synced.length, a.length);
+  for (let i = 0; i < a.length; ++i)
+    assert.ok(Math.abs(a[i] - synced[i]) <= 1e-5 * Math.abs(a[i]), `step ${i + 1}: one process ${a[i]}, two synchronised ranks ${synced[i]}`);
+  const worst = Math.max(...a.map((x, i) => Math.abs(x - local[i]) / Math.abs(x)));
+  assert.ok(worst > 1e-4, `per-rank batch norm is a different computation (largest relative difference ${worst})`);
+});
+
 test('a rank killed mid-training stops the others with its name; --resume completes the run', { skip: !haveCli && 'build/cellcam missing' }, async () => {
   const dir = join(tmp, 'killed');
   const args = ['train', smoke, '--out', dir, '--nproc', '2', '--dist-timeout', '60', ...recipe(4, 40)];

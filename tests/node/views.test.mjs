@@ -172,8 +172,10 @@ test('ensemble.js: soft voting, stacking, disagreement and the combined map by h
 
 test('model.json of an ensemble: parsed, and a review rule on disagreement flags by disagreement', () => {
   const j = JSON.parse(modelText);
-  const member = { onnx: { file: 'members/0.onnx', sha256: j.onnx.sha256 }, weight: 1, cam: j.cam };
-  const text = JSON.stringify({ ...j, onnx: undefined, cam: undefined,
+  // A single model's ood block goes to each member; the ensemble's own combines theirs ("members").
+  const member = { onnx: { file: 'members/0.onnx', sha256: j.onnx.sha256 }, weight: 1, cam: j.cam, ood: j.ood };
+  const ood = j.ood && { score: 'members', threshold: 1, pass_rate: j.ood.pass_rate };
+  const text = JSON.stringify({ ...j, onnx: undefined, cam: undefined, ood,
     ensemble: { method: 'soft', members: [member, { ...member, onnx: { ...member.onnx, file: 'members/1.onnx' } }], review: { score: 'disagreement', cutoff: 0.1 } } });
   const m = model.parseModelJson(text);
   assert.equal(m.ok, true, m.message);
