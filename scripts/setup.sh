@@ -14,6 +14,8 @@ APT_PACKAGES=(
   libstb-dev nlohmann-json3-dev
   # native/
   libtiff-dev libcli11-dev libtorch-dev libonnx-dev libssl-dev
+  # the page's reviewed-set ZIPs (`cellcam train|finetune REVIEWED.zip`)
+  libzip-dev
   # distributed training: the Gloo headers behind LibTorch's c10d (libtorch_cpu already links libgloo)
   libgloo-dev
   # tests and fuzzing

@@ -2,6 +2,8 @@
 // throws (std::bad_alloc aside), so a dataset with an unreadable folder is an error, not a crash.
 #include "dataset.h"
 
+#include "reviewed_set.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -352,11 +354,15 @@ Result<Dataset> load_dataset(const std::string& path) {
   const fs::file_status st = fs::status(path, ec);
   if (!fs::exists(st)) return make_error(ErrorCode::kIo, "no such file or folder: " + path);
   if (fs::is_regular_file(st)) {
-    if (lower(fs::path(path).extension().string()) == ".csv") return load_manifest(path);
+    const std::string ext = lower(fs::path(path).extension().string());
+    if (ext == ".csv") return load_manifest(path);
+    if (ext == ".zip" || looks_like_zip(path)) return load_reviewed_set(path);  // the page's reviewed set
     return make_error(ErrorCode::kInvalidArgument,
-                      path + " is neither a folder nor a .csv manifest (path,label[,group])");
+                      path + " is neither a folder, a .csv manifest (path,label[,group]) nor a reviewed-set .zip");
   }
   if (!fs::is_directory(st)) return make_error(ErrorCode::kInvalidArgument, path + " is neither a folder nor a file");
+  if (fs::is_regular_file(fs::path(path) / "review.json", ec) && fs::is_regular_file(fs::path(path) / "manifest.csv", ec))
+    return load_reviewed_set(path);  // an unpacked reviewed set: its rows stay inside the folder
   if (fs::is_regular_file(fs::path(path) / "manifest.csv", ec)) return load_manifest((fs::path(path) / "manifest.csv").string());
   if (fs::is_regular_file(fs::path(path) / "labels.csv", ec)) return load_kaggle(path);
   return load_image_folder(path);

@@ -54,8 +54,10 @@ Result<Dataset> load_kaggle(const std::string& root);
 // folder. Classes as for load_kaggle.
 Result<Dataset> load_manifest(const std::string& csv_path);
 
-// A .csv file: manifest. A folder with manifest.csv: manifest (so the groups are read). A folder with
-// labels.csv: Kaggle. Any other folder: ImageFolder.
+// A .csv file: manifest. A .zip (or a file that starts like one): the page's reviewed set, unpacked next
+// to it (reviewed_set.h). A folder with review.json and manifest.csv: an unpacked reviewed set. A folder
+// with manifest.csv: manifest (so the groups are read; an empty group is an image of its own). A folder
+// with labels.csv: Kaggle. Any other folder: ImageFolder.
 Result<Dataset> load_dataset(const std::string& path);
 
 // The CSV reader behind the loaders (and read_split_csv): RFC 4180 quoting ("a,b", "say ""hi"""),
