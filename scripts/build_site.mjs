@@ -52,6 +52,14 @@ writeFileSync(
     `const self = globalThis;\n${pako}\n${utif}\nexport default globalThis.UTIF;\n`,
 );
 
+// ---- fflate: the "Export reviewed set" ZIP is written in the page (its synchronous ESM browser build, copied
+// unmodified; the page uses only Zip + ZipPassThrough, never the worker-based async API the CSP would block).
+const fflateFrom = join(root, 'node_modules', 'fflate', 'esm', 'browser.js');
+if (!existsSync(fflateFrom)) die(`${fflateFrom} is missing: npm ci (fflate)`);
+writeFileSync(join(out, 'vendor', 'fflate.mjs'),
+  `// fflate ${version('fflate')} (https://github.com/101arrowz/fflate), MIT License, Copyright (c) 2023 Arjun Barrett.\n` +
+  `// Copied unmodified from the npm package's esm/browser.js by scripts/build_site.mjs.\n${readFileSync(fflateFrom, 'utf8')}`);
+
 // ---- ONNX Runtime Web: only the files the page loads.
 const ORT_FILES = [
   'ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm',

@@ -22,11 +22,13 @@ import { buildClassSelects, chooseOwn, chooseShipped, choosing, loadModelIndex, 
 import { startOffline } from './offline.js';
 import { $, cellcamReady, errorText, params, setStatus, showAlert, state } from './page.js';
 import { camClassOf, drawRow, filesFromDataTransfer, filesFromInput } from './rows.js';
+import { resetReviews, reviewCounts, wireReview } from './review.js';
 import { restoreSaved } from './saved.js';
 import { scheduleView, syncRowControls, viewerStep } from './views_panel.js';
 
 // ---------------------------------------------------------------- wiring
 function wire() {
+  wireReview();
   $('alert-close').addEventListener('click', () => { $('alert').hidden = true; });
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
@@ -137,6 +139,7 @@ function wire() {
   $('export-json').addEventListener('click', () => download('cellcam-results.json', 'application/json', toJson(exportRecords())));
   $('clear').addEventListener('click', () => {
     state.rows = [];
+    resetReviews();
     state.total = 0;
     state.batchStart = 0;
     $('results').textContent = '';
@@ -180,6 +183,7 @@ async function main() {
 // For tests and the benchmark: read-only views of what the page holds.
 window.cellcam = {
   records: () => exportRecords(),
+  reviews: () => reviewCounts(),
   timings: () => state.rows.filter((r) => r.status === 'done').map((r) => ({
     file: r.path, decodeMs: r.decoded.ms, inferMs: r.result.inferMs, camMs: r.result.camMs, batch: r.result.batch, tiles: r.result.tiles ? r.result.tiles.count : 0,
   })),

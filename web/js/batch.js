@@ -2,6 +2,7 @@
 import { DECODE_AHEAD, classifyInEngine, decodeInWorker, decoder, engine } from './engines.js';
 import { buildClassSelects } from './model_panel.js';
 import { $, cellcamReady, errorText, h, MAX_AHEAD, showAlert, shownName, state, VIEW_MAX } from './page.js';
+import { reviewCounts } from './review.js';
 import { classColour, fillError, fillResult, makeRow, setMeta } from './rows.js';
 import { rowFinished } from './saved.js';
 import { scheduleView } from './views_panel.js';
@@ -202,9 +203,15 @@ export function updateProgress() {
     }
     summary.append(chip(`⚑ ${c.review} to review`, 'review', c.review > 0 ? 'flagged' : 'quiet'));
     if (c.errors > 0) summary.append(chip(`${c.errors} error${c.errors > 1 ? 's' : ''}`, 'errors', 'errors'));
+    const rv = reviewCounts();
+    summary.append(h('span', { class: 'review-counts', id: 'review-counts', 'data-reviewed': String(rv.reviewed), 'data-confirmed': String(rv.confirmed), 'data-corrected': String(rv.corrected) },
+      chip(`${rv.reviewed} reviewed`, 'reviewed', rv.reviewed > 0 ? 'reviewed' : 'quiet'),
+      h('span', { class: 'muted small', text: `${rv.confirmed} confirmed · ` }),
+      chip(`${rv.corrected} corrected`, 'corrected', rv.corrected > 0 ? 'corrected' : 'quiet')));
     if (![...$('filter').options].some((o) => o.value === `class:${[...c.perClass.keys()].at(-1)}`)) buildClassSelects();
   }
   const any = done > 0;
   for (const id of ['export-csv', 'export-json']) $(id).disabled = !any || state.running;
+  $('export-zip').disabled = state.running || !state.rows.some((r) => r.status === 'done' && r.reviewed);
   $('clear').disabled = total === 0 || state.running;
 }

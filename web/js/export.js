@@ -1,4 +1,5 @@
 // export.js — the results as CSV and JSON (the same columns as `cellcam predict` first), downloaded locally.
+import { csvField } from './csv.js';
 import { $, h, state } from './page.js';
 
 // ---------------------------------------------------------------- export
@@ -19,6 +20,12 @@ function usedSettings(r) {
   };
 }
 
+// A person's review (review.js): the class name (model.json `classes`), when (ISO 8601 UTC), the note.
+function reviewFields(r) {
+  const rv = r.status === 'done' && r.reviewed ? r.reviewed : null;
+  return { reviewed_label: rv ? r.model.classes[rv.index] : '', reviewed_at: rv ? rv.at : '', note: r.note ?? '' };
+}
+
 export function exportRecords() {
   return state.rows.map((r) => {
     const base = { index: r.id + 1, file: r.path };
@@ -32,20 +39,17 @@ export function exportRecords() {
         ...(Number.isFinite(r.result.disagreement) ? { disagreement: r.result.disagreement } : {}),
         ...(Number.isFinite(r.result.viewDisagreement) ? { view_disagreement: Number(r.result.viewDisagreement.toPrecision(9)) } : {}),
         ...(Number.isFinite(r.result.oodScore) ? { ood_score: Number(r.result.oodScore.toPrecision(6)), ood: r.result.ood } : {}),
-        tiles: r.result.tiles ? r.result.tiles.count : 0, ...source, ...usedSettings(r),
+        tiles: r.result.tiles ? r.result.tiles.count : 0, ...source, ...usedSettings(r), ...reviewFields(r),
       };
     }
     return {
       ...base, probabilities: {}, predicted: '', review: '', error: r.error ? r.error.message : 'not processed',
-      error_code: r.error ? r.error.code : 'pending', tiles: '', ...source, ...usedSettings(r),
+      error_code: r.error ? r.error.code : 'pending', tiles: '', ...source, ...usedSettings(r), ...reviewFields(r),
     };
   });
 }
 
-export function csvField(v) {
-  const s = String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
+export { csvField, csvQuote, neutralise } from './csv.js';
 
 // file, p_<class>... (as `cellcam predict` writes them), predicted, review, error, then details, then the
 // settings each row used (appended: the columns before them keep their places).
@@ -54,14 +58,15 @@ export function toCsv(records) {
   for (const r of state.rows) if (r.model) for (const c of r.model.classes) if (!classes.includes(c)) classes.push(c);
   if (classes.length === 0 && state.choice) classes.push(...state.choice.parsed.classes);
   const header = ['file', ...classes.map((c) => `p_${c}`), 'predicted', 'review', 'error', 'error_code', 'tiles', 'format', 'width', 'height', 'model', 'backend',
-    'model_sha256', 'tta', 'tile', 'tile_above', 'threshold', 'review_low', 'review_high', 'review_cutoff', 'ood_score', 'ood', 'ood_threshold'];
+    'model_sha256', 'tta', 'tile', 'tile_above', 'threshold', 'review_low', 'review_high', 'review_cutoff', 'ood_score', 'ood', 'ood_threshold',
+    'reviewed_label', 'reviewed_at', 'note'];
   const lines = [header.map(csvField).join(',')];
   for (const r of records) {
     const band = Array.isArray(r.review_band) ? r.review_band : ['', ''];
     const row = [r.file, ...classes.map((c) => (c in r.probabilities ? r.probabilities[c] : '')), r.predicted, r.review, r.error,
       r.error_code, r.tiles, r.format, r.width, r.height, r.model, r.backend,
       r.model_sha256, r.tta, r.tile, r.tile_above, r.threshold, band[0], band[1], r.review_cutoff ?? '', r.ood_score ?? '', r.ood ?? '',
-      r.ood_threshold ?? ''];
+      r.ood_threshold ?? '', r.reviewed_label, r.reviewed_at, r.note];
     lines.push(row.map(csvField).join(','));
   }
   return `${lines.join('\n')}\n`;

@@ -133,6 +133,10 @@ export function buildClassSelects() {
     filter.append(h('option', { value: `class:${c}`, text: `Predicted ${i >= 0 ? shownName(state.choice.parsed, i) : c}` }));
   }
   filter.append(h('option', { value: 'review', text: 'Refer for review' }));
+  filter.append(h('option', { value: 'review-open', text: 'Refer for review, not yet reviewed' }));
+  filter.append(h('option', { value: 'unreviewed', text: 'Not yet reviewed' }));
+  filter.append(h('option', { value: 'reviewed', text: 'Reviewed' }));
+  filter.append(h('option', { value: 'corrected', text: 'Reviewed: corrected' }));
   if (state.choice?.parsed?.ood || state.rows.some((r) => r.result && r.result.ood))
     filter.append(h('option', { value: 'ood', text: 'Not the kind of image the model was trained on' }));
   filter.append(h('option', { value: 'errors', text: 'Errors' }));

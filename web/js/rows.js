@@ -1,7 +1,8 @@
 // rows.js — files in (drops, pickers, folders) and one row per file out: thumbnail, class, probability
-// bars, the refer-for-review flag and the Grad-CAM overlay at its opacity.
+// bars, the refer-for-review flag, the Grad-CAM overlay at its opacity and the review (review.js).
 import { renderInEngine } from './engines.js';
 import { $, cellcamMain, fmt, h, IMAGE_EXTENSIONS, showAlert, shownName, state, THUMB_CSS } from './page.js';
+import { reviewCell } from './review.js';
 import { drawViewer, openViewer } from './views_panel.js';
 
 // ---------------------------------------------------------------- collecting files
@@ -158,6 +159,9 @@ export function fillResult(row) {
   } else {
     camCell.append(h('span', { class: 'muted', text: 'no CAM output' }));
   }
+  if (row.el.review) row.el.review.remove();
+  row.el.review = reviewCell(row);  // confirm or correct, note (review.js)
+  tr.append(row.el.review);
   drawRow(row);
 }
 

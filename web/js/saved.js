@@ -2,8 +2,9 @@
 //
 // "Keep results in this browser" (off by default; the choice is remembered in localStorage): every row,
 // once finished, is written to IndexedDB on this computer (nothing is uploaded): file name, result or
-// error, the settings it was computed with, its model's description, the view-size image and the Grad-CAM
-// maps, so a reload shows the same rows, overlays and exports. Not the file itself. Unticking it, "Clear
+// error, the settings it was computed with, its model's description, the view-size image, the Grad-CAM
+// maps and the person's review and note, so a reload shows the same rows, overlays, reviews and exports.
+// Not the file itself (so a restored row cannot go into the reviewed-set ZIP). Unticking it, "Clear
 // saved results" or the page's "Clear" deletes what was kept.
 //
 // Closing or reloading the page asks first while it holds results that would be lost: rows neither
@@ -64,10 +65,11 @@ function record(row) {
     settings: row.settings ?? null, backend: row.backend ?? '', model: done ? row.model : null, result,
     view: done && row.view ? { width: row.view.width, height: row.view.height, data: row.view.data } : null,
     heat: done ? [...row.heat] : [],
+    reviewed: done ? row.reviewed ?? null : null, note: row.note ?? '',
   };
 }
 
-// batch.js calls this for every finished row (done or error).
+// batch.js calls this for every finished row (done or error), review.js for every review or note.
 export function rowFinished(row) {
   row.exported = false;
   if (!keeping()) return;
@@ -134,7 +136,7 @@ export async function restoreSaved() {
       const row = makeRow({ file: null, path: rec.path });
       Object.assign(row, { savedKey: rec.key, saved: true, exported: false, decoded: rec.decoded, settings: rec.settings, backend: rec.backend });
       if (rec.status === 'done') {
-        Object.assign(row, { model: rec.model, result: rec.result, view: rec.view });
+        Object.assign(row, { model: rec.model, result: rec.result, view: rec.view, reviewed: rec.reviewed ?? null, note: rec.note ?? '' });
         for (const [cls, data] of rec.heat) row.heat.set(cls, data);
         fillResult(row);
       } else {

@@ -1,5 +1,6 @@
 // views_panel.js — which rows show and in what order (sort, filter), and the large view of one row.
 import { $, fmt, h, shownName, state, VIEW_MAX } from './page.js';
+import { renderViewerReview } from './review.js';
 import { camClassOf, composed, describeSource, probabilityBars, resultBadges } from './rows.js';
 
 // ---------------------------------------------------------------- sort and filter
@@ -27,6 +28,10 @@ export function visibleRows() {
     if (filter === 'errors') return r.status === 'error';
     if (filter === 'review') return r.status === 'done' && r.result.review;
     if (filter === 'ood') return r.status === 'done' && r.result.ood;
+    if (filter === 'reviewed') return r.status === 'done' && Boolean(r.reviewed);
+    if (filter === 'unreviewed') return r.status === 'done' && !r.reviewed;
+    if (filter === 'review-open') return r.status === 'done' && r.result.review && !r.reviewed;
+    if (filter === 'corrected') return r.status === 'done' && Boolean(r.reviewed) && r.reviewed.index !== r.result.index;
     if (filter.startsWith('class:')) return r.status === 'done' && r.result.label === filter.slice(6);
     return true;
   };
@@ -71,7 +76,10 @@ export function openViewer(row) {
   state.viewer = row;
   const dialog = $('viewer');
   fillViewer(row);
-  if (!dialog.open) dialog.showModal();
+  if (!dialog.open) {
+    dialog.showModal();
+    $('viewer-review').focus();  // the review keys work at once (Enter confirms; Tab reaches every control)
+  }
 }
 
 export function fillViewer(row) {
@@ -81,6 +89,7 @@ export function fillViewer(row) {
   const result = $('viewer-result');
   result.textContent = '';
   result.append(h('div', { class: 'result' }, ...resultBadges(model, r).filter(Boolean)), probabilityBars(model, r.probs, r.index));
+  renderViewerReview(row);
   const select = $('viewer-class');
   select.textContent = '';
   model.classes.forEach((c, i) => select.append(h('option', { value: String(i), text: shownName(model, i) })));
