@@ -112,7 +112,7 @@ export function reviewCell(row) {
   });
   const status = h('div', { class: 'review-status' });
   Object.assign(row.el, { reviewStatus: status, reviewPick: pick, reviewNote: note, reviewConfirm: confirm });
-  const cell = h('div', { class: 'review', role: 'cell' }, status, h('div', { class: 'review-buttons' }, confirm, pick), note);
+  const cell = h('div', { class: 'review-cell', role: 'cell' }, status, h('div', { class: 'review-buttons' }, confirm, pick), note);
   renderRowReview(row);
   return cell;
 }
