@@ -20,6 +20,8 @@ void add_export_command(CLI::App& app, explain::ExportSettings& s) {
   cmd->add_option("--tta-note", s.tta_note, "the measured effect of TTA, shown in the page (model.json tta.note)");
   cmd->add_flag("--ood", s.ood, "add the out-of-distribution score, fitted on the run's training split, threshold on its "
                                 "validation split (as `cellcam ood MODEL --write`; OUT/ood.json has the figures)");
+  cmd->add_flag("--accept-drop", s.accept_drop, "export a `cellcam finetune` run whose original test accuracy fell by more than "
+                                                "its --max-drop (refused otherwise)");
   cmd->add_option("--ood-other", s.ood_others, "NAME=PATH: a dataset of another kind to measure --ood on (repeat)");
 }
 

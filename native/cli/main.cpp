@@ -2,7 +2,8 @@
 //
 //   cellcam --version
 //   cellcam preprocess IMAGE|FOLDER... --spec SPEC.json --out DIR [--tile N --stride N]
-//   cellcam train DATA [--out RUN] [--preset ...] [--resume RUN] ...
+//   cellcam train DATA [--out RUN] [--preset ...] [--resume RUN] ...   (DATA may be the page's reviewed-set .zip)
+//   cellcam finetune MODEL|RUN DATA [--out RUN] [--original DATA] [--mix DATA] ...
 //   cellcam eval RUN [--data DATA] [--checkpoint best|last|PATH] [--out DIR]
 //   cellcam calibrate RUN
 //   cellcam predict RUN IMAGE|FOLDER... [--out predictions.csv] [--kaggle]
@@ -25,6 +26,7 @@
 #include "ensemble_command.h"
 #include "eval_command.h"
 #include "export_command.h"
+#include "finetune_command.h"
 #include "gradcam_command.h"
 #include "ood_command.h"
 #include "predict_command.h"
@@ -79,6 +81,8 @@ int main(int argc, char** argv) {
   cellcam::cli::add_preprocess_command(app, preprocess);
   cellcam::train::TrainSettings train;
   cellcam::cli::add_train_command(app, train);
+  cellcam::train::FinetuneSettings finetune;
+  cellcam::cli::add_finetune_command(app, finetune);
   cellcam::train::EvalSettings eval;
   cellcam::cli::add_eval_command(app, eval);
   cellcam::train::CalibrateSettings calibrate;
@@ -125,6 +129,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("preprocess")) return cellcam::native::run_preprocess(preprocess);
     if (app.got_subcommand("train")) return cellcam::train::run_train(train);
+    if (app.got_subcommand("finetune")) return cellcam::train::run_finetune(finetune);
     if (app.got_subcommand("eval")) return cellcam::train::run_eval(eval);
     if (app.got_subcommand("calibrate")) return cellcam::train::run_calibrate(calibrate);
     if (app.got_subcommand("predict")) return cellcam::train::run_predict(predict);

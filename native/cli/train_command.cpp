@@ -6,22 +6,9 @@
 
 namespace cellcam::cli {
 
-void add_train_command(CLI::App& app, train::TrainSettings& s) {
-  CLI::App* cmd = app.add_subcommand("train", "train a classifier on a folder of images (ImageFolder, Kaggle labels.csv or a manifest CSV)");
-  cmd->add_option("data", s.data, "image folder, Kaggle folder with labels.csv, or manifest CSV (path,label[,group])");
-  cmd->add_option("--out", s.out, "run folder")->capture_default_str();
-  cmd->add_option("--resume", s.resume, "continue the run in this folder from its last checkpoint");
-  cmd->add_flag("--force", s.force, "--out names an existing run: delete it and start over (without --force it is refused)");
-  cmd->add_option("--spec", s.spec, "model.json to start from (else --preset and the input options)");
-  cmd->add_option("--preset", s.preset, "blog_cnn | pcam_baseline | malaria_base | malaria_leaky_gap | malaria_bn_se | resnet18")
-      ->capture_default_str();
-  cmd->add_option("--width", s.width, "resnet18 width")->capture_default_str();
-  cmd->add_option("--image-size", s.image_size, "input size (square)")->capture_default_str();
-  cmd->add_option("--color", s.color, "rgb | gray | hsv")->capture_default_str();
-  cmd->add_option("--aspect", s.aspect, "stretch | pad | crop")->capture_default_str();
-  cmd->add_flag("--stain-norm", s.stain_norm,
-                "normalise each image's stain (foreground colour mean/std) to the training images' average; "
-                "stored in the model spec, so eval, predict and the page do the same");
+// The options `cellcam train` and `cellcam finetune` share (the schedule, loss, split and machine ones);
+// finetune takes its model and input from the base model instead of --spec/--preset.
+void add_training_options(CLI::App* cmd, train::TrainSettings& s) {
   cmd->add_option("--augment", s.augment, "none | cells | histology | a list, e.g. hflip,rot90,rotate=30,hed=0.03")
       ->capture_default_str();
   cmd->add_option("--epochs", s.epochs, "")->capture_default_str();
@@ -43,25 +30,61 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("--patience", s.patience, "epochs without improvement before stopping (0: never)")->capture_default_str();
   cmd->add_option("--val-fraction", s.val_fraction, "")->capture_default_str();
   cmd->add_option("--test-fraction", s.test_fraction, "")->capture_default_str();
-  cmd->add_option("--folds", s.folds,
-                  "K-fold cross-validation by patient (group): K runs in OUT/fold-<k>, each tested on its own fold, then "
-                  "OUT/cv_report.{json,md} (0: one train/val/test split)")
-      ->capture_default_str();
-  cmd->add_option("--fold", s.fold, "with --folds: train only this fold (1..K; 0: all of them)")->capture_default_str();
   cmd->add_option("--target-sensitivity", s.target_sensitivity, "binary: threshold for this sensitivity (0: Youden's J)")
       ->capture_default_str();
   cmd->add_option("--ema", s.ema, "keep an exponential moving average of the weights with this decay (e.g. 0.999) and validate, keep and export it (0: off)")
       ->capture_default_str();
   cmd->add_flag("--tta", s.tta, "final validation and test passes average the 8 flips/rotations (test-time augmentation)");
-  cmd->add_option("--positive-class", s.positive_class, "binary: the class to detect, e.g. Parasitized (default: the second by name)");
   cmd->add_option("--seed", s.seed, "")->capture_default_str();
   cmd->add_option("--threads", s.threads, "LibTorch threads (0: all cores)")->capture_default_str();
   cmd->add_option("--workers", s.workers, "data-loading threads")->capture_default_str();
   cmd->add_option("--device", s.device, "auto | cpu | cuda")->capture_default_str();
-  cmd->add_option("--init-from", s.init_from, "checkpoint whose weights initialise the model (transfer learning)");
   cmd->add_option("--cache-gb", s.cache_gb, "RAM for decoded images")->capture_default_str();
   cmd->add_option("--max-epochs-this-run", s.max_epochs_this_run, "stop after this many epochs in this process, over all folds with --folds (resume later)")
       ->capture_default_str();
+}
+
+// Each numeric option of `cmd` that has a range in train_settings.cpp's table is checked against it.
+void add_range_checks(CLI::App* cmd) {
+  // Every numeric option's allowed range, from the one table in train_settings.cpp (shown by --help).
+  for (const train::SettingRange& r : train::setting_ranges()) {
+    CLI::Option* option = cmd->get_option_no_throw(r.option);
+    if (!option) continue;
+    option->check(CLI::Validator(
+        [&r](std::string& input) -> std::string {
+          char* end = nullptr;
+          const double value = std::strtod(input.c_str(), &end);
+          if (end == input.c_str() || *end != '\0') return "\"" + input + "\" is not a number";
+          return train::in_range(r, value) ? "" : input + " is outside " + train::describe_range(r);
+        },
+        "in " + train::describe_range(r)));
+  }
+}
+
+void add_train_command(CLI::App& app, train::TrainSettings& s) {
+  CLI::App* cmd = app.add_subcommand("train", "train a classifier on a folder of images (ImageFolder, Kaggle labels.csv or a manifest CSV)");
+  cmd->add_option("data", s.data, "image folder, Kaggle folder with labels.csv, or manifest CSV (path,label[,group])");
+  cmd->add_option("--out", s.out, "run folder")->capture_default_str();
+  cmd->add_option("--resume", s.resume, "continue the run in this folder from its last checkpoint");
+  cmd->add_flag("--force", s.force, "--out names an existing run: delete it and start over (without --force it is refused)");
+  cmd->add_option("--spec", s.spec, "model.json to start from (else --preset and the input options)");
+  cmd->add_option("--preset", s.preset, "blog_cnn | pcam_baseline | malaria_base | malaria_leaky_gap | malaria_bn_se | resnet18")
+      ->capture_default_str();
+  cmd->add_option("--width", s.width, "resnet18 width")->capture_default_str();
+  cmd->add_option("--image-size", s.image_size, "input size (square)")->capture_default_str();
+  cmd->add_option("--color", s.color, "rgb | gray | hsv")->capture_default_str();
+  cmd->add_option("--aspect", s.aspect, "stretch | pad | crop")->capture_default_str();
+  cmd->add_flag("--stain-norm", s.stain_norm,
+                "normalise each image's stain (foreground colour mean/std) to the training images' average; "
+                "stored in the model spec, so eval, predict and the page do the same");
+  add_training_options(cmd, s);
+  cmd->add_option("--folds", s.folds,
+                  "K-fold cross-validation by patient (group): K runs in OUT/fold-<k>, each tested on its own fold, then "
+                  "OUT/cv_report.{json,md} (0: one train/val/test split)")
+      ->capture_default_str();
+  cmd->add_option("--fold", s.fold, "with --folds: train only this fold (1..K; 0: all of them)")->capture_default_str();
+  cmd->add_option("--positive-class", s.positive_class, "binary: the class to detect, e.g. Parasitized (default: the second by name)");
+  cmd->add_option("--init-from", s.init_from, "checkpoint whose weights initialise the model (transfer learning)");
   // Distributed training (native/distributed/): torchrun's environment, or --nproc on one machine.
   const char* group = "Distributed training";
   cmd->add_option("--nproc", s.dist.nproc,
@@ -89,19 +112,7 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
                 "batch norm takes its batch statistics over all ranks (one all-reduce per layer, forward and backward), "
                 "so N ranks of --batch-size B normalise as one process of batch N*B; default: each rank its own B")
       ->group(group);
-  // Every numeric option's allowed range, from the one table in train_settings.cpp (shown by --help).
-  for (const train::SettingRange& r : train::setting_ranges()) {
-    CLI::Option* option = cmd->get_option_no_throw(r.option);
-    if (!option) continue;
-    option->check(CLI::Validator(
-        [&r](std::string& input) -> std::string {
-          char* end = nullptr;
-          const double value = std::strtod(input.c_str(), &end);
-          if (end == input.c_str() || *end != '\0') return "\"" + input + "\" is not a number";
-          return train::in_range(r, value) ? "" : input + " is outside " + train::describe_range(r);
-        },
-        "in " + train::describe_range(r)));
-  }
+  add_range_checks(cmd);
 }
 
 }  // namespace cellcam::cli

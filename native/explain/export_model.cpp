@@ -69,6 +69,32 @@ std::string number(const json& v) {
   return buf;
 }
 
+// What a `cellcam finetune` run was fine-tuned from and on, and its before/after table (finetune.json).
+std::string finetune_paragraph(const json& f) {
+  std::ostringstream md;
+  const json& base = f.value("base_model", json::object());
+  const json& set = f.value("reviewed_set", json::object());
+  const json& review = set.value("review", json());
+  md << "\n## Fine-tuned\n\nFrom `" << base.value("name", std::string("?")) << "@" << base.value("version", std::string("?"))
+     << "` (weights SHA-256 " << base.value("weights_sha256", std::string("?")).substr(0, 16) << "...) on " << set.value("images", 0)
+     << " images of `" << set.value("data", std::string("?")) << "`";
+  if (review.is_object())
+    md << " (reviewed on " << review.value("model", json::object()).value("name", std::string("?")) << "@"
+       << review.value("model", json::object()).value("version", std::string("?")) << "'s predictions: " << review.value("confirmed", 0)
+       << " confirmed, " << review.value("corrected", 0) << " corrected)";
+  if (f.contains("mix") && f["mix"].is_object()) md << " and " << f["mix"].value("images", 0) << " original training images";
+  md << ".\n\n| images | n | accuracy before | after | ROC-AUC before | after |\n|---|---|---|---|---|---|\n";
+  for (const json& row : f.value("before_after", json::array())) {
+    const json& b = row.value("before", json::object());
+    const json& a = row.value("after", json::object());
+    md << "| " << row.value("images", std::string()) << " | " << row.value("n", 0) << " | " << percent(b.value("accuracy", json())) << " | "
+       << percent(a.value("accuracy", json())) << " | " << number(b.value("roc_auc", json())) << " | " << number(a.value("roc_auc", json()))
+       << " |\n";
+  }
+  if (f.value("degraded", false)) md << "\n**The original test accuracy fell by more than " << percent(f.value("max_drop", json())) << ".**\n";
+  return md.str();
+}
+
 // A first model card from what the run knows; issue-specific facts (data licence, limits) are added by hand.
 std::string draft_card(const json& model, const train::LoadedRun& r) {
   std::ostringstream md;
@@ -88,6 +114,7 @@ std::string draft_card(const json& model, const train::LoadedRun& r) {
   md << "| ROC-AUC | " << number(test.value("roc_auc", json())) << " |\n";
   if (test.contains("macro") && test["macro"].is_object()) md << "| macro F1 | " << number(test["macro"].value("f1", json())) << " |\n";
   if (r.spec.head == HeadKind::kBinary) md << "\nOperating threshold " << number(r.threshold) << " on P(" << r.spec.classes[1] << ").\n";
+  if (model.contains("finetuned") && model["finetuned"].is_object()) md << finetune_paragraph(model["finetuned"]);
   md << "\nGrad-CAM target layer `" << model["cam"]["layer"].get<std::string>() << "`.\n";
   md << "\nExported by `cellcam export " << r.folder << "`.\n";
   return md.str();
@@ -143,6 +170,26 @@ int export_impl(const ExportSettings& s) {
   // Names, not paths: model.json travels with its folder, and a temporary run folder means nothing later.
   model["source"] = {{"run", fs::path(r.folder).lexically_normal().filename().string()},
                      {"checkpoint", fs::path(r.checkpoint_path).filename().string()}, {"epoch", r.checkpoint_epoch}};
+  // A `cellcam finetune` run: what it started from and was trained on, and its before/after table (a model
+  // folder exported again keeps its block).
+  json finetuned;
+  if (!r.exported) {
+    Result<json> f = native::read_json_object((fs::path(r.folder) / "finetune.json").string());
+    if (f) finetuned = f.take();
+  } else {
+    const json extra = json::parse(r.card.extra_json, nullptr, false);
+    if (extra.is_object() && extra.contains("finetuned")) finetuned = extra["finetuned"];
+  }
+  if (finetuned.is_object()) {
+    if (finetuned.value("degraded", false) && !s.accept_drop && !r.exported)
+      return fail(make_error(ErrorCode::kInvalidArgument, s.run + " is a fine-tuning whose original test accuracy fell by more than its "
+                                                                  "--max-drop (see its report.md): give --accept-drop to export it anyway"));
+    for (json& row : finetuned["before_after"]) {  // the table's figures, not every per-class block
+      if (row.contains("before")) row["before"].erase("metrics");
+      if (row.contains("after")) row["after"].erase("metrics");
+    }
+    model["finetuned"] = finetuned;
+  }
   if (!r.exported && r.report.is_object()) {
     if (r.report.contains("split")) model["source"]["split"] = r.report["split"];
     if (r.report.contains("parameters")) model["parameters"] = r.report["parameters"];

@@ -6,6 +6,8 @@
 //                CAM layer and output shapes, the ONNX file's SHA-256 and the run's held-out metrics
 //   weights.pt   the LibTorch weights (for `cellcam predict|eval|gradcam MODEL_DIR`)
 //   README.md    a model card drafted from the run's report (edit it by hand after export)
+// A `cellcam finetune` run (RUN/finetune.json) also puts its base model, reviewed set and before/after table
+// into model.json ("finetuned") and the README.
 // The folder is written whole (OUT.partial, then renamed): an existing model folder is replaced only with
 // --force, and then entirely. Exit codes: 0 done, 1 usage or setup error.
 #pragma once
@@ -25,6 +27,7 @@ struct ExportSettings {
   bool tta_default = false;         // model.json "tta.default": the page averages the 8 flips/rotations unless switched off
   std::string tta_note;             // model.json "tta.note": the measured effect, shown in the page
   bool force = false;               // replace an existing model folder (all of it)
+  bool accept_drop = false;         // a `cellcam finetune` run marked "degraded" is refused without it
   // Add the out-of-distribution score (`cellcam ood --write` on the new folder, with the run's own data and
   // split, the corruptions as the only other images): model.onnx's "ood" output, model.json's "ood" block.
   bool ood = false;

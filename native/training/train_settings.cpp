@@ -14,7 +14,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainSettings, data, out, spec, 
     color, aspect, augment, stain_norm, drop_noisy, epochs, batch_size, optimizer, lr, weight_decay,
     momentum, schedule, warmup_epochs, class_weights, weighted_sampler, monitor, patience, val_fraction,
     test_fraction, folds, fold, target_sensitivity, ema, tta, positive_class, seed, threads, workers, device,
-    init_from, cache_gb)
+    init_from, cache_gb, classes, base_model, fixed_threshold)
 
 json settings_to_json(const TrainSettings& s) { return json(s); }
 

@@ -275,6 +275,23 @@ Result<torch::Device> choose_device(const TrainSettings& s) {
 Result<data::Dataset> load_training_data(const TrainSettings& s) {
   Result<data::Dataset> loaded = data::load_dataset(s.data);
   if (!loaded) return loaded;
+  if (!s.classes.empty()) {
+    // Fine-tuning: the base model's classes in its order; the data may lack some of them.
+    data::Dataset& d = loaded.value();
+    std::vector<int> to_fixed(d.classes.size(), -1);
+    for (std::size_t c = 0; c < d.classes.size(); ++c) {
+      const auto at = std::find(s.classes.begin(), s.classes.end(), d.classes[c]);
+      if (at == s.classes.end()) {
+        std::string known;
+        for (const std::string& k : s.classes) known += (known.empty() ? "" : ", ") + k;
+        return make_error(ErrorCode::kInvalidArgument, s.data + ": class \"" + d.classes[c] + "\" is not one of the model's classes (" + known + ")");
+      }
+      to_fixed[c] = static_cast<int>(at - s.classes.begin());
+    }
+    for (data::Sample& sample : d.samples) sample.label = to_fixed[static_cast<std::size_t>(sample.label)];
+    d.classes = s.classes;
+    return loaded;
+  }
   if (!s.positive_class.empty()) {
     // A binary head's output is P(classes[1]): put the class of interest (e.g. Parasitized) there.
     data::Dataset& d = loaded.value();
@@ -435,6 +452,10 @@ Result<bool> check_split(const Run& run, std::vector<std::string>& warnings) {
   const std::vector<int> train = counts(run.split.train), val = counts(run.split.val), test = counts(run.split.test);
   for (std::size_t c = 0; c < classes.size(); ++c) {
     const int total = train[c] + val[c] + test[c];
+    if (train[c] == 0 && !run.s.classes.empty()) {  // fine-tuning: the base model already knows the class
+      warnings.push_back("class \"" + classes[c] + "\" has no training image here: the fine-tuning does not train on it");
+      continue;
+    }
     if (train[c] == 0)
       return make_error(ErrorCode::kInvalidArgument, "class \"" + classes[c] + "\" has " + std::to_string(total) +
                                                          " image(s) and none in the training part: give it more images");
@@ -918,6 +939,10 @@ double choose_threshold(const Run& run, const Predictions& val, json& report) {
   double threshold = 0.5;
   if (!run.binary || val.labels.empty()) return threshold;
   const TrainSettings& s = run.s;
+  if (s.fixed_threshold > 0 && s.fixed_threshold < 1) {  // fine-tuning: the base model's operating point
+    report["threshold"] = {{"value", s.fixed_threshold}, {"chosen_by", "kept from the base model (cellcam finetune)"}};
+    return s.fixed_threshold;
+  }
   std::vector<float> scores;
   for (const auto& p : val.probs) scores.push_back(p[1]);
   Result<OperatingPoint> op = s.target_sensitivity > 0 ? threshold_for_sensitivity(scores, val.labels, s.target_sensitivity)
@@ -1042,7 +1067,7 @@ Result<bool> share_settings(const TrainSettings& requested, Run& run) {
     if (mine) {
       run.s = settings.take();
       const TrainSettings& s = run.s;
-      if (s.resume.empty()) {  // a fresh run never writes over another one
+      if (s.resume.empty() && s.base_model.empty()) {  // a fresh run never writes over another one (finetune checked its own)
         mine = native::check_output_folder(
             s.out, s.force, {"config.json", "split.csv", "checkpoints"}, "training run",
             "continue it with `cellcam train --resume " + s.out + "`, or give --force to delete it and start over");

@@ -60,6 +60,12 @@ struct TrainSettings {
   int workers = 1;                  // data-loading threads beside LibTorch's
   std::string device = "auto";      // auto | cpu | cuda
   std::string init_from;            // checkpoint to initialise matching weights from (transfer learning)
+  // Fine-tuning (`cellcam finetune`, finetune.h): the classes are the base model's, in its order; the data's
+  // labels must be among them, and a class with no training image is trained on with a warning instead of
+  // refused. base_model names the model or run it starts from (the finetune command has prepared --out).
+  std::vector<std::string> classes;
+  std::string base_model;
+  double fixed_threshold = 0.0;     // > 0 (binary): keep this operating threshold instead of choosing one on validation
   double cache_gb = 4.0;            // RAM for decoded, resized images
   int max_epochs_this_run = 0;      // > 0: stop after this many epochs in this process (tests, budgets)
   bool force = false;               // replace an existing run folder (not stored in config.json)
