@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cellcam/cam.h"
+#include "cellcam/csv.h"
 #include "cellcam/decision.h"
 #include "cellcam/decode.h"
 #include "cellcam/ensemble.h"
@@ -198,6 +199,11 @@ val with_decoded_bytes(const val& bytes, const val& options, F&& then) {
 // ---- entry points
 
 std::string version() { return version_string(); }
+
+// csvCell(text) / csvQuote(text): one CSV cell (cellcam/csv.h: formula neutralisation + RFC 4180 quoting,
+// or quoting only), the rule `cellcam predict` writes its cells with. Strings are UTF-8 both ways.
+std::string csv_cell_value(std::string text) { return csv_cell(text); }
+std::string csv_quote_value(std::string text) { return csv_quote(text); }
 
 // limits() -> { maxFileBytes, maxSide, maxMegapixels, minTile, maxTile, maxTileAbove, defaultTileAbove,
 // maxTiles }: cellcam/limits.h, for the page's inputs and its check before a file is read.
@@ -949,6 +955,8 @@ val stitch_tile_cams_value(val cams, int K, int cam_w, int cam_h, val tiles, int
 
 EMSCRIPTEN_BINDINGS(cellcam) {
   emscripten::function("version", &version);
+  emscripten::function("csvCell", &csv_cell_value);
+  emscripten::function("csvQuote", &csv_quote_value);
   emscripten::function("limits", &limits);
   emscripten::function("checkFileSize", &check_file_size_value);
   emscripten::function("probe", &probe);

@@ -21,6 +21,11 @@ export async function loadCellcam(moduleOptions = {}) {
     version: () => m.version(),
     // Every limit on what cellcam accepts (cellcam/limits.h): file size, image size, tiles.
     limits: () => m.limits(),
+    // One CSV cell (cellcam/csv.h), as `cellcam predict` writes it: csvCell neutralises a text a
+    // spreadsheet would run as a formula (=, +, -, @, tab, CR first; numbers excepted) and quotes (RFC 4180);
+    // csvQuote only quotes.
+    csvCell: (text) => m.csvCell(String(text)),
+    csvQuote: (text) => m.csvQuote(String(text)),
     // Before a file is read: { ok: true } or the CLI's own too_large error.
     checkFileSize: guard((bytes) => m.checkFileSize(Number(bytes))),
     probe: guard((bytes, options = {}) => m.probe(bytes, options)),

@@ -1,27 +1,29 @@
-// csv.js — CSV cells as the page writes them (export.js, review.js); no DOM, so node tests import it as is.
-//
-// Formula neutralisation: a cell whose text begins with =, +, -, @, a tab or a carriage return would be run
-// as a formula by a spreadsheet that opens the file (CSV injection), so it gets a leading ' . Numbers
-// (-0.5, +1, 1e-7) are left as they are: they are values, not formulas, and must stay numbers.
-// This rule is the page's own: `cellcam predict` writes its CSV in native/ (another part of the tree), and
-// does not neutralise yet (see the README).
+// csv.js — CSV cells as the page writes them (export.js, review.js), by the shared C++ rule
+// (shared/include/cellcam/csv.h through the wasm module: csvCell, csvQuote), the one `cellcam predict` uses,
+// so the page and the CLI cannot disagree:
+//   - a text beginning with =, +, -, @, a tab or a carriage return gets a leading ' (a spreadsheet would run
+//     it as a formula); a number (-0.5, 1e-7) stays a number;
+//   - RFC 4180 quoting.
+// No DOM: page.js hands the module over once loaded (useCsvRules); node tests hand over their own copy.
+let rules = null;
 
-// RFC 4180: a field holding a quote, comma or line break is quoted, its quotes doubled.
+export function useCsvRules(cellcam) {
+  rules = cellcam;
+}
+
+function module() {
+  if (!rules) throw new Error('the wasm module is not loaded: no CSV can be written');
+  return rules;
+}
+
+// RFC 4180 quoting only: fields that cellcam reads back as data (the reviewed-set manifest's paths, labels
+// and folders: a folder named "-x" must stay "-x").
 export function csvQuote(v) {
-  const s = String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return module().csvQuote(String(v ?? ''));
 }
 
-// Every cell the page writes: a text that a spreadsheet would run as a formula (it begins with =, +, -, @,
-// a tab or a carriage return) gets a leading ' ; a number (-0.5, 1e-7) stays a number.
-const FORMULA_START = /^[=+\-@\t\r]/;
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-export function neutralise(v) {
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  const s = String(v ?? '');
-  return FORMULA_START.test(s) && !NUMBER.test(s) ? `'${s}` : s;
-}
-
+// Every cell a person may open in a spreadsheet. Numbers are written as they are.
 export function csvField(v) {
-  return csvQuote(neutralise(v));
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return module().csvCell(String(v ?? ''));
 }

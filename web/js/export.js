@@ -49,7 +49,7 @@ export function exportRecords() {
   });
 }
 
-export { csvField, csvQuote, neutralise } from './csv.js';
+export { csvField, csvQuote } from './csv.js';
 
 // file, p_<class>... (as `cellcam predict` writes them), predicted, review, error, then details, then the
 // settings each row used (appended: the columns before them keep their places).

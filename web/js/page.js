@@ -1,6 +1,7 @@
 // page.js — what every part of the page shares: its constants, URL parameters, state, the wasm module on
 // the main thread (model.json through the shared C++, the overlay blend), messages and a small DOM helper.
 import { loadCellcam } from './cellcam.js';
+import { useCsvRules } from './csv.js';
 
 export const IMAGE_EXTENSIONS = /\.(png|jpe?g|tiff?|bmp|gif|tga)$/i;
 export const FILE_TIMEOUT_MS = 20000;               // a decoder that takes longer is abandoned (worker restarted)
@@ -34,7 +35,7 @@ export const state = {
 // overlay at the slider's opacity; the workers hold their own copies for decoding and for the rules.
 export const cellcamReady = loadCellcam();
 export let cellcamMain = null;
-cellcamReady.then((c) => { cellcamMain = c; }, () => {});
+cellcamReady.then((c) => { cellcamMain = c; useCsvRules(c); }, () => {});
 
 // model.json text -> the model's description, read by the shared C++ (cellcam/model_card.h), or the error.
 export async function readModelJson(text) {
