@@ -1096,11 +1096,12 @@ Result<bool> share_settings(const TrainSettings& requested, Run& run) {
   return true;
 }
 
-// LOCAL_WORLD_SIZE (set by --nproc and torchrun): how many ranks share this machine's cores.
-int local_world_size(const dist::Group& g) {
+// LOCAL_WORLD_SIZE (set by --nproc and torchrun): how many ranks share this machine's cores. Also for a
+// cross-validation fold, which trains alone in a group of one while the other ranks train theirs.
+int local_world_size(const dist::Group&) {
   const char* text = std::getenv("LOCAL_WORLD_SIZE");
   const int n = text ? std::atoi(text) : 0;
-  return g.distributed() ? std::max(1, n) : 1;
+  return std::max(1, n);
 }
 
 int train_epochs(Run& run) {

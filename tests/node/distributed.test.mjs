@@ -153,6 +153,20 @@ test('a rank killed mid-training stops the others with its name; --resume comple
   assert.equal(after2, epochs + 2, 'two more epochs, from the last completed one');
 });
 
+test('--folds spread over ranks: each fold trained whole on one rank, one summary by rank 0', { skip: !haveCli && 'build/cellcam missing' }, () => {
+  const dir = join(tmp, 'cv');
+  const r = run(['train', smoke, '--out', dir, '--folds', '2', '--nproc', '2', '--spec', spec, '--epochs', '1', '--batch-size', '8',
+    '--positive-class', 'Parasitized']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /fold 1 of 2 .*on rank 0/);
+  const cv = JSON.parse(readFileSync(join(dir, 'cv_report.json'), 'utf8'));
+  assert.equal(cv.folds.length, 2);
+  for (const k of [1, 2]) assert.ok(existsSync(join(dir, `fold-${k}`, 'report.json')), `fold ${k}'s report`);
+  // Together the folds' test parts are every image once.
+  const tested = [1, 2].map((k) => report(join(dir, `fold-${k}`)).split.test).reduce((a, b) => a + b, 0);
+  assert.equal(tested, readFileSync(join(dir, 'fold-1', 'split.csv'), 'utf8').trim().split('\n').length - 1);
+});
+
 test('bad launches end with one clear line', { skip: !haveCli && 'build/cellcam missing' }, async () => {
   const base = ['train', smoke, '--spec', spec, '--epochs', '1', '--dist-timeout', '5'];
   const zero = run([...base, '--out', join(tmp, 'n0'), '--nproc', '0']);
