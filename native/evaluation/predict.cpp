@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cellcam/csv.h"  // csv_cell: the page's CSV rule (formula neutralisation + RFC 4180)
 #include "cellcam/decision.h"
 #include "cellcam/ensemble.h"
 #include "cellcam/model_card.h"
@@ -246,7 +247,7 @@ int predict_impl(const PredictSettings& s) {
     csv << "id,label\n";
   } else {
     csv << "file";
-    for (const std::string& c : classes) csv << ',' << data::csv_field("p_" + c);
+    for (const std::string& c : classes) csv << ',' << cellcam::csv_cell("p_" + c);
     csv << ",predicted,review,error,tiles";
     if (card.ood.present) csv << ",ood_score,ood";
     csv << '\n';
@@ -261,7 +262,7 @@ int predict_impl(const PredictSettings& s) {
       const std::string error = row.error.empty() ? "not predicted" : row.error;
       std::fprintf(stderr, "%s: error: %s\n", files[i].c_str(), error.c_str());
       if (!s.kaggle)
-        csv << data::csv_field(files[i]) << std::string(classes.size() + 2, ',') << ',' << data::csv_field(error) << ','
+        csv << cellcam::csv_cell(files[i]) << std::string(classes.size() + 2, ',') << ',' << cellcam::csv_cell(error) << ','
             << (card.ood.present ? ",," : "") << '\n';
       continue;
     }
@@ -272,11 +273,11 @@ int predict_impl(const PredictSettings& s) {
     if (s.kaggle) {
       const std::string id = fs::path(files[i]).stem().string();
       if (ids[id]++ == 1) std::fprintf(stderr, "cellcam predict: warning: id %s occurs more than once\n", id.c_str());
-      csv << data::csv_field(id) << ',' << probability_text(row.probs[1]) << '\n';
+      csv << cellcam::csv_cell(id) << ',' << probability_text(row.probs[1]) << '\n';
     } else {
-      csv << data::csv_field(files[i]);
+      csv << cellcam::csv_cell(files[i]);
       for (float v : row.probs) csv << ',' << probability_text(v);
-      csv << ',' << data::csv_field(classes[predicted]) << ',' << (row.review ? "true" : "false") << ",," << row.tiles;
+      csv << ',' << cellcam::csv_cell(classes[predicted]) << ',' << (row.review ? "true" : "false") << ",," << row.tiles;
       if (card.ood.present) csv << ',' << ood_text(row.ood_score) << ',' << (row.ood ? "true" : "false");
       csv << '\n';
     }
