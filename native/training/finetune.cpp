@@ -118,7 +118,7 @@ struct Original {
   std::string how;             // where its split came from, in words
   data::Dataset dataset;       // classes in the model's order
   data::Split split;
-  std::vector<std::string> notes;
+  std::vector<std::string> notes;  // warnings about the split
 };
 
 Result<Original> original_data(const FinetuneSettings& s, const LoadedRun& base) {
@@ -172,8 +172,7 @@ Result<Original> original_data(const FinetuneSettings& s, const LoadedRun& base)
                           std::to_string(o.split.test.size()) + ") differs from the model card's (" + std::to_string(tr) + "/" +
                           std::to_string(va) + "/" + std::to_string(te) + "): other data or seed; its test part may hold training images");
       else
-        o.notes.push_back("the reproduced split's sizes match the model card's (" + std::to_string(tr) + "/" + std::to_string(va) + "/" +
-                          std::to_string(te) + ")");
+        o.how += "; its sizes match the model card's (" + std::to_string(tr) + "/" + std::to_string(va) + "/" + std::to_string(te) + ")";
     }
   }
   o.known = !o.split.test.empty();
