@@ -389,10 +389,40 @@ Rgba8 heatmap_rgba(const Image& heatmap) {
   return heat;
 }
 
-// renderCam({cam, camWidth, camHeight, width, height, rgba, colormap?, alpha?, heatmapOnly?}, specJson)
+// The heatmap's scale from {scale?: 'relative'|'absolute', probability?: number} (cam.h CamScaling): the
+// absolute scale needs the probability of the class the map explains.
+Result<CamScaling> scaling_of(const val& args) {
+  CamScaling out;
+  if (!args["scale"].isUndefined() && !args["scale"].isNull()) {
+    if (!args["scale"].isString()) return make_error(ErrorCode::kInvalidArgument, "scale must be 'relative' or 'absolute'");
+    Result<CamScale> scale = parse_cam_scale(args["scale"].as<std::string>());
+    if (!scale) return scale.error();
+    out.scale = scale.value();
+  }
+  if (out.scale == CamScale::kAbsolute) {
+    if (!args["probability"].isNumber())
+      return make_error(ErrorCode::kInvalidArgument, "the absolute scale needs the probability of the explained class");
+    out.probability = static_cast<float>(args["probability"].as<double>());
+  }
+  return out;
+}
+
+// colormapTable(name) -> Uint8Array (256,3): the colours a map value v in [0,1] gets at index floor(v*255+0.5)
+// (cam.h colormap_table), for the page's colour legend.
+val colormap_table_value(std::string name) {
+  return guarded([&] {
+    Result<Colormap> c = parse_colormap(name);
+    if (!c) return error_value(c.error());
+    return typed_copy("Uint8Array", colormap_table(c.value()), 256 * 3);
+  });
+}
+
+// renderCam({cam, camWidth, camHeight, width, height, rgba, colormap?, alpha?, heatmapOnly?, scale?,
+//            probability?}, specJson)
 //   cam: Float32Array (camHeight,camWidth), the raw map over the spec's canvas; rgba: the original image,
 //   (height,width,4) Uint8Array or Uint8ClampedArray; colormap "jet" (default) | "viridis"; alpha: the
-//   colour's weight, default 0.5.
+//   colour's weight, default 0.5; scale 'relative' (default) | 'absolute' with the explained class's
+//   probability (cam.h scale_cam).
 // -> { ok, overlay: {width, height, data}, heatmap: {width, height, data} (RGBA, alpha 255),
 //      cam: Float32Array (height,width) in [0,1] on the original image (0 where crop cut it off) }
 // heatmapOnly: true -> { ok, heatmap } alone, and rgba is not needed: the same steps as render_cam up to
@@ -423,8 +453,11 @@ val render_cam_value(val args, std::string spec_json) {
     if (!colormap) return error_value(colormap.error());
     Result<PreprocessSpec> spec = parse_preprocess_spec(spec_json);
     if (!spec) return error_value(spec.error());
+    Result<CamScaling> scaling = scaling_of(args);
+    if (!scaling) return error_value(scaling.error());
     if (heatmap_only) {
-      Result<CamRendering> heat = render_heatmap(cam.data(), cam_w, cam_h, width, height, spec.value(), colormap.value());
+      Result<CamRendering> heat =
+          render_heatmap(cam.data(), cam_w, cam_h, width, height, spec.value(), colormap.value(), scaling.value());
       if (!heat) return error_value(heat.error());
       val out = val::object();
       out.set("ok", true);
@@ -442,7 +475,7 @@ val render_cam_value(val args, std::string spec_json) {
                                                           " bytes, width x height x 4 is " +
                                                           std::to_string(static_cast<long long>(width) * height * 4));
     const float alpha = args["alpha"].isNumber() ? static_cast<float>(args["alpha"].as<double>()) : 0.5f;
-    Result<CamRendering> r = render_cam(image, cam.data(), cam_w, cam_h, spec.value(), colormap.value(), alpha);
+    Result<CamRendering> r = render_cam(image, cam.data(), cam_w, cam_h, spec.value(), colormap.value(), alpha, scaling.value());
     if (!r) return error_value(r.error());
     const CamRendering& c = r.value();
     const Rgba8 heat = heatmap_rgba(c.heatmap);
@@ -770,9 +803,10 @@ class Model {
     });
   }
 
-  // heatmap({cam (h,w), camWidth, camHeight, width, height, stitched?, colormap?}) -> { ok, heatmap RGBA }:
-  // the map of one class drawn over an image of width x height (the page's view of it). stitched: the map
-  // covers the whole image (aggregateTiles' maps), else the model's canvas.
+  // heatmap({cam (h,w), camWidth, camHeight, width, height, stitched?, colormap?, scale?, probability?})
+  //   -> { ok, heatmap RGBA, cam (H,W) in [0,1] }: the map of one class drawn over an image of width x height
+  // (the page's view of it). stitched: the map covers the whole image (aggregateTiles' maps), else the
+  // model's canvas. scale 'absolute' weighs the map by `probability`, the explained class's (cam.h scale_cam).
   val heatmap(val args) const {
     return guarded([&] {
       const std::vector<float> cam = floats_of(args["cam"], "cam");
@@ -783,7 +817,9 @@ class Model {
       Result<Colormap> colormap = parse_colormap(args["colormap"].isString() ? args["colormap"].as<std::string>() : "jet");
       if (!colormap) return error_value(colormap.error());
       const PreprocessSpec spec = args["stitched"].isTrue() ? stitched_map_spec(width, height) : card_.preprocess;
-      Result<CamRendering> heat = render_heatmap(cam.data(), cam_w, cam_h, width, height, spec, colormap.value());
+      Result<CamScaling> scaling = scaling_of(args);
+      if (!scaling) return error_value(scaling.error());
+      Result<CamRendering> heat = render_heatmap(cam.data(), cam_w, cam_h, width, height, spec, colormap.value(), scaling.value());
       if (!heat) return error_value(heat.error());
       val out = val::object();
       out.set("ok", true);
@@ -827,6 +863,18 @@ val normalize_cam_value(val map) {
   return guarded([&] {
     const std::vector<float> m = floats_of(map, "map");
     Result<std::vector<float>> out = normalize_cam(m.data(), static_cast<int>(m.size()));
+    if (!out) return error_value(out.error());
+    return typed_copy("Float32Array", out.value().data(), out.value().size());
+  });
+}
+
+// scaleCam(map, {scale, probability}) -> Float32Array in [0,1] (cam.h scale_cam)
+val scale_cam_value(val map, val options) {
+  return guarded([&] {
+    const std::vector<float> m = floats_of(map, "map");
+    Result<CamScaling> scaling = scaling_of(options);
+    if (!scaling) return error_value(scaling.error());
+    Result<std::vector<float>> out = scale_cam(m.data(), static_cast<int>(m.size()), scaling.value().scale, scaling.value().probability);
     if (!out) return error_value(out.error());
     return typed_copy("Float32Array", out.value().data(), out.value().size());
   });
@@ -968,7 +1016,9 @@ EMSCRIPTEN_BINDINGS(cellcam) {
   emscripten::function("canvasPlacement", &canvas_placement_value);
   emscripten::function("renderCam", &render_cam_value);
   emscripten::function("blendOverlay", &blend_overlay);
+  emscripten::function("colormapTable", &colormap_table_value);
   emscripten::function("normalizeCam", &normalize_cam_value);
+  emscripten::function("scaleCam", &scale_cam_value);
   emscripten::function("makeViews", &make_views_value);
   emscripten::function("averageViewProbs", &average_view_probs_value);
   emscripten::function("averageViewCams", &average_view_cams_value);

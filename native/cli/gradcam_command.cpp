@@ -21,6 +21,10 @@ void add_gradcam_command(CLI::App& app, explain::GradcamSettings& s) {
       ->capture_default_str()->check(CLI::Range(-1, kMaxTileAbove));
   cmd->add_flag("--tta", s.tta, "average the 8 flips/rotations of each image; each view's map is turned back before averaging");
   cmd->add_option("--colormap", s.colormap, "jet | viridis")->capture_default_str();
+  cmd->add_option("--scale", s.scale, "relative: each map stretched to the full colour range (shows where, not how much); "
+                                      "absolute: P(class) x map / its maximum, so a class the model rules out stays cold "
+                                      "and a flat map stays flat (the page's 'absolute' scale)")
+      ->capture_default_str()->check(CLI::IsMember({"relative", "absolute"}));
   cmd->add_option("--alpha", s.alpha, "heatmap opacity in the overlay")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--batch-size", s.batch_size, "")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--threads", s.threads, "LibTorch threads (0: all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);

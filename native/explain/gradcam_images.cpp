@@ -152,18 +152,19 @@ void explain_whole(std::vector<Item*>& items, std::vector<Member>& members, cons
 
 // The heatmap and overlay PNGs of class c (and, for a tiled image, its stitched map as .npy).
 Result<bool> write_class_outputs(const Item& item, int c, const std::string& base, const ModelCard& card, Colormap colormap,
-                                 float alpha) {
+                                 float alpha, CamScale scale) {
   const bool tiled = !item.tiles.tiles.empty();
   const std::size_t plane = static_cast<std::size_t>(item.map_width) * item.map_height;
   const float* raw = item.maps.data() + c * plane;
   // A tiled image's map is the stitched one, over the whole image (the image is its canvas).
   const PreprocessSpec spec = tiled ? stitched_map_spec(item.image.width, item.image.height) : card.preprocess;
-  Result<CamRendering> drawn = render_cam(item.image, raw, item.map_width, item.map_height, spec, colormap, alpha);
+  const CamScaling scaling{scale, item.probs[c]};  // absolute: the explained class's probability
+  Result<CamRendering> drawn = render_cam(item.image, raw, item.map_width, item.map_height, spec, colormap, alpha, scaling);
   if (!drawn) return drawn.error();
   Result<bool> w = native::write_png(base + ".heatmap.png", drawn.value().heatmap);
   if (w) w = native::write_png(base + ".overlay.png", drawn.value().overlay);
-  if (w && tiled) {  // the stitched map itself, normalised once (what the page's heatmap draws)
-    Result<std::vector<float>> norm = normalize_cam(raw, static_cast<int>(plane));
+  if (w && tiled) {  // the stitched map itself, scaled once (what the page's heatmap draws)
+    Result<std::vector<float>> norm = scale_cam(raw, static_cast<int>(plane), scaling.scale, scaling.probability);
     w = norm ? native::write_npy(base + ".stitched.npy", {item.map_height, item.map_width}, norm.value().data(), plane)
              : Result<bool>(norm.error());
   }
@@ -179,6 +180,8 @@ std::string joined(const std::vector<std::string>& v) {
 int gradcam_impl(const GradcamSettings& s) {
   Result<Colormap> colormap = parse_colormap(s.colormap);
   if (!colormap) return fail(colormap.error());
+  Result<CamScale> scale = parse_cam_scale(s.scale);
+  if (!scale) return fail(scale.error());
   if (s.method != "gradcam" && s.method != "hirescam")
     return fail(make_error(ErrorCode::kInvalidArgument, "--method must be gradcam or hirescam"));
   if (!(s.alpha >= 0.0f && s.alpha <= 1.0f)) return fail(make_error(ErrorCode::kInvalidArgument, "--alpha must be in [0, 1]"));
@@ -271,7 +274,7 @@ int gradcam_impl(const GradcamSettings& s) {
         const std::string name = output_name(item.file, used_names);
         for (int c : explain) {
           const std::string base = (fs::path(s.out) / (name + "." + class_names[c])).string();
-          Result<bool> w = write_class_outputs(item, c, base, card, colormap.value(), s.alpha);
+          Result<bool> w = write_class_outputs(item, c, base, card, colormap.value(), s.alpha, scale.value());
           if (!w) {
             item.error = w.error().message;
             break;

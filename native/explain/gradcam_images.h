@@ -5,7 +5,7 @@
 //   OUT/<name>.<class>.heatmap.png   the map on the original image size, colormapped
 //   OUT/<name>.<class>.overlay.png   the map blended over the image
 //   OUT/<name>.<class>.stitched.npy  a large image (tiled with the page's plan): the map stitched from its tiles,
-//                                    normalised, (h,w) float32 over the whole image
+//                                    scaled as drawn, (h,w) float32 over the whole image
 //   OUT/gradcam.csv                  file, probabilities, predicted class, explained class, outputs, error
 // An ensemble folder (`cellcam ensemble`) is explained as the page explains it: every member's maps, combined
 // by the shared rules (cellcam/ensemble.h: each scaled to a maximum of 1, resampled to the finest grid, weighted).
@@ -26,6 +26,7 @@ struct GradcamSettings {
   std::string target = "predicted"; // predicted | all | a class name
   std::string method = "gradcam";   // gradcam | hirescam
   std::string colormap = "jet";     // jet | viridis
+  std::string scale = "relative";   // relative | absolute (cellcam/cam.h scale_cam: P(class) x map / max)
   float alpha = 0.5f;               // overlay opacity of the heatmap
   bool tta = false;                 // average the 8 flips/rotations (maps carried back before averaging)
   int tile_above = -1;              // tile images with a longer side (-1: the model's, 0: never), as predict

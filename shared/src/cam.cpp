@@ -149,6 +149,42 @@ Result<std::vector<float>> normalize_cam(const float* cam, int n) {
   }
 }
 
+// ---- scale
+
+const char* cam_scale_name(CamScale s) { return s == CamScale::kAbsolute ? "absolute" : "relative"; }
+
+Result<CamScale> parse_cam_scale(const std::string& name) {
+  if (name == "relative") return CamScale::kRelative;
+  if (name == "absolute") return CamScale::kAbsolute;
+  return invalid("heatmap scale must be relative or absolute, not '" + name + "'");
+}
+
+Result<std::vector<float>> scale_cam(const float* cam, int n, CamScale scale, float probability) {
+  if (scale == CamScale::kRelative) return normalize_cam(cam, n);
+  if (!(probability >= 0.0f && probability <= 1.0f))
+    return invalid("scale_cam: the class probability " + std::to_string(probability) + " is not in [0, 1]");
+  if (cam == nullptr || n < 1) return invalid("scale_cam: the map is empty");
+  if (static_cast<long long>(n) > kMaxDrawPixels) return invalid("scale_cam: " + std::to_string(n) + " values are too many");
+  try {
+    float hi = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      if (!std::isfinite(cam[i]))
+        return invalid("scale_cam: value " + std::to_string(i) + " is " + (std::isnan(cam[i]) ? "NaN" : "infinite") +
+                       " (the model's output is broken)");
+      hi = cam[i] > hi ? cam[i] : hi;
+    }
+    std::vector<float> out(static_cast<std::size_t>(n), 0.0f);
+    if (hi > 0.0f)
+      for (int i = 0; i < n; ++i) {
+        const float share = (cam[i] > 0.0f ? cam[i] : 0.0f) / hi;  // in [0,1]: the division rounds, never above
+        out[i] = share * probability;
+      }
+    return out;
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorCode::kOutOfMemory, "out of memory while scaling a map of " + std::to_string(n) + " values");
+  }
+}
+
 // ---- resampling
 
 Result<std::vector<float>> upsample_cam(const float* cam, int cam_w, int cam_h, const CanvasPlacement& placement,
@@ -278,12 +314,12 @@ void blend_rgba(const std::uint8_t* rgba, const std::uint8_t* heatmap, std::size
 // ---- the whole chain
 
 Result<CamRendering> render_heatmap(const float* cam, int cam_w, int cam_h, int width, int height,
-                                    const PreprocessSpec& spec, Colormap c) {
+                                    const PreprocessSpec& spec, Colormap c, CamScaling scaling) {
   if (cam == nullptr || !pixel_count_ok(cam_w, cam_h))
     return invalid("render_cam: map size " + dims(cam_w, cam_h) + " is empty or too large");
   if (!pixel_count_ok(width, height))
     return invalid("render_cam: image size " + dims(width, height) + " is empty or too large");
-  Result<std::vector<float>> norm = normalize_cam(cam, cam_w * cam_h);
+  Result<std::vector<float>> norm = scale_cam(cam, cam_w * cam_h, scaling.scale, scaling.probability);
   if (!norm) return norm.error();
   Result<CanvasPlacement> place = canvas_placement(width, height, spec);
   if (!place) return place.error();
@@ -299,9 +335,9 @@ Result<CamRendering> render_heatmap(const float* cam, int cam_w, int cam_h, int 
 }
 
 Result<CamRendering> render_cam(const Image& image, const float* cam, int cam_w, int cam_h,
-                                const PreprocessSpec& spec, Colormap c, float alpha) {
+                                const PreprocessSpec& spec, Colormap c, float alpha, CamScaling scaling) {
   if (!image_layout_ok(image)) return invalid("render_cam: image buffer does not match its declared layout");
-  Result<CamRendering> r = render_heatmap(cam, cam_w, cam_h, image.width, image.height, spec, c);
+  Result<CamRendering> r = render_heatmap(cam, cam_w, cam_h, image.width, image.height, spec, c, scaling);
   if (!r) return r;
   Result<Image> blended = overlay(image, r.value().cam01, c, alpha);
   if (!blended) return blended.error();

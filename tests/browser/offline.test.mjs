@@ -411,7 +411,7 @@ test('every control reached with Tab shows a focus ring, the file and folder pic
     seen.push(f);
   }
   const names = seen.map((s) => s.name);
-  for (const id of ['pick-files', 'pick-folder', 'drop', 'model', 'keep-results', 'search']) assert.ok(names.includes(id), `${id} not reached with Tab (${names.join(', ')})`);
+  for (const id of ['pick-files', 'pick-folder', 'drop', 'model', 'keep-results', 'search', 'cam-method', 'cam-scale']) assert.ok(names.includes(id), `${id} not reached with Tab (${names.join(', ')})`);
   assert.ok(seen.length >= 20, `only ${seen.length} controls reached`);
   assert.deepEqual(seen.filter((s) => !s.ring).map((s) => s.name), [], 'controls without a focus ring');
   await context.close();

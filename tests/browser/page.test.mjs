@@ -579,7 +579,7 @@ test('the shipped ensemble: its members run in the page as `cellcam predict` run
 // runs: the controls are locked (and say why) until the batch ends, so no row is lost to a restarted
 // model and every row of the batch ran with the same settings; each exported row says what it used,
 // and the JSON's top level claims only what is true of every row.
-const LOCKED = ['model', 'backend', 'own-model', 'tta', 'tile', 'tile-above'];
+const LOCKED = ['model', 'backend', 'own-model', 'own-folder', 'tta', 'tile', 'tile-above'];
 test('settings that change results are locked during a batch; each exported row records what it used', { timeout: 300000 }, async () => {
   const cells = fixtures('malaria/parasitized_P61_cell_164.png', 'malaria/uninfected_P97_cell_57.png',
     'malaria/parasitized_P139_cell_157.png', 'malaria/uninfected_P61_cell_144.png');

@@ -76,6 +76,25 @@ function parseCsv(text) {
 }
 const keyed = ([header, ...body]) => body.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i] ?? ''])));
 
+// The entries whose DOS time/date differ between the local header and the central-directory record.
+function zipTimeMismatches(bytes) {
+  const b = Buffer.from(bytes);
+  const eocd = b.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  assert.ok(eocd >= 0, 'end of central directory');
+  const bad = [];
+  let p = b.readUInt32LE(eocd + 16);
+  for (let k = b.readUInt16LE(eocd + 10); k > 0; --k) {
+    assert.equal(b.readUInt32LE(p), 0x02014b50, 'central directory record');
+    const [nameLen, extraLen, commentLen] = [b.readUInt16LE(p + 28), b.readUInt16LE(p + 30), b.readUInt16LE(p + 32)];
+    const name = b.toString('utf8', p + 46, p + 46 + nameLen);
+    const local = b.readUInt32LE(p + 42);
+    assert.equal(b.readUInt32LE(local), 0x04034b50, `${name}: local header`);
+    if (b.readUInt32LE(local + 10) !== b.readUInt32LE(p + 12)) bad.push(name);
+    p += 46 + nameLen + extraLen + commentLen;
+  }
+  return bad;
+}
+
 async function download(page, selector) {
   const [d] = await Promise.all([page.waitForEvent('download'), page.click(selector)]);
   return { name: d.suggestedFilename(), bytes: readFileSync(await d.path()) };
@@ -205,8 +224,12 @@ test('review with the keyboard: counts, CSV/JSON fields, the reviewed-set ZIP, k
     if (expected(i).label) assert.match(r.reviewed_at, ISO);
   });
 
-  // ---- the reviewed set
+  // ---- the reviewed set. The page's clock is made to jump 3 s at every Date.now() while the ZIP is written:
+  // an entry whose local header and central-directory record read the clock separately then disagree,
+  // which libzip (cellcam train/finetune) rejects; every entry must carry one time in both places.
+  await page.evaluate(() => { const now = Date.now.bind(Date); let skew = 0; Date.now = () => now() + (skew += 3000); });
   const zip = await download(page, '#export-zip');
+  assert.deepEqual(zipTimeMismatches(zip.bytes), [], 'local header and central directory agree on each entry\'s time');
   assert.match(zip.name, /^cellcam-reviewed-\d{8}-\d{6}\.zip$/);
   const files = unzipSync(new Uint8Array(zip.bytes));
   const manifestText = strFromU8(files['manifest.csv']);

@@ -50,6 +50,7 @@ async function pageClassifier(folder, tta) {
   const runMember = async (m, input, count) => {
     const out = await sessions[m].run({ input: new ort.Tensor('float32', input, [count, c, h, w]) });
     return { probs: Float32Array.from(out.probs.data), cam: out.cam ? Float32Array.from(out.cam.data) : null,
+      hirescam: out.hirescam ? Float32Array.from(out.hirescam.data) : null,
       camWidth: out.cam ? out.cam.dims[3] : 0, camHeight: out.cam ? out.cam.dims[2] : 0,
       ood: out.ood ? Float32Array.from(out.ood.data) : null };
   };
@@ -162,6 +163,70 @@ for (const [folder, tta] of [['malaria', false], ['malaria', true], ['malaria-en
     await page.release();
   }
 });
+}
+
+// HiResCAM on the absolute scale (issue 17), the page's two new heatmap choices at once: the stitched map
+// of the large image (tiles, and an ensemble's members combined) and a whole cell's heatmap, each class,
+// against `cellcam gradcam --method hirescam --scale absolute --class all`. A confident answer's other class
+// stays in the cold end (its map times its small probability).
+for (const folder of ['malaria', 'malaria-ensemble']) {
+  test(`HiResCAM on the absolute scale (${folder}): page equals cellcam gradcam, and a ruled-out class stays cold`, { skip: !haveCli && `${cliPath} not built`, timeout: 300000 }, async () => {
+    const cell = join(dataDir, 'malaria', 'parasitized_P61_cell_164.png');
+    const out = join(tmp, `hires-${folder}`);
+    const run = spawnSync(cliPath, ['gradcam', join(root, 'models', folder), large, cell, '--method', 'hirescam', '--scale', 'absolute',
+      '--class', 'all', '--out', out], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    const page = await pageClassifier(folder, false);
+    try {
+      // the large image: the stitched HiResCAM of each class, scaled by its probability
+      const p = await page.classify(large);
+      assert.ok(p.ok && p.stitched && p.hiresCams, 'the page stitches HiResCAM maps too');
+      const plane = p.camWidth * p.camHeight;
+      let worst = 0;
+      for (const [k, label] of page.info.classes.entries()) {
+        const mine = cellcam.rules.scaleCam(p.hiresCams.subarray(k * plane, (k + 1) * plane), { scale: 'absolute', probability: p.probs[k] });
+        assert.ok(mine instanceof Float32Array, mine.message);
+        const npy = readFileSync(join(out, `large_2048x1536.${label}.stitched.npy`));
+        const header = npy.readUInt16LE(8);
+        const theirs = new Float32Array(npy.buffer.slice(npy.byteOffset + 10 + header, npy.byteOffset + npy.length));
+        assert.equal(theirs.length, plane);
+        for (let i = 0; i < plane; i++) worst = Math.max(worst, Math.abs(theirs[i] - mine[i]));
+        assert.ok(Math.max(...mine) <= p.probs[k] + 1e-6, `${label}: no value above its probability`);
+      }
+      console.log(`${folder}: stitched HiResCAM, absolute scale, both classes: max abs diff ${worst.toExponential(2)}`);
+      assert.ok(worst <= MAP_BOUND, `stitched HiResCAM maps differ by ${worst}`);
+
+      // a whole cell: the heatmap the page draws for each class, against the CLI's heatmap PNG
+      const modelText = readFileSync(join(root, 'models', folder, 'model.json'), 'utf8');
+      const c = await page.classify(cell);
+      assert.ok(c.ok && c.hiresCams, c.message);
+      const cellPlane = c.camWidth * c.camHeight;
+      let differing = 0;
+      let samples = 0;
+      let maxRed = 0;  // in the heatmaps of the classes not predicted
+      for (const [k, label] of page.info.classes.entries()) {
+        const png = cellcam.preprocess(new Uint8Array(readFileSync(join(out, `parasitized_P61_cell_164.${label}.heatmap.png`))), modelText, { thumbnailSize: 25000 });
+        assert.equal(png.ok, true, png.message);
+        const mineOpened = cellcam.openModel(modelText);
+        const r = mineOpened.model.heatmap({ cam: c.hiresCams.slice(k * cellPlane, (k + 1) * cellPlane), camWidth: c.camWidth, camHeight: c.camHeight,
+          width: png.thumbnail.width, height: png.thumbnail.height, scale: 'absolute', probability: c.probs[k] });
+        mineOpened.model.delete();
+        assert.equal(r.ok, true, r.message);
+        for (let i = 0; i < r.heatmap.data.length; i++) {
+          if (i % 4 === 3) continue;
+          samples++;
+          if (r.heatmap.data[i] !== png.thumbnail.data[i]) differing++;
+        }
+        if (k !== c.index) for (let i = 0; i < r.heatmap.data.length; i += 4) maxRed = Math.max(maxRed, r.heatmap.data[i]);
+      }
+      console.log(`${folder}: a cell's HiResCAM heatmaps (absolute) vs cellcam gradcam: ${differing} of ${samples} samples differ; P(predicted) ${c.probs[c.index].toFixed(4)}`);
+      assert.ok(differing / samples < 0.01, `${differing} samples differ`);
+      // jet has no red below 0.35: a class given under 0.05 is drawn in blues only
+      if (c.probs[c.index] > 0.95) assert.equal(maxRed, 0, 'the ruled-out class has no red in its absolute-scale heatmap');
+    } finally {
+      await page.release();
+    }
+  });
 }
 
 // A model folder whose model.json is of an unknown version, lacks a field, or lists classes the ONNX file

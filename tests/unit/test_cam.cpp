@@ -7,6 +7,7 @@
 // test asserts one constant in both, which is the proof that the page and the CLI draw the same pixels.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -250,6 +251,56 @@ TEST(NormalizeCam, NonFiniteAndEmptyAreErrors) {
   EXPECT_EQ(normalize_cam(nan, 0).error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(normalize_cam(nullptr, 3).error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(normalize_cam(nan, 3).error().message.find("NaN"), std::string::npos);
+}
+
+// ---- scale_cam
+
+TEST(ScaleCam, RelativeIsNormalizeCam) {
+  const float cam[] = {3.0f, -1.5f, 0.25f, 7.75f, 2.0f};
+  EXPECT_EQ(scale_cam(cam, 5, CamScale::kRelative, 0.3f).value(), normalize_cam(cam, 5).value());
+}
+
+TEST(ScaleCam, AbsoluteIsTheShareOfTheMaximumTimesTheProbability) {
+  const float cam[] = {0.0f, 1.0f, 2.0f, 4.0f, -3.0f};
+  const std::vector<float> m = scale_cam(cam, 5, CamScale::kAbsolute, 0.5f).take();
+  const std::vector<float> expected = {0.0f, 0.125f, 0.25f, 0.5f, 0.0f};  // negatives are no evidence: 0
+  EXPECT_EQ(m, expected);
+  // A flat map stays flat at the probability; the relative scale would make it all 0 (or stretch noise).
+  const std::vector<float> flat(9, 0.7f);
+  for (float v : scale_cam(flat.data(), 9, CamScale::kAbsolute, 0.9f).value()) EXPECT_EQ(v, 0.9f);
+  // A confident "no": P = 0.02 keeps every value at or below 0.02, whatever the map's shape.
+  for (float v : scale_cam(cam, 5, CamScale::kAbsolute, 0.02f).value()) EXPECT_LE(v, 0.02f);
+  // Nothing positive: no evidence anywhere.
+  const float negative[] = {-1.0f, -2.0f, 0.0f};
+  for (float v : scale_cam(negative, 3, CamScale::kAbsolute, 1.0f).value()) EXPECT_EQ(v, 0.0f);
+}
+
+TEST(ScaleCam, BadProbabilityAndMapsAreErrors) {
+  const float cam[] = {0.0f, 1.0f};
+  const float nan[] = {0.0f, std::numeric_limits<float>::quiet_NaN()};
+  EXPECT_EQ(scale_cam(cam, 2, CamScale::kAbsolute, 1.5f).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(scale_cam(cam, 2, CamScale::kAbsolute, -0.1f).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(scale_cam(cam, 2, CamScale::kAbsolute, std::numeric_limits<float>::quiet_NaN()).error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(scale_cam(nan, 2, CamScale::kAbsolute, 0.5f).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(scale_cam(nullptr, 2, CamScale::kAbsolute, 0.5f).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(parse_cam_scale("absolute").value(), CamScale::kAbsolute);
+  EXPECT_EQ(parse_cam_scale("relative").value(), CamScale::kRelative);
+  EXPECT_EQ(parse_cam_scale("log").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_STREQ(cam_scale_name(CamScale::kAbsolute), "absolute");
+}
+
+TEST(ScaleCam, RenderHeatmapOfAConfidentNoStaysInTheColdEnd) {
+  const std::vector<float> cam = {0.0f, 0.1f, 5.0f, 0.2f};  // one hot spot
+  const PreprocessSpec spec = canvas_spec(8, 8, AspectMode::kStretch);
+  const CamRendering r = render_heatmap(cam.data(), 2, 2, 8, 8, spec, Colormap::kJet, {CamScale::kAbsolute, 0.02f}).take();
+  const Rgb8 cold = colormap_rgb(Colormap::kJet, 0.02f);
+  for (std::size_t i = 0; i < r.cam01.size(); ++i) {
+    EXPECT_LE(r.cam01[i], 0.02f);
+    EXPECT_LE(r.heatmap.samples[3 * i], cold.r);  // jet's red grows with the value; at 0.02 it is still 0
+  }
+  const CamRendering rel = render_heatmap(cam.data(), 2, 2, 8, 8, spec, Colormap::kJet).take();
+  EXPECT_GT(*std::max_element(rel.cam01.begin(), rel.cam01.end()), 0.5f);  // the relative scale paints it hot
 }
 
 // ---- upsample_cam
@@ -565,6 +616,25 @@ TEST(RenderCam, ChecksumIsTheSameInEveryBuild) {
   std::snprintf(hex, sizeof hex, "0x%08x", static_cast<unsigned>(h));
   std::printf("cam checksum (FNV-1a of maps, heatmaps, overlays): %s\n", hex);
   RecordProperty("cam_checksum", hex);
+  EXPECT_EQ(h, kExpected) << "got " << hex;
+}
+
+// The absolute scale in both builds (see the test above): the same maps drawn at P = 0.83 and 0.07.
+TEST(RenderCam, AbsoluteScaleChecksumIsTheSameInEveryBuild) {
+  constexpr std::uint32_t kExpected = 0x0u;
+  std::uint32_t h = 2166136261u;
+  for (const float p : {0.83f, 0.07f}) {
+    const Image img = synthetic_image(61, 37, 3);
+    const std::vector<float> cam = synthetic_cam(7, 6);
+    const CamRendering r =
+        render_cam(img, cam.data(), 7, 6, canvas_spec(48, 40, AspectMode::kPad), Colormap::kJet, 0.5f, {CamScale::kAbsolute, p}).take();
+    h = fnv1a(h, r.cam01.data(), r.cam01.size() * sizeof(float));
+    h = fnv1a(h, r.heatmap.samples.data(), r.heatmap.samples.size());
+    h = fnv1a(h, r.overlay.samples.data(), r.overlay.samples.size());
+  }
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "0x%08x", static_cast<unsigned>(h));
+  std::printf("absolute-scale cam checksum: %s\n", hex);
   EXPECT_EQ(h, kExpected) << "got " << hex;
 }
 

@@ -59,16 +59,18 @@ function wire() {
       showAlert(`Model ${entry.id}: ${errorText(err)}`);
     }
   });
-  $('own-model').addEventListener('change', async (e) => {
-    const files = [...e.target.files];
-    e.target.value = '';
-    if (files.length === 0) return;
-    try {
-      await chooseOwn(files);
-    } catch (err) {
-      showAlert(`Your model: ${errorText(err)}`);
-    }
-  });
+  for (const id of ['own-model', 'own-folder']) {
+    $(id).addEventListener('change', async (e) => {
+      const files = [...e.target.files];
+      e.target.value = '';
+      if (files.length === 0) return;
+      try {
+        await chooseOwn(files);
+      } catch (err) {
+        showAlert(`Your model: ${errorText(err)}`);
+      }
+    });
+  }
   // Picking "your own model" and then cancelling the file dialog keeps the model that runs.
   $('own-model').addEventListener('cancel', () => {
     if (state.choice && state.choice.source === 'shipped') {
@@ -98,6 +100,14 @@ function wire() {
     state.cam.cls = e.target.value === 'predicted' ? 'predicted' : Number(e.target.value);
     applyCamAll();
   });
+  // Method and scale for every map: the drawn heatmaps are kept per method/scale/class (row.heat), so
+  // switching back is instant; the new ones are drawn by the shared renderer as rows come into view.
+  const applyHeat = () => {
+    state.heat = { method: $('cam-method').value, scale: $('cam-scale').value };
+    for (const row of state.rows) if (row.status === 'done') drawRow(row);
+  };
+  $('cam-method').addEventListener('change', applyHeat);
+  $('cam-scale').addEventListener('change', applyHeat);
   $('alpha-all').addEventListener('input', (e) => {
     state.cam.alpha = Number(e.target.value);
     $('alpha-all-value').textContent = state.cam.alpha.toFixed(2);
@@ -192,6 +202,7 @@ window.cellcam = {
     const r = state.rows[i];
     if (!r || r.status !== 'done') return null;
     return { probs: [...r.result.probs], index: r.result.index, cams: r.result.cams ? Array.from(r.result.cams) : null,
+      hiresCams: r.result.hiresCams ? Array.from(r.result.hiresCams) : null,
       camWidth: r.result.camWidth, camHeight: r.result.camHeight, tiles: r.result.tiles ?? null, disagreement: r.result.disagreement ?? null,
       viewDisagreement: r.result.viewDisagreement ?? null };
   },

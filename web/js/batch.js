@@ -1,7 +1,7 @@
 // batch.js — the queue: decode ahead, classify, fill rows, and the progress and summary above them.
 import { DECODE_AHEAD, classifyInEngine, decodeInWorker, decoder, engine } from './engines.js';
 import { buildClassSelects } from './model_panel.js';
-import { $, cellcamReady, errorText, h, MAX_AHEAD, showAlert, shownName, state, VIEW_MAX } from './page.js';
+import { $, cellcamReady, errorText, h, heatKey, MAX_AHEAD, showAlert, shownName, state, VIEW_MAX } from './page.js';
 import { reviewCounts } from './review.js';
 import { classColour, fillError, fillResult, makeRow, setMeta } from './rows.js';
 import { rowFinished } from './saved.js';
@@ -34,6 +34,10 @@ export async function runQueue() {
   state.started = performance.now();
   state.batchStart = state.rows.filter((r) => r.status === 'done' || r.status === 'error').length;
   setControlsBusy(true);
+  state.announced = { at: performance.now(), quarter: 0 };
+  $('results').setAttribute('aria-busy', 'true');
+  const queued = state.queue.length;
+  announceBatch(`Classifying ${queued} image${queued === 1 ? '' : 's'}.`);
   updateProgress();
   const inflight = new Set();
   const ahead = [];  // [{ row, decoding: Promise }] handed to the decode worker, in order
@@ -105,9 +109,53 @@ export async function runQueue() {
     state.running = false;
     state.finishedAt = performance.now();
     setControlsBusy(false);
+    $('results').removeAttribute('aria-busy');
     updateProgress();
+    announceBatch(batchSummary());
     scheduleView();
   }
+}
+
+// ---------------------------------------------------------------- what a screen reader hears
+// One live region (#batch-live) says what the batch does in a few sentences: when it starts, at each
+// quarter (and no more often than every 10 s), and a summary when it ends. The progress text and the
+// summary chips change up to ten times a second and are not live regions: read, they would be one
+// announcement per image.
+const ANNOUNCE_EVERY_MS = 10000;
+
+function announceBatch(text) {
+  const live = $('batch-live');
+  if (!live) return;
+  live.textContent = text;
+  live.dataset.count = String(Number(live.dataset.count ?? 0) + 1);
+}
+
+function announceProgress(done, total) {
+  const a = state.announced;
+  if (!a || !state.running || total === 0) return;
+  const quarter = Math.floor((4 * (done - state.batchStart)) / Math.max(1, total - state.batchStart));
+  const now = performance.now();
+  if (quarter > a.quarter && quarter < 4 && now - a.at >= ANNOUNCE_EVERY_MS) {
+    a.quarter = quarter;
+    a.at = now;
+    announceBatch(`${done} of ${total} images done.`);
+  }
+}
+
+// "40 of 40 images done: 31 Uninfected, 9 Parasitized; 6 to review, 2 not the kind of image the model knows; 1 error."
+export function batchSummary() {
+  const c = counts();
+  const total = state.rows.length;
+  const model = state.choice && state.choice.parsed;
+  const classes = [...c.perClass.entries()].map(([k, n]) => {
+    const i = model ? model.classes.indexOf(k) : -1;
+    return `${n} ${i >= 0 ? shownName(model, i) : k}`;
+  });
+  const ood = state.rows.filter((r) => r.status === 'done' && r.result.ood).length;
+  const flags = [`${c.review} to review`, ...(ood > 0 ? [`${ood} not the kind of image the model knows`] : [])];
+  const stopped = c.done + c.errors < total ? ' (stopped)' : '';
+  return `${c.done + c.errors} of ${total} images done${stopped}: ${classes.join(', ') || 'none classified'}; ${flags.join(', ')}` +
+    `${c.errors > 0 ? `; ${c.errors} error${c.errors > 1 ? 's' : ''}` : ''}.`;
 }
 
 export function onClassified(row, result) {
@@ -116,7 +164,7 @@ export function onClassified(row, result) {
       fillError(row, result.code, result.message);
     } else {
       row.result = result;
-      if (result.heatmap) row.heat.set(result.camClass, result.heatmap.data);
+      if (result.heatmap) row.heat.set(heatKey(result.heat, result.camClass), result.heatmap.data);
       fillResult(row);
     }
   } catch (e) {
@@ -144,7 +192,7 @@ export function scheduleProgress() {
 // is locked while a batch runs: changing one restarts the inference worker or changes how images are
 // cut, and a batch must run whole on one set of settings. Adding files stays open (they join the batch,
 // same settings); Clear and export wait for the end. Sort, filter and overlays change no result.
-export const RESULT_CONTROLS = ['model', 'backend', 'own-model', 'tta', 'tile', 'tile-above'];
+export const RESULT_CONTROLS = ['model', 'backend', 'own-model', 'own-folder', 'tta', 'tile', 'tile-above'];
 const LOCKED_TITLE = 'Locked while a batch runs: every image of a batch is classified with the same settings. Stop the batch or wait for it to end to change this.';
 
 export function setControlsBusy(busy) {
@@ -181,6 +229,7 @@ export function updateProgress() {
   const done = c.done + c.errors;
   $('progress').max = Math.max(total, 1);
   $('progress').value = done;
+  announceProgress(done, total);
   const batchDone = done - state.batchStart;
   const end = state.running ? performance.now() : state.finishedAt ?? performance.now();
   const elapsed = (end - state.started) / 1000;

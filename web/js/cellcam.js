@@ -38,18 +38,22 @@ export async function loadCellcam(moduleOptions = {}) {
     canvasPlacement: guard((width, height, specJson) => m.canvasPlacement(width, height, String(specJson))),
     // The shared Grad-CAM renderer (cellcam/cam.h), the pixels `cellcam gradcam` draws:
     //   args {cam: Float32Array (camHeight,camWidth), camWidth, camHeight, width, height,
-    //         rgba: (height,width,4) bytes of the original image, colormap?: 'jet'|'viridis', alpha?: 0.5}
+    //         rgba: (height,width,4) bytes of the original image, colormap?: 'jet'|'viridis', alpha?: 0.5,
+    //         scale?: 'relative'|'absolute', probability?: the explained class's (absolute: P x map / max)}
     //   -> { ok, overlay, heatmap: {width, height, data: Uint8ClampedArray RGBA}, cam: Float32Array (H,W) in [0,1] }
     //   args.heatmapOnly: true -> { ok, heatmap } only (no rgba needed; what the page uses)
     renderCam: guard((args, specJson) => m.renderCam(args, String(specJson))),
     // The overlay at any opacity (cam.h blend_rgba): rgba and heatmap (H,W,4) bytes -> Uint8ClampedArray.
     blendOverlay: guard((rgba, heatmap, alpha) => m.blendOverlay(rgba, heatmap, Number(alpha))),
+    // The colour table a map is drawn with (cam.h colormap_table): Uint8Array (256,3), for a legend.
+    colormapTable: guard((name = 'jet') => m.colormapTable(String(name))),
     // A model: model.json parsed and checked once by the shared C++ (cellcam/model_card.h); every rule
     // after inference is a call on it. -> { ok, model, info } or the error. model.delete() frees it.
     openModel: guard((text) => openModel(m, String(text))),
     // The rules one by one (tests and tools without a model.json): cellcam/views.h, ensemble.h, tiling.h.
     rules: {
       normalizeCam: guard((map) => m.normalizeCam(map)),
+      scaleCam: guard((map, options = {}) => m.scaleCam(map, options)),
       makeViews: guard((t, n, c, h, w) => m.makeViews(t, n, c, h, w)),
       averageViewProbs: guard((p, n, V, K) => m.averageViewProbs(p, n, V, K)),
       averageViewCams: guard((c, n, V, K, h, w) => m.averageViewCams(c, n, V, K, h, w)),

@@ -5,10 +5,11 @@
 // It only moves tensors: every rule after the network (TTA views, combining views and members, the
 // decision and the review flag, tile aggregation, the stitched map, the heatmap) is a call on `rules`, the
 // wasm Model made from model.json (shared C++). runMember(m, input, count) runs ONNX member m on `count`
-// stacked (C,H,W) inputs -> { probs (count,K), cam (count,K,h,w) | null, camWidth, camHeight, ood (count) | null }.
+// stacked (C,H,W) inputs -> { probs (count,K), cam (count,K,h,w) | null, hirescam (count,K,h,w) | null, camWidth,
+// camHeight, ood (count) | null }.
 // Results: { ok: true, probs, index, label, displayName, score, review, ood, oodScore, disagreement,
-//   viewDisagreement, cams, camWidth, camHeight, stitched, camClass, heatmap, camError, inferMs, camMs, batch,
-//   tiles? } or
+//   viewDisagreement, cams, hiresCams (HiResCAM, same layout) | null, camWidth, camHeight, stitched, camClass, heatmap,
+//   heat (the method and scale it was drawn with), camError, inferMs, camMs, batch, tiles? } or
 //   { ok: false, code, message }. Nothing throws out.
 // An ONNX Runtime session against the model's description, before any image: its input and output names,
 // then the shapes through the shared C++ (model_card.h check_onnx_outputs, as `cellcam predict` checks the
@@ -46,27 +47,38 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
     const c = rules.combine(outputs, n, tta);
     if (!c.ok) throw new Error(c.message);
     const cams = c.cams ? { data: c.cams, h: c.camHeight, w: c.camWidth } : null;
-    return { probs: c.probs, cams, disagreement: c.disagreement, viewDisagreement: c.viewDisagreement, ood: c.ood, ms };
+    // HiResCAM, when every member gives it: combined by the same rules as Grad-CAM (views turned back and
+    // averaged, members resampled and weighted), so the page can switch between the two without a rerun.
+    let hires = null;
+    if (cams && outputs.every((o) => o.hirescam)) {
+      const hc = rules.combine(outputs.map((o) => ({ ...o, cam: o.hirescam })), n, tta);
+      if (!hc.ok) throw new Error(hc.message);
+      hires = { data: hc.cams, h: hc.camHeight, w: hc.camWidth };
+    }
+    return { probs: c.probs, cams, hires, disagreement: c.disagreement, viewDisagreement: c.viewDisagreement, ood: c.ood, ms };
   }
 
   // One image's answer: decided, and its heatmap drawn at the page's view size (item.view).
-  function finish(item, probs, cams, camWidth, camHeight, stitched, inferMs, extra, disagreement, oodScore) {
+  // item.heat: { method: 'gradcam'|'hirescam', scale: 'relative'|'absolute' }, how the page shows maps now.
+  function finish(item, probs, cams, hiresCams, camWidth, camHeight, stitched, inferMs, extra, disagreement, oodScore) {
     const d = rules.decide(probs, disagreement, oodScore);
     if (!d.ok) return d;
     const t0 = now();
     let heatmap = null;
     let camError = '';
+    const heat = { method: item.heat?.method === 'hirescam' && hiresCams ? 'hirescam' : 'gradcam', scale: item.heat?.scale === 'absolute' ? 'absolute' : 'relative' };
     if (cams && item.view) {
       const plane = camWidth * camHeight;
-      const r = rules.heatmap({ cam: cams.subarray(d.index * plane, (d.index + 1) * plane), camWidth, camHeight,
-        width: item.view.width, height: item.view.height, stitched });
+      const maps = heat.method === 'hirescam' ? hiresCams : cams;
+      const r = rules.heatmap({ cam: maps.subarray(d.index * plane, (d.index + 1) * plane), camWidth, camHeight,
+        width: item.view.width, height: item.view.height, stitched, scale: heat.scale, probability: probs[d.index] });
       if (r.ok) heatmap = r.heatmap;
       else camError = r.message;
     }
     return {
       ok: true, probs: Array.from(probs), index: d.index, label: d.label, displayName: d.displayName, score: d.score,
-      review: d.review, ood: d.ood, oodScore: d.oodScore, disagreement, cams, camWidth, camHeight, stitched, camClass: d.index, heatmap, camError, inferMs,
-      camMs: now() - t0, ...extra,
+      review: d.review, ood: d.ood, oodScore: d.oodScore, disagreement, cams, hiresCams, camWidth, camHeight, stitched, camClass: d.index,
+      heatmap, heat, camError, inferMs, camMs: now() - t0, ...extra,
     };
   }
 
@@ -87,11 +99,13 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
     return items.map((item, i) => {
       try {
         let cams = null;
+        let hiresCams = null;
         if (out.cams) {
           const plane = K * out.cams.h * out.cams.w;
           cams = out.cams.data.slice(i * plane, (i + 1) * plane);
+          if (out.hires) hiresCams = out.hires.data.slice(i * plane, (i + 1) * plane);
         }
-        return finish(item, out.probs.subarray(i * K, (i + 1) * K), cams, out.cams?.w ?? 0, out.cams?.h ?? 0, false, out.ms / n,
+        return finish(item, out.probs.subarray(i * K, (i + 1) * K), cams, hiresCams, out.cams?.w ?? 0, out.cams?.h ?? 0, false, out.ms / n,
           { batch: n, viewDisagreement: out.viewDisagreement ? out.viewDisagreement[i] : null }, out.disagreement ? out.disagreement[i] : null,
           out.ood ? out.ood[i] : null);
       } catch (e) {
@@ -107,6 +121,7 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
       const T = tiles.items.length;
       const tileProbs = new Float32Array(T * K);
       let tileCams = null;
+      let tileHires = null;
       let tileOod = null;
       let camW = 0;
       let camH = 0;
@@ -125,17 +140,25 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
             camW = out.cams.w;
             camH = out.cams.h;
             tileCams = new Float32Array(T * K * camW * camH);
+            if (out.hires) tileHires = new Float32Array(T * K * camW * camH);
           }
           tileCams.set(out.cams.data, start * K * camW * camH);
+          if (tileHires && out.hires) tileHires.set(out.hires.data, start * K * camW * camH);
         }
       }
       const agg = rules.aggregateTiles(tileProbs, tileCams, camW, camH, tiles, item.source.width, item.source.height, tileOod);
       if (!agg.ok) return agg;
+      let hiresMaps = null;  // the tiles' HiResCAM maps stitched as their Grad-CAM maps are
+      if (tileHires) {
+        const hAgg = rules.aggregateTiles(tileProbs, tileHires, camW, camH, tiles, item.source.width, item.source.height, null);
+        if (!hAgg.ok) return hAgg;
+        hiresMaps = hAgg.maps;
+      }
       const tileInfo = {
         count: T, columns: tiles.columns, rows: tiles.rows, tile: tiles.tile, stride: tiles.stride,
         positive: agg.positiveTiles, best: agg.best,
       };
-      return finish(item, agg.probs, agg.maps, agg.mapWidth, agg.mapHeight, true, inferMs, { tiles: tileInfo, batch: Math.min(batchSize, T) }, null,
+      return finish(item, agg.probs, agg.maps, hiresMaps, agg.mapWidth, agg.mapHeight, true, inferMs, { tiles: tileInfo, batch: Math.min(batchSize, T) }, null,
         agg.ood);
     } catch (e) {
       return { ok: false, code: 'inference', message: `inference failed: ${message(e)}` };

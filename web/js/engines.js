@@ -1,7 +1,7 @@
 // engines.js — the page's two workers: decoding (decode_worker.js, restarted when a file hangs it) and inference
 // (inference_worker.js, ONNX Runtime Web and the wasm Model); requests and answers by row.
 import { renderModelCard } from './model_panel.js';
-import { $, FILE_TIMEOUT_MS, errorText, params, setStatus, showAlert, state } from './page.js';
+import { $, FILE_TIMEOUT_MS, errorText, heatOf, params, setStatus, showAlert, state } from './page.js';
 
 // ---------------------------------------------------------------- decode worker (decode_worker.js)
 // Files are handed over DECODE_AHEAD at a time, so the worker decodes the next one while the page
@@ -163,9 +163,18 @@ export function startEngine({ fallback = null } = {}) {
     batch: Number(params.get('batch')) || 0, threads: Number(params.get('threads')) || 0, tta: $('tta').checked,
     fault: fallback ? '' : params.get('webgpu-fault') ?? '',
   };
-  if (choice.bytes) init.modelBytes = choice.bytes.slice(0);
-  else init.modelBase = new URL(choice.base, location.href).href;
-  worker.postMessage(init, init.modelBytes ? [init.modelBytes] : []);
+  const transfer = [];
+  if (choice.memberBytes) {
+    // A folder from disk: every member's bytes, copied (the choice keeps its own for the next worker).
+    init.memberBytes = Object.fromEntries(Object.entries(choice.memberBytes).map(([file, b]) => [file, b.slice(0)]));
+    transfer.push(...Object.values(init.memberBytes));
+  } else if (choice.bytes) {
+    init.modelBytes = choice.bytes.slice(0);
+    transfer.push(init.modelBytes);
+  } else {
+    init.modelBase = new URL(choice.base, location.href).href;
+  }
+  worker.postMessage(init, transfer);
   return engine.ready;
 }
 
@@ -192,7 +201,7 @@ export function classifyInEngine(row, decoded) {
     // The view's pixels stay here: the worker needs only its size (to draw the heatmap at it).
     row.view = decoded.thumbnail;
     const view = { width: decoded.thumbnail.width, height: decoded.thumbnail.height };
-    const msg = { type: 'classify', id: row.id, tensor: decoded.tensor, view, source: decoded.source };
+    const msg = { type: 'classify', id: row.id, tensor: decoded.tensor, view, source: decoded.source, heat: { ...state.heat } };
     const transfer = [decoded.tensor.buffer];
     if (decoded.tiles) {
       msg.tiles = decoded.tiles;
@@ -207,7 +216,8 @@ export function classifyInEngine(row, decoded) {
   });
 }
 
-// The heatmap of another class for a row, drawn by the shared renderer in the inference worker.
+// The heatmap of a class for a row, drawn by the shared renderer in the inference worker with the page's
+// method and scale (heatOf).
 export async function renderInEngine(row, cls) {
   const info = await engine.ready;  // after a backend switch, the new worker draws
   return new Promise((resolve) => {
@@ -218,10 +228,13 @@ export async function renderInEngine(row, cls) {
     const reqId = engine.nextReq++;
     engine.renders.set(reqId, resolve);
     const plane = row.result.camWidth * row.result.camHeight;
-    const cam = row.result.cams.slice(cls * plane, (cls + 1) * plane);
+    const heat = heatOf(row);
+    const maps = heat.method === 'hirescam' ? row.result.hiresCams : row.result.cams;
+    const cam = maps.slice(cls * plane, (cls + 1) * plane);
     engine.worker.postMessage({
       type: 'render', reqId, cam, camWidth: row.result.camWidth, camHeight: row.result.camHeight,
       stitched: row.result.stitched, view: { width: row.view.width, height: row.view.height },
+      scale: heat.scale, probability: row.result.probs[cls],
     });
   });
 }

@@ -18,13 +18,14 @@
 // the first batch, as a lost device would.
 //
 // Messages in:
-//   { type: 'init', backend: 'auto'|'webgpu'|'wasm', modelJson: text, modelBase (the folder's URL) | modelBytes,
+//   { type: 'init', backend: 'auto'|'webgpu'|'wasm', modelJson: text, modelBase (the folder's URL) | modelBytes
+//     | memberBytes ({file named in model.json: ArrayBuffer}, a folder picked from disk),
 //     batch, threads, tta, fault: '' | 'create' | 'lose' }
 //   An ensemble (model.json "ensemble") gets one session per member, each file checked against its SHA-256;
 //   tta: every image also runs as its 8 flips/rotations (cellcam/views.h), probabilities and maps averaged.
 //   { type: 'classify', id, tensor: Float32Array (C,H,W), tiles?: {items, tensor (T,C,H,W), ...},
 //     view: {width, height} (the size the page shows it at), source: {width, height} }
-//   { type: 'render', reqId, cam: Float32Array (h,w), camWidth, camHeight, stitched, view: {width, height} }
+//   { type: 'render', reqId, cam: Float32Array (h,w), camWidth, camHeight, stitched, view: {width, height}, scale, probability }
 //   { type: 'drain' }   the page replaced this worker: answer 'drained' (it holds nothing by then)
 // Messages out:
 //   { type: 'ready', backend, label, note, threads, adapter, batch, createMs, warmupMs, verifyMs, totalMs, sha256 } | { type: 'failed', message, webgpu }
@@ -65,7 +66,7 @@ self.onmessage = (event) => {
   else if (m.type === 'classify' && broken) handBack([m]);
   else if (m.type === 'classify') { pending.push(m); pump(); }
   else if (m.type === 'drain') self.postMessage({ type: 'drained' });
-  else if (m.type === 'render') self.postMessage({ type: 'rendered', reqId: m.reqId, ...renderHeatmap(m.cam, m.camWidth, m.camHeight, m.stitched, m.view) });
+  else if (m.type === 'render') self.postMessage({ type: 'rendered', reqId: m.reqId, ...renderHeatmap(m.cam, m.camWidth, m.camHeight, m.stitched, m.view, m.scale, m.probability) });
 };
 
 // ---------------------------------------------------------------- start-up
@@ -110,9 +111,9 @@ async function init(m) {
   let verifyMs = 0;
   let digest = '';
   for (const [i, member] of model.members.entries()) {
-    let bytes = i === 0 && m.modelBytes ? m.modelBytes : null;
+    let bytes = m.memberBytes ? m.memberBytes[member.file] ?? null : i === 0 && m.modelBytes ? m.modelBytes : null;
     if (!bytes) {
-      if (!m.modelBase) throw new Error(`${member.file}: an ensemble's member files load from its folder only`);
+      if (!m.modelBase) throw new Error(`${member.file}: an ensemble's member files load from its folder only (choose the folder)`);
       const url = new URL(member.file, m.modelBase).href;
       const response = await fetch(url);
       if (!response.ok) throw new Error(`${member.file}: HTTP ${response.status}`);
@@ -265,6 +266,8 @@ async function runSession(session, stacked, n) {
     result.cam = Float32Array.from(out.cam.data);
     result.camWidth = out.cam.dims[3];
     result.camHeight = out.cam.dims[2];
+    // Every exported graph also gives HiResCAM, same shape (native/explain/export_model.cpp).
+    if (out.hirescam && out.hirescam.dims.join() === out.cam.dims.join()) result.hirescam = Float32Array.from(out.hirescam.data);
   }
   result.ood = out.ood ? Float32Array.from(out.ood.data) : null;
   for (const t of Object.values(out)) t.dispose?.();
@@ -272,10 +275,11 @@ async function runSession(session, stacked, n) {
 }
 
 // view: the size the page shows the image at; stitched: the map covers the whole image (tiles).
-function renderHeatmap(cam, camWidth, camHeight, stitched, view) {
+// scale: 'relative' | 'absolute' (with probability, the explained class's), cellcam/cam.h scale_cam.
+function renderHeatmap(cam, camWidth, camHeight, stitched, view, scale, probability) {
   if (!rules) return { ok: false, code: 'internal', message: 'no model is loaded' };
   // The heatmap alone: the page blends the overlay itself (cellcam.blendOverlay, the same pixels).
-  const r = rules.heatmap({ cam, camWidth, camHeight, width: view.width, height: view.height, stitched: Boolean(stitched) });
+  const r = rules.heatmap({ cam, camWidth, camHeight, width: view.width, height: view.height, stitched: Boolean(stitched), scale, probability });
   if (!r.ok) return r;
   return { ok: true, heatmap: r.heatmap };
 }
@@ -289,6 +293,7 @@ function postResult(id, result) {
   if (result.ok) Object.assign(result, { backend, backendLabel });
   const transfer = [];
   if (result.ok && result.cams) transfer.push(result.cams.buffer);
+  if (result.ok && result.hiresCams) transfer.push(result.hiresCams.buffer);
   if (result.ok && result.heatmap) transfer.push(result.heatmap.data.buffer);
   post(id, result, transfer);
 }

@@ -13,7 +13,7 @@ export async function loadModelIndex() {
   const select = $('model');
   select.textContent = '';
   for (const m of state.models) select.append(h('option', { value: m.id, text: m.title || m.id }));
-  select.append(h('option', { value: '__own__', text: 'Your own model (model.onnx + model.json)…' }));
+  select.append(h('option', { value: '__own__', text: 'Your own model (files or a folder)…' }));
   const wanted = params.get('model');
   const initial = state.models.find((m) => m.id === wanted) ?? state.models.find((m) => m.default) ?? state.models[0];
   select.value = initial.id;
@@ -47,7 +47,48 @@ async function readShipped(entry) {
   setChoice({ id: entry.id, title: entry.title, source: 'shipped', text, parsed, base, readme: `${base}README.md` });
 }
 
+// A folder (`cellcam export` or `cellcam ensemble` output) picked whole: its top model.json, and every ONNX
+// file that model.json names (an ensemble's members under members/N/), found by path inside the folder.
+// The worker checks each file's SHA-256 against model.json before any of them runs, as for shipped models.
+async function readOwnFolder(files) {
+  const inside = (f) => f.webkitRelativePath.split('/').slice(1).join('/');  // the path below the picked folder
+  const json = files.find((f) => inside(f) === 'model.json');
+  if (!json) {
+    showAlert('This folder has no model.json at its top: choose the folder `cellcam export` or `cellcam ensemble` wrote.');
+    return false;
+  }
+  const text = await json.text();
+  const parsed = await readModelJson(text);
+  if (!parsed.ok) {
+    showAlert(`model.json: ${parsed.message}`);
+    return false;
+  }
+  const memberBytes = {};
+  const missing = [];
+  for (const member of parsed.members) {
+    const file = files.find((f) => inside(f) === member.file);
+    if (file) memberBytes[member.file] = await file.arrayBuffer();
+    else missing.push(member.file);
+  }
+  if (missing.length > 0) {
+    showAlert(`The folder lacks ${missing.join(', ')}, which its model.json names: choose the whole folder.`);
+    return false;
+  }
+  const folder = json.webkitRelativePath.split('/')[0];
+  const what = parsed.members.length > 1 ? `${parsed.members.length}-member ensemble` : 'model';
+  // Its card, when the folder has one, opens from memory (a blob: URL; nothing is fetched).
+  const readmeFile = files.find((f) => inside(f) === 'README.md');
+  const readme = readmeFile ? URL.createObjectURL(new Blob([await readmeFile.arrayBuffer()], { type: 'text/plain;charset=utf-8' })) : null;
+  setChoice({ id: '__own__', title: `${parsed.name} (your folder)`, source: 'own', text, parsed, memberBytes, fileName: `${folder}/`, readme });
+  const option = [...$('model').options].find((o) => o.value === '__own__');
+  option.textContent = `Your ${what}: ${parsed.name} (${folder}/) — choose another…`;
+  $('model').value = '__own__';
+  $('own-model-box').hidden = false;
+  return true;
+}
+
 async function readOwn(files) {
+  if (files.some((f) => f.webkitRelativePath && f.webkitRelativePath.includes('/'))) return readOwnFolder(files);
   const onnx = files.filter((f) => /\.onnx$/i.test(f.name));
   const json = files.filter((f) => /\.json$/i.test(f.name));
   if (onnx.length !== 1 || json.length !== 1) {

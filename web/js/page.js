@@ -25,10 +25,19 @@ export const state = {
   started: 0,
   batchStart: 0,
   cam: { on: true, cls: 'predicted', alpha: DEFAULT_ALPHA },
+  heat: { method: 'gradcam', scale: 'relative' },  // how every map is drawn (cellcam/cam.h scale_cam)
   viewTimer: 0,
   viewer: null,        // the row open in the large view
   skipped: 0,
 };
+
+// ---------------------------------------------------------------- heatmaps
+// The method and scale a row's maps are drawn with now (the page-wide choice): HiResCAM only where the
+// model gave it; the cache key of a drawn heatmap (row.heat).
+export function heatOf(row) {
+  return { method: state.heat.method === 'hirescam' && row.result?.hiresCams ? 'hirescam' : 'gradcam', scale: state.heat.scale };
+}
+export const heatKey = (heat, cls) => `${heat.method}/${heat.scale}/${cls}`;
 
 // ---------------------------------------------------------------- messages
 // The wasm module on the main thread too: it reads model.json (the shared C++ model card) and blends the

@@ -280,9 +280,14 @@ export async function exportReviewedSet() {
   if (others.length > 0) throw new Error(`the reviewed rows were classified with ${others.length === rows.length ? 'another' : 'more than one'} model: review one model's results at a time`);
   const parts = [];
   let failure = null;
+  // One time for every entry: without it fflate reads the clock separately for an entry's local header and
+  // its central-directory record, and when the (2-second) DOS time ticks between the two they differ, which
+  // libzip's consistency check (cellcam train/finetune) rejects as 'Zip archive inconsistent'.
+  const exportedAt = new Date();
   const zip = new Zip((err, chunk) => { if (err) failure = err; else parts.push(chunk); });
   const add = (path, bytes) => {
     const entry = new ZipPassThrough(path);
+    entry.mtime = exportedAt;
     zip.add(entry);
     entry.push(bytes, true);
   };
@@ -303,7 +308,6 @@ export async function exportReviewedSet() {
       r.result.probs[r.result.index].toPrecision(6), `${r.model.name}@${r.model.version}`, r.reviewed.at].map(csvQuote), csvField(r.note ?? '')].join(','));
   }
   add('manifest.csv', enc.encode(`${lines.join('\r\n')}\r\n`));
-  const exportedAt = new Date();
   add('review.json', enc.encode(`${JSON.stringify({
     format: 'cellcam-reviewed-set/1', model: { name: model.name, version: model.version, sha256: model.sha256 },
     classes: [...model.classes], exported_at: exportedAt.toISOString(), images: n, confirmed, corrected: n - confirmed,

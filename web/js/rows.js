@@ -1,7 +1,7 @@
 // rows.js — files in (drops, pickers, folders) and one row per file out: thumbnail, class, probability
 // bars, the refer-for-review flag, the Grad-CAM overlay at its opacity and the review (review.js).
 import { renderInEngine } from './engines.js';
-import { $, cellcamMain, fmt, h, IMAGE_EXTENSIONS, showAlert, shownName, state, THUMB_CSS } from './page.js';
+import { $, cellcamMain, fmt, h, heatKey, heatOf, IMAGE_EXTENSIONS, showAlert, shownName, state, THUMB_CSS } from './page.js';
 import { reviewCell } from './review.js';
 import { drawViewer, openViewer } from './views_panel.js';
 
@@ -176,15 +176,16 @@ export async function composed(row) {
   const view = row.view;
   if (!row.cam.on || !row.result.cams) return view.data;
   const cls = camClassOf(row);
-  let heat = row.heat.get(cls);
+  const key = heatKey(heatOf(row), cls);
+  let heat = row.heat.get(key);
   if (!heat) {
     const r = await renderInEngine(row, cls);
     if (!r.ok) {
-      showAlert(`Grad-CAM for ${row.path}: ${r.message}`);
+      showAlert(`Heatmap for ${row.path}: ${r.message}`);
       return view.data;
     }
     heat = r.heatmap.data;
-    row.heat.set(cls, heat);
+    row.heat.set(key, heat);
   }
   const blended = cellcamMain ? cellcamMain.blendOverlay(view.data, heat, row.cam.alpha) : null;
   if (!blended || blended.ok === false) return view.data;

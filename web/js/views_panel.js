@@ -1,5 +1,5 @@
 // views_panel.js — which rows show and in what order (sort, filter), and the large view of one row.
-import { $, fmt, h, shownName, state, VIEW_MAX } from './page.js';
+import { $, cellcamMain, fmt, h, heatOf, shownName, state, VIEW_MAX } from './page.js';
 import { renderViewerReview } from './review.js';
 import { camClassOf, composed, describeSource, probabilityBars, resultBadges } from './rows.js';
 
@@ -131,8 +131,50 @@ export function drawViewer(row, pixels) {
   canvas.height = row.view.height;
   canvas.getContext('2d').putImageData(new ImageData(pixels, row.view.width, row.view.height), 0, 0);
   canvas.dataset.drawn = row.cam.on && row.result.cams ? `overlay:${camClassOf(row)}` : 'image';
-  canvas.setAttribute('aria-label', `${row.path}${row.cam.on ? `, Grad-CAM of ${shownName(row.model, camClassOf(row))}` : ''}`);
+  const shown = row.cam.on && row.result.cams;
+  const explains = shown ? heatDescription(row) : null;
+  canvas.setAttribute('aria-label', `${row.path}${explains ? `, ${explains.line}` : ''}`);
   canvas.setAttribute('role', 'img');
+  drawLegend(explains);
+}
+
+const METHOD_NAMES = { gradcam: 'Grad-CAM', hirescam: 'HiResCAM' };
+
+// What the drawn map is: the class it explains and with which probability, the method, and what its colours
+// mean on the chosen scale (cellcam/cam.h scale_cam).
+export function heatDescription(row) {
+  const cls = camClassOf(row);
+  const heat = heatOf(row);
+  const name = shownName(row.model, cls);
+  const p = row.result.probs[cls];
+  const grid = row.result.stitched ? 'stitched from the tiles\u2019 maps' : `${row.result.camWidth}\u00d7${row.result.camHeight} map${row.model.cam?.layer ? ` at ${row.model.cam.layer}` : ''}`;
+  const line = `${METHOD_NAMES[heat.method]} of ${name} (P = ${fmt(p)}), ${grid}`;
+  const text = heat.scale === 'absolute'
+    ? `Absolute scale: colour = P(${name}) \u00d7 the map \u00f7 its maximum. With P = ${fmt(p)} nothing is hotter than ${fmt(p, 2)}; a class the model rules out stays blue.`
+    : `Relative scale: each map is stretched from its own lowest (0) to its highest (1) value. It shows where the evidence for ${name} lies, not how strong it is: a weak or flat map looks as hot as a strong one (choose the absolute scale to compare).`;
+  const note = heat.method === 'hirescam' ? ' HiResCAM multiplies gradient and activation at each position (no averaging of the gradient), so it follows the model more closely.' : '';
+  return { line, text: text + note, scale: heat.scale, probability: p };
+}
+
+let legendTable = null;
+
+// The colour bar under the large view (jet, the colours the heatmaps are drawn with) and what it means.
+function drawLegend(explains) {
+  const box = $('viewer-legend');
+  box.hidden = !explains;
+  if (!explains) return;
+  $('viewer-explains').textContent = `Map explains: ${explains.line}`;
+  $('viewer-legend-text').textContent = explains.text;
+  const bar = $('viewer-legend-bar');
+  if (!legendTable && cellcamMain) {
+    const t = cellcamMain.colormapTable('jet');
+    if (t && t.ok !== false) legendTable = t;
+  }
+  if (!legendTable) return;
+  const img = new ImageData(256, 1);
+  for (let i = 0; i < 256; i++) img.data.set([legendTable[3 * i], legendTable[3 * i + 1], legendTable[3 * i + 2], 255], 4 * i);
+  bar.getContext('2d').putImageData(img, 0, 0);
+  bar.dataset.drawn = 'jet';
 }
 
 export function viewerStep(delta) {

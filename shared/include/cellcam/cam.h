@@ -40,6 +40,23 @@ namespace cellcam {
 // cam: n floats (typically (h,w) row-major); returns n floats.
 Result<std::vector<float>> normalize_cam(const float* cam, int n);
 
+// ---- scale: what a colour means
+
+// kRelative: normalize_cam, each map stretched to the full colour range (grad-cam's default: shows where,
+//   never how much; a flat or a weak map looks as hot as a strong one).
+// kAbsolute: m = max(cam, 0) / max(cam) * p, p the probability of the class the map explains: no minimum is
+//   subtracted, so a flat map stays one flat colour, and a class the model gives 0.02 stays dark blue
+//   whatever its map's shape; 1 means "the class is certain and this is where its evidence peaks".
+enum class CamScale { kRelative, kAbsolute };
+
+const char* cam_scale_name(CamScale s);                      // "relative", "absolute"
+Result<CamScale> parse_cam_scale(const std::string& name);   // the names above, or kInvalidArgument
+
+// The map in [0,1] on the chosen scale. cam: n floats; probability in [0,1] (used by kAbsolute only; NaN or
+// outside [0,1] is a kInvalidArgument error, as are NaN/infinite map values). kAbsolute computes
+// (c > 0 ? c : 0) / hi * p in float, hi the map's maximum; hi <= 0 (nothing positive) gives all zeros.
+Result<std::vector<float>> scale_cam(const float* cam, int n, CamScale scale, float probability);
+
 // ---- resampling onto the original image
 
 // Resamples a map defined over the model's input canvas (canvas_w x canvas_h; cam pixel (i,j) covers
@@ -104,15 +121,22 @@ struct CamRendering {
   Image overlay;                     // (H,W,3|4)
 };
 
+// How render_heatmap scales a map: relative (the default, normalize_cam), or absolute with the probability
+// of the class the map explains (scale_cam).
+struct CamScaling {
+  CamScale scale = CamScale::kRelative;
+  float probability = 1.0f;
+};
+
 // The map on the original image and its colours, without the blend (the page blends at any opacity
-// itself, as overlay() does): normalize_cam -> canvas_placement -> upsample_cam -> heatmap_image for an
+// itself, as overlay() does): scale_cam -> canvas_placement -> upsample_cam -> heatmap_image for an
 // image of width x height preprocessed with `spec`. cam: (cam_h,cam_w). Fills cam01 and covered.
 Result<CamRendering> render_heatmap(const float* cam, int cam_w, int cam_h, int width, int height,
-                                    const PreprocessSpec& spec, Colormap c);
+                                    const PreprocessSpec& spec, Colormap c, CamScaling scaling = {});
 
 // render_heatmap + overlay, for a map computed on
 // `image` preprocessed with `spec` (cam over the spec's width x height canvas). cam: (cam_h,cam_w).
 Result<CamRendering> render_cam(const Image& image, const float* cam, int cam_w, int cam_h,
-                                const PreprocessSpec& spec, Colormap c, float alpha);
+                                const PreprocessSpec& spec, Colormap c, float alpha, CamScaling scaling = {});
 
 }  // namespace cellcam
