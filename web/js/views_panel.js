@@ -150,10 +150,26 @@ export function heatDescription(row) {
   const grid = row.result.stitched ? 'stitched from the tiles\u2019 maps' : `${row.result.camWidth}\u00d7${row.result.camHeight} map${row.model.cam?.layer ? ` at ${row.model.cam.layer}` : ''}`;
   const line = `${METHOD_NAMES[heat.method]} of ${name} (P = ${fmt(p)}), ${grid}`;
   const text = heat.scale === 'absolute'
-    ? `Absolute scale: colour = P(${name}) \u00d7 the map \u00f7 its maximum. With P = ${fmt(p)} nothing is hotter than ${fmt(p, 2)}; a class the model rules out stays blue.`
+    ? `Absolute scale: colour = P(${name}) \u00d7 the map \u00f7 its maximum. With P = ${fmt(p)} nothing is hotter than ${fmt(p)}; a class the model rules out stays blue.`
     : `Relative scale: each map is stretched from its own lowest (0) to its highest (1) value. It shows where the evidence for ${name} lies, not how strong it is: a weak or flat map looks as hot as a strong one (choose the absolute scale to compare).`;
-  const note = heat.method === 'hirescam' ? ' HiResCAM multiplies gradient and activation at each position (no averaging of the gradient), so it follows the model more closely.' : '';
+  const note = heat.method !== 'hirescam' ? ''
+    : sameMaps(row.result) ? ' For this model HiResCAM draws the same map as Grad-CAM: its CAM layer feeds global average pooling, so the gradient is the same at every position.'
+      : ' HiResCAM multiplies gradient and activation at each position (no averaging of the gradient), so it follows the model more closely.';
   return { line, text: text + note, scale: heat.scale, probability: p };
+}
+
+// Whether a row's HiResCAM maps are its Grad-CAM maps to float precision (measured once per row).
+function sameMaps(r) {
+  if (r.hiresSame === undefined) {
+    let diff = 0;
+    let top = 0;
+    for (let i = 0; i < r.cams.length; i++) {
+      diff = Math.max(diff, Math.abs(r.cams[i] - r.hiresCams[i]));
+      top = Math.max(top, Math.abs(r.cams[i]));
+    }
+    r.hiresSame = diff <= 1e-5 * top + 1e-7;
+  }
+  return r.hiresSame;
 }
 
 let legendTable = null;
