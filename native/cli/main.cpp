@@ -9,6 +9,7 @@
 //   cellcam predict RUN IMAGE|FOLDER... [--out predictions.csv] [--kaggle]
 //   cellcam export RUN --out models/NAME [--cam-layer features.N]
 //   cellcam gradcam RUN|MODEL_DIR IMAGE|FOLDER... [--out DIR] [--class predicted|all|NAME]
+//   cellcam eda DATA [--out DIR] [--split split.csv]
 //
 // Each subcommand is backed by a settings struct whose defaults `--help` prints; this file only wires
 // CLI11 to them. Exit codes: 0 all inputs done, 1 usage or setup error, 2 some inputs failed (each has
@@ -22,6 +23,7 @@
 #include <string>
 
 #include "calibrate_command.h"
+#include "eda_command.h"
 #include "cellcam/version.h"
 #include "ensemble_command.h"
 #include "eval_command.h"
@@ -99,6 +101,8 @@ int main(int argc, char** argv) {
   cellcam::cli::add_split_command(app, split);
   cellcam::explain::OodSettings ood;
   cellcam::cli::add_ood_command(app, ood);
+  cellcam::eda::EdaSettings eda;
+  cellcam::cli::add_eda_command(app, eda);
 
   if (argc > 1 && argv[1][0] != '-') {
     const CLI::App& all = app;
@@ -138,6 +142,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("split")) return cellcam::data::run_split(split);
     if (app.got_subcommand("gradcam")) return cellcam::explain::run_gradcam(gradcam);
     if (app.got_subcommand("ood")) return cellcam::explain::run_ood(ood);
+    if (app.got_subcommand("eda")) return cellcam::eda::run_eda(eda);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: internal error: %s\n", command_name(app).c_str(), cellcam::native::first_line(e.what()).c_str());
     return 1;
