@@ -19,6 +19,9 @@ void add_eda_command(CLI::App& app, eda::EdaSettings& s) {
       ->check(CLI::Range(8, 256));
   cmd->add_option("--near-threshold", s.near_threshold, "near duplicates: dHash Hamming distance at most this (of 64 bits)")
       ->capture_default_str()->check(CLI::Range(0, 32));
+  cmd->add_option("--near-tolerance", s.near_tolerance,
+                  "near duplicates: and 16x16 gray thumbnails (each minus its mean) differ by at most this on average")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--threads", s.threads, "decoding threads (0: all cores)")->capture_default_str()
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--seed", s.seed, "which random samples")->capture_default_str();

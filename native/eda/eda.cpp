@@ -69,6 +69,7 @@ int run_eda(const EdaSettings& s) {
   options.samples = s.samples;
   options.mean_size = s.mean_size;
   options.near_threshold = s.near_threshold;
+  options.near_tolerance = s.near_tolerance;
   options.seed = s.seed;
   options.progress = &done;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -104,8 +105,10 @@ int run_eda(const EdaSettings& s) {
   std::printf("%zu images, %zu classes, %zu unreadable, %zu skipped rows\n", total, ds.classes.size(), total - stats.readable,
               ds.skipped.size());
   std::printf("%s\n", spec_line(stats).c_str());
-  std::printf("duplicates: %zu exact pairs, %zu near pairs (dHash distance <= %d); %zu with different labels",
-              stats.exact_pairs, stats.near_pairs, stats.near_threshold, c.different_label);
+  std::printf("duplicates: %zu exact pairs, %zu near pairs (dHash distances <= %d, thumbnail difference <= %.3f; %zu hash "
+              "candidates); %zu with different labels",
+              stats.exact_pairs, stats.near_pairs, stats.near_threshold, stats.near_tolerance, stats.hash_candidates,
+              c.different_label);
   if (ds.has_groups) std::printf(", %zu across groups", c.different_group);
   if (!input.part.empty()) std::printf(", %zu leaks across the split", c.leaks);
   std::printf("\n%s/report.md written in %.1f s\n", out.c_str(), input.seconds);

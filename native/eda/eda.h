@@ -19,6 +19,7 @@ struct EdaSettings {
   int samples = 8;            // random samples per class in samples.png
   int mean_size = 64;         // side of the class mean images
   int near_threshold = 4;     // dHash Hamming distance of a near duplicate
+  double near_tolerance = 0.01;  // and the largest mean difference of its 16x16 gray thumbnails
   int threads = 0;            // 0: all cores
   std::uint64_t seed = 42;
   bool force = false;         // replace an existing report in --out

@@ -52,7 +52,7 @@ Result<Raster> render_bar_chart(const BarChart& chart, int width, int height) {
   report::draw_text_rotated(r, 16, top + ph / 2, chart.y_label, kInk, 1.5);
   report::draw_text(r, left + pw / 2, height - 8, chart.x_label, kInk, 1.5, HAlign::kCenter, VAlign::kBottom);
   const double slot = static_cast<double>(pw) / n;
-  const int bar = std::max(1, static_cast<int>(slot * 0.8));
+  const int bar = std::clamp(static_cast<int>(slot * 0.8), 1, 120);
   // Label scale: the largest of 1.5 / 1.0 at which the widest label fits its slot; else every k-th.
   double scale = 1.5;
   int widest = 0;
@@ -80,11 +80,11 @@ Result<Raster> render_bar_chart(const BarChart& chart, int width, int height) {
 }
 
 Result<Raster> render_histogram(const std::string& title, const std::string& x_label, const std::vector<double>& values,
-                                int max_bins, int decimals, int width, int height) {
+                                int max_bins, int decimals, int width, int height, const std::string& y_label) {
   if (values.empty()) return make_error(ErrorCode::kInvalidArgument, "histogram: no values");
   const auto [mn, mx] = std::minmax_element(values.begin(), values.end());
   const double lo = *mn, hi = *mx;
-  BarChart chart{title, x_label, "images", {}, {}, true, {}};
+  BarChart chart{title, x_label, y_label, {}, {}, true, {}};
   char buf[64];
   if (hi - lo <= 0) {
     std::snprintf(buf, sizeof buf, "%.*f", decimals, lo);
@@ -92,10 +92,12 @@ Result<Raster> render_histogram(const std::string& title, const std::string& x_l
     chart.values.push_back(static_cast<double>(values.size()));
     return render_bar_chart(chart, width, height);
   }
-  int bins = std::max(1, max_bins);
-  // Integer data (decimals 0) over a small range: one bin per value.
-  if (decimals == 0 && hi - lo + 1 <= max_bins) bins = static_cast<int>(hi - lo + 1);
-  const double w = decimals == 0 && hi - lo + 1 <= max_bins ? 1.0 : (hi - lo) / bins;
+  // Bins no narrower than the labels' last decimal (so no two bars carry the same label); integer data
+  // (decimals 0) over a small range: one bin per value.
+  max_bins = std::max(1, max_bins);
+  const double resolution = std::pow(10.0, -decimals);
+  const double w = std::max((hi - lo) / max_bins, resolution);
+  const int bins = std::clamp(static_cast<int>(std::floor((hi - lo) / w + 1e-9)) + 1, 1, max_bins);
   chart.values.assign(bins, 0.0);
   for (double v : values) {
     int b = static_cast<int>(std::floor((v - lo) / w));
@@ -138,7 +140,7 @@ Result<Raster> render_tile_grid(const std::string& title, const std::vector<Tile
   const int width = label_w + columns * (side + pad) + pad;
   const int height = title_h + rows * (side + cap_h + pad) + pad;
   if (width > 8000 || height > 8000) return make_error(ErrorCode::kInvalidArgument, "tile grid: too large");
-  Raster r(std::max(width, report::measure_text(title, 2.0).width + 20), height);
+  Raster r(std::max(width, report::measure_text(title, 2.0).width + 60), height);
   report::draw_text(r, r.width / 2, 12, title, kInk, 2.0, HAlign::kCenter, VAlign::kTop);
   for (std::size_t i = 0; i < tiles.size(); ++i) {
     const Tile& t = tiles[i];

@@ -26,7 +26,7 @@ Result<report::Raster> render_bar_chart(const BarChart& chart, int width = 800, 
 // are equal); bars labelled with the bin's lower edge, `decimals` after the point.
 Result<report::Raster> render_histogram(const std::string& title, const std::string& x_label,
                                         const std::vector<double>& values, int max_bins, int decimals,
-                                        int width = 800, int height = 480);
+                                        int width = 800, int height = 480, const std::string& y_label = "images");
 
 // Several rasters side by side (tops aligned) on white, `gap` pixels apart.
 report::Raster hstack(const std::vector<report::Raster>& parts, int gap = 10);

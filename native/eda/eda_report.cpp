@@ -110,8 +110,8 @@ Result<ReportCounts> write_eda_report(const std::string& folder, const data::Dat
   md << "# Exploratory data analysis: " << in.data << "\n\n";
   md << "Written by `cellcam eda`. " << n << " images listed, " << st.readable << " decoded, " << (n - st.readable)
      << " unreadable, " << ds.skipped.size() << " rows skipped by the dataset reader; " << k << " classes"
-     << (ds.has_groups ? ", with groups (patients)" : ", no group column") << ". Decoded in " << fmt("%.1f", in.seconds)
-     << " s on " << in.threads << " threads.\n\n";
+     << (ds.has_groups ? ", with groups (patients)" : ", no group column") << ". Done in " << fmt("%.1f", in.seconds)
+     << " s on " << in.threads << " threads (loading, reading, decoding and hashing).\n\n";
 
   // ---- classes ----
   std::vector<std::size_t> per_class(k, 0), readable_class(k, 0);
@@ -176,7 +176,7 @@ Result<ReportCounts> write_eda_report(const std::string& folder, const data::Dat
         chart.colours.push_back(report::palette_colour(c));
       }
       Result<Raster> a = render_bar_chart(chart, 600, 440);
-      Result<Raster> b = render_histogram("Images per group", "images in the group (bin start)", sizes, 30, 0, 800, 440);
+      Result<Raster> b = render_histogram("Images per group", "images in the group (bin start)", sizes, 30, 0, 800, 440, "groups");
       if (!a) return a.error();
       if (!b) return b.error();
       Result<bool> ok = w.png("groups.png", hstack({a.value(), b.value()}));
@@ -212,7 +212,7 @@ Result<ReportCounts> write_eda_report(const std::string& folder, const data::Dat
     if (top.size() > 10) md << "| (" << top.size() - 10 << " more) | | | |\n";
     Result<Raster> a = render_histogram("Width", "pixels (bin start)", widths, 25, 0, 600, 420);
     Result<Raster> b = render_histogram("Height", "pixels (bin start)", heights, 25, 0, 600, 420);
-    Result<Raster> c = render_histogram("Aspect ratio", "width / height (bin start)", aspects, 20, 2, 600, 420);
+    Result<Raster> c = render_histogram("Aspect ratio", "width / height (bin start)", aspects, 20, 3, 600, 420);
     if (!a) return a.error();
     if (!b) return b.error();
     if (!c) return c.error();
@@ -312,7 +312,7 @@ Result<ReportCounts> write_eda_report(const std::string& folder, const data::Dat
 
   // ---- duplicates ----
   std::ostringstream csv;
-  csv << "kind,distance,path_a,path_b,label_a,label_b,group_a,group_b,part_a,part_b,different_label,different_group,leak\n";
+  csv << "kind,distance,difference,path_a,path_b,label_a,label_b,group_a,group_b,part_a,part_b,different_label,different_group,leak\n";
   std::vector<std::string> examples;
   std::size_t exact_diff = 0;
   for (const DuplicatePair& p : st.pairs) {
@@ -325,13 +325,15 @@ Result<ReportCounts> write_eda_report(const std::string& folder, const data::Dat
     counts.different_group += dg;
     counts.leaks += leak;
     exact_diff += p.exact && dl;
-    csv << (p.exact ? "exact" : "near") << ',' << p.distance << ',' << data::csv_field(a.path) << ','
+    csv << (p.exact ? "exact" : "near") << ',' << p.distance << ',' << fmt("%.4f", p.difference) << ','
+        << data::csv_field(a.path) << ','
         << data::csv_field(b.path) << ',' << data::csv_field(ds.classes[a.label]) << ','
         << data::csv_field(ds.classes[b.label]) << ',' << data::csv_field(a.group) << ',' << data::csv_field(b.group)
         << ',' << part_label(in, p.a) << ',' << part_label(in, p.b) << ',' << (dl ? 1 : 0) << ',' << (dg ? 1 : 0) << ','
         << (leak ? 1 : 0) << '\n';
     if (examples.size() < 20)
       examples.push_back("| " + std::string(p.exact ? "exact" : "near") + " | " + std::to_string(p.distance) + " | " +
+                         fmt("%.4f", p.difference) + " | " +
                          cell(a.path) + " | " + cell(b.path) + " | " + cell(ds.classes[a.label]) + " / " +
                          cell(ds.classes[b.label]) + (dl ? " **differ**" : "") + " |" +
                          (ds.has_groups ? " " + cell(a.group) + " / " + cell(b.group) + " |" : "") +
@@ -340,14 +342,19 @@ Result<ReportCounts> write_eda_report(const std::string& folder, const data::Dat
   }
   Result<bool> dup_ok = w.text("duplicates.csv", csv.str());
   if (!dup_ok) return dup_ok.error();
-  md << "## Duplicates\n\nExact: files with the same SHA-256 of their bytes. Near: a 64-bit difference hash (dHash: "
+  md << "## Duplicates\n\nExact: files with the same SHA-256 of their bytes. Near: 64-bit difference hashes (dHash: "
         "the image in gray, resized to 9 x 8, one bit per pair of horizontal neighbours, set when the right one is "
-        "brighter) differing in at most "
+        "brighter; and the same vertically on 8 x 9) that differ in at most "
      << st.near_threshold
-     << " of 64 bits, exact duplicates excluded. dHash ignores a uniform change of brightness and small rescaling "
-        "or re-encoding; images with no structure (flat) all hash alike.\n\n";
+     << " of 64 bits in both directions (the distance column is the larger of the two), exact duplicates excluded; "
+        "then confirmed on pixels: both images as 16 x 16 gray, each minus its own mean, must differ by at most "
+     << fmt("%.3f", st.near_tolerance)
+     << " on average (the difference column). dHash ignores a uniform change of brightness and small rescaling or "
+        "re-encoding, but images with little structure (flat, or one round cell on a dark background) hash alike: "
+        "the pixel check removes those lookalikes.\n\n";
   md << "- exact duplicate pairs: " << st.exact_pairs << " (" << exact_diff << " with different labels)\n";
-  md << "- near duplicate pairs: " << st.near_pairs << "\n";
+  md << "- near duplicate pairs: " << st.near_pairs << " (of " << st.hash_candidates
+     << " pairs the hashes proposed)\n";
   md << "- pairs (either kind) with different labels: " << counts.different_label << "\n";
   if (ds.has_groups) md << "- pairs across different groups (a group-wise split can put them in different parts): " << counts.different_group << "\n";
   if (!in.part.empty())
@@ -357,8 +364,8 @@ Result<ReportCounts> write_eda_report(const std::string& folder, const data::Dat
   if (st.pairs.size() < st.exact_pairs + st.near_pairs)
     md << "- only the first " << st.pairs.size() << " pairs are listed in duplicates.csv and counted above by label, group and part\n";
   if (!examples.empty()) {
-    md << "\nFirst " << examples.size() << " of them (all in duplicates.csv):\n\n| kind | distance | a | b | labels |"
-       << (ds.has_groups ? " groups |" : "") << (in.part.empty() ? "" : " parts |") << "\n|---|---:|---|---|---|"
+    md << "\nFirst " << examples.size() << " of them (all in duplicates.csv):\n\n| kind | distance | difference | a | b | labels |"
+       << (ds.has_groups ? " groups |" : "") << (in.part.empty() ? "" : " parts |") << "\n|---|---:|---:|---|---|---|"
        << (ds.has_groups ? "---|" : "") << (in.part.empty() ? "" : "---|") << "\n";
     for (const std::string& e : examples) md << e << "\n";
   }

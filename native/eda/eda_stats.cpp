@@ -77,14 +77,27 @@ void shuffle(std::vector<int>& v, std::uint64_t seed) {
   for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
 }
 
+int distance(const ImageInfo& a, const ImageInfo& b) {
+  return std::max(hamming_distance(a.dhash, b.dhash), hamming_distance(a.dhash_v, b.dhash_v));
+}
+
+double thumb_difference(const ImageInfo& a, const ImageInfo& b) {
+  if (a.gray16.empty() || a.gray16.size() != b.gray16.size()) return 0.0;
+  double sum = 0;
+  for (std::size_t i = 0; i < a.gray16.size(); ++i) sum += std::fabs(static_cast<double>(a.gray16[i]) - b.gray16[i]);
+  return sum / static_cast<double>(a.gray16.size());
+}
+
 }  // namespace
 
 // ---- duplicates ----------------------------------------------------------------------------------------
 
-void find_duplicates(const std::vector<ImageInfo>& images, int near_threshold, std::size_t max_pairs, EdaStats& stats) {
+void find_duplicates(const std::vector<ImageInfo>& images, int near_threshold, double near_tolerance, std::size_t max_pairs,
+                     EdaStats& stats) {
   stats.pairs.clear();
-  stats.exact_pairs = stats.near_pairs = 0;
+  stats.exact_pairs = stats.near_pairs = stats.hash_candidates = 0;
   stats.near_threshold = near_threshold;
+  stats.near_tolerance = near_tolerance;
   std::map<std::string, std::vector<int>> by_hash;
   for (std::size_t i = 0; i < images.size(); ++i)
     if (!images[i].sha256.empty()) by_hash[images[i].sha256].push_back(static_cast<int>(i));
@@ -94,7 +107,8 @@ void find_duplicates(const std::vector<ImageInfo>& images, int near_threshold, s
       for (std::size_t j = i + 1; j < idx.size(); ++j) {
         ++stats.exact_pairs;
         if (exact.size() < max_pairs)
-          exact.push_back({idx[i], idx[j], true, hamming_distance(images[idx[i]].dhash, images[idx[j]].dhash)});
+          exact.push_back({idx[i], idx[j], true, distance(images[idx[i]], images[idx[j]]),
+                           thumb_difference(images[idx[i]], images[idx[j]])});
       }
   std::sort(exact.begin(), exact.end(), [](const DuplicatePair& x, const DuplicatePair& y) {
     return x.a != y.a ? x.a < y.a : x.b < y.b;
@@ -107,10 +121,14 @@ void find_duplicates(const std::vector<ImageInfo>& images, int near_threshold, s
     const ImageInfo& x = images[ok[i]];
     for (std::size_t j = i + 1; j < ok.size(); ++j) {
       const ImageInfo& y = images[ok[j]];
-      const int d = hamming_distance(x.dhash, y.dhash);
+      if (hamming_distance(x.dhash, y.dhash) > near_threshold) continue;
+      const int d = distance(x, y);
       if (d > near_threshold || x.sha256 == y.sha256) continue;
+      ++stats.hash_candidates;
+      const double diff = thumb_difference(x, y);
+      if (diff > near_tolerance) continue;
       ++stats.near_pairs;
-      if (exact.size() + near.size() < max_pairs) near.push_back({ok[i], ok[j], false, d});
+      if (exact.size() + near.size() < max_pairs) near.push_back({ok[i], ok[j], false, d, diff});
     }
   }
   std::stable_sort(near.begin(), near.end(),
@@ -123,7 +141,7 @@ void find_duplicates(const std::vector<ImageInfo>& images, int near_threshold, s
 
 Result<EdaStats> gather_eda(const data::Dataset& dataset, const EdaOptions& options) {
   if (options.mean_size < 4 || options.mean_size > 512 || options.thumb_size < 8 || options.thumb_size > 512 ||
-      options.samples < 0 || options.near_threshold < 0 || options.near_threshold > 64 || options.threads < 0)
+      options.samples < 0 || options.near_threshold < 0 || options.near_threshold > 64 || !(options.near_tolerance >= 0) || options.threads < 0)
     return make_error(ErrorCode::kInvalidArgument, "eda options out of range");
   const std::size_t n = dataset.samples.size();
   const std::size_t k = dataset.classes.size();
@@ -172,7 +190,7 @@ Result<EdaStats> gather_eda(const data::Dataset& dataset, const EdaOptions& opti
         info.file_bytes = b.size();
         info.sha256 = native::sha256_hex(std::string(b.begin(), b.end()));
         Result<Image> img = native::decode_any(b.data(), b.size());
-        Result<std::uint64_t> hash = img ? difference_hash(img.value()) : Result<std::uint64_t>(img.error());
+        Result<DHash2> hash = img ? difference_hashes(img.value()) : Result<DHash2>(img.error());
         Result<std::vector<float>> mean = hash ? rgb_canvas(img.value(), options.mean_size)
                                                : Result<std::vector<float>>(hash.error());
         if (!mean) {
@@ -184,7 +202,17 @@ Result<EdaStats> gather_eda(const data::Dataset& dataset, const EdaOptions& opti
           info.height = im.height;
           info.channels = im.channels;
           info.bits = im.bits;
-          info.dhash = hash.value();
+          info.dhash = hash.value().horizontal;
+          info.dhash_v = hash.value().vertical;
+          Result<std::vector<float>> g = rgb_canvas(im, 16);
+          if (g) {
+            const std::vector<float>& v = g.value();
+            info.gray16.resize(256);
+            double mean = 0;
+            for (int j = 0; j < 256; ++j) mean += info.gray16[j] = (v[3 * j] + v[3 * j + 1] + v[3 * j + 2]) / 3.0f;
+            mean /= 256.0;
+            for (float& x : info.gray16) x = static_cast<float>(x - mean);
+          }
           add_pixels(im, a);
           std::vector<double>& sum = a.class_sum[s.label];
           const std::vector<float>& m = mean.value();
@@ -241,7 +269,7 @@ Result<EdaStats> gather_eda(const data::Dataset& dataset, const EdaOptions& opti
       for (std::size_t j = 0; j < plane; ++j)
         stats.class_mean[c][j] = static_cast<float>(total.class_sum[c][j] / static_cast<double>(total.class_count[c]));
 
-  find_duplicates(stats.images, options.near_threshold, options.max_pairs, stats);
+  find_duplicates(stats.images, options.near_threshold, options.near_tolerance, options.max_pairs, stats);
   return stats;
 }
 

@@ -25,7 +25,8 @@ struct EdaOptions {
   int samples = 8;           // random sample thumbnails per class
   int thumb_size = 80;       // their side in pixels
   std::uint64_t seed = 42;   // which samples
-  int near_threshold = 4;    // near duplicate: dHash Hamming distance <= this (and not an exact duplicate)
+  int near_threshold = 4;    // near duplicate: horizontal and vertical dHash distances <= this (not an exact duplicate)
+  double near_tolerance = 0.01;  // ... and 16x16 gray thumbnails, each minus its mean, differ by <= this on average
   std::size_t max_pairs = 100000;  // duplicate pairs kept (all are counted)
   std::atomic<std::size_t>* progress = nullptr;  // when set, incremented once per image done
 };
@@ -36,13 +37,16 @@ struct ImageInfo {
   int width = 0, height = 0, channels = 0, bits = 0;
   std::uintmax_t file_bytes = 0;
   std::string sha256;        // of the file bytes (also for a file that does not decode)
-  std::uint64_t dhash = 0;   // perceptual_hash.h
+  std::uint64_t dhash = 0;   // perceptual_hash.h: horizontal dHash
+  std::uint64_t dhash_v = 0; // and vertical
+  std::vector<float> gray16; // 16x16 gray in [0,1] minus its mean: confirms a near duplicate the hashes propose
 };
 
 struct DuplicatePair {
   int a = 0, b = 0;     // sample indices, a < b
   bool exact = false;   // same file bytes
-  int distance = 0;     // dHash Hamming distance (0..64; exact pairs of unreadable files: 0)
+  int distance = 0;     // dHash Hamming distance, the larger of horizontal and vertical (0..64)
+  double difference = 0;  // mean absolute difference of the mean-removed 16x16 gray thumbnails (both readable)
 };
 
 struct EdaStats {
@@ -65,14 +69,17 @@ struct EdaStats {
 
   std::vector<DuplicatePair> pairs;  // exact first, then near by distance; at most max_pairs
   std::size_t exact_pairs = 0, near_pairs = 0;  // counted, even beyond max_pairs
+  std::size_t hash_candidates = 0;  // pairs the hashes proposed (before the thumbnail check), exact ones excluded
   int near_threshold = 0;
+  double near_tolerance = 0;
 };
 
 // Decodes every sample of `dataset` (native decoder: decode_any) and measures it.
 Result<EdaStats> gather_eda(const data::Dataset& dataset, const EdaOptions& options);
 
-// The duplicate pairs among `images` (exact: same SHA-256; near: readable, different SHA-256, dHash
-// distance <= threshold). Exposed for tests.
-void find_duplicates(const std::vector<ImageInfo>& images, int near_threshold, std::size_t max_pairs, EdaStats& stats);
+// The duplicate pairs among `images` (exact: same SHA-256; near: readable, different SHA-256, horizontal and
+// vertical dHash distances both <= threshold, thumbnail difference <= tolerance). Exposed for tests.
+void find_duplicates(const std::vector<ImageInfo>& images, int near_threshold, double near_tolerance, std::size_t max_pairs,
+                     EdaStats& stats);
 
 }  // namespace cellcam::eda

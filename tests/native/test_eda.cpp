@@ -6,6 +6,7 @@
 // refusal to overwrite a report without --force.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -89,6 +90,10 @@ TEST(PerceptualHash, BrightnessShiftKeepsTheHashAndOtherImagesDiffer) {
   const std::uint64_t hx = difference_hash(x).value(), hy = difference_hash(y).value(), hz = difference_hash(z).value();
   EXPECT_LE(hamming_distance(hx, hy), 4);
   EXPECT_GT(hamming_distance(hx, hz), 10);
+  const DHash2 vx = difference_hashes(x).value(), vy = difference_hashes(y).value(), vz = difference_hashes(z).value();
+  EXPECT_EQ(vx.horizontal, hx);
+  EXPECT_LE(hamming_distance(vx.vertical, vy.vertical), 4);
+  EXPECT_GT(hamming_distance(vx.vertical, vz.vertical), 10);
   EXPECT_EQ(hamming_distance(0, ~std::uint64_t{0}), 64);
   EXPECT_EQ(hamming_distance(0b1011, 0b0001), 2);
 }
@@ -149,9 +154,17 @@ TEST(Eda, CountsStatisticsDuplicatesAndUnreadable) {
   EXPECT_FALSE(st.pairs[1].exact);
   EXPECT_EQ(st.pairs[1].a, near_a);
   EXPECT_EQ(st.pairs[1].b, near_b);
-  EXPECT_EQ(st.pairs[1].distance,
-            hamming_distance(st.images[near_a].dhash, st.images[near_b].dhash));
+  EXPECT_EQ(st.pairs[1].distance, std::max(hamming_distance(st.images[near_a].dhash, st.images[near_b].dhash),
+                                            hamming_distance(st.images[near_a].dhash_v, st.images[near_b].dhash_v)));
   EXPECT_LE(st.pairs[1].distance, 4);
+  EXPECT_LE(st.pairs[1].difference, 0.005);  // +2/255 everywhere: removed with the mean, up to resize rounding
+  EXPECT_EQ(st.hash_candidates, 1u);
+  // A tolerance of 0 still keeps nothing but the near pair that is exactly equal after mean removal (none here).
+  EdaStats strict;
+  find_duplicates(st.images, 4, 0.0, 100, strict);
+  EXPECT_EQ(strict.exact_pairs, 1u);
+  EXPECT_EQ(strict.hash_candidates, 1u);
+  EXPECT_LE(strict.near_pairs, 1u);
 
   // Same figures on one thread.
   options.threads = 1;
@@ -182,7 +195,7 @@ TEST(Eda, CountsStatisticsDuplicatesAndUnreadable) {
   const std::string bad = native::read_text((out / "unreadable.csv").string()).value();
   EXPECT_NE(bad.find("broken.png"), std::string::npos);
   const std::string dups = native::read_text((out / "duplicates.csv").string()).value();
-  EXPECT_NE(dups.find("exact,0,"), std::string::npos);
+  EXPECT_NE(dups.find("exact,0,0.0000,"), std::string::npos);
   EXPECT_NE(dups.find("near0.png"), std::string::npos);
   const std::string md = native::read_text((out / "report.md").string()).value();
   EXPECT_NE(md.find(spec_line(st)), std::string::npos);
