@@ -17,7 +17,7 @@ void add_eda_command(CLI::App& app, eda::EdaSettings& s) {
       ->check(CLI::Range(0, 64));
   cmd->add_option("--mean-size", s.mean_size, "side in pixels of the class mean images")->capture_default_str()
       ->check(CLI::Range(8, 256));
-  cmd->add_option("--near-threshold", s.near_threshold, "near duplicates: dHash Hamming distance at most this (of 64 bits)")
+  cmd->add_option("--near-threshold", s.near_threshold, "near duplicates: horizontal and vertical dHash Hamming distances at most this (of 64 bits)")
       ->capture_default_str()->check(CLI::Range(0, 32));
   cmd->add_option("--near-tolerance", s.near_tolerance,
                   "near duplicates: and 16x16 gray thumbnails (each minus its mean) differ by at most this on average")
