@@ -364,12 +364,28 @@ Result<bool> Group::wait_for_all(const std::string& key) {
           return make_error(ErrorCode::kIo, "rank " + std::to_string(r) + " stopped responding (no heartbeat) before it finished " + key);
         }
       }
-      if (finished == world_) return true;
+      if (finished == world_) return leave_together(*client, prefix);
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
   } catch (const std::exception& e) {
     return peer_failure("waiting for " + key, e);
   }
+}
+
+// The store lives in rank 0's process. Rank 0, free to go on once everyone is done, could finish and take the
+// store with it while another rank still polls it (measured in CI: "Broken pipe" on rank 1 after a correct
+// cross-validation). So each other rank says it has left, and rank 0 returns only after all have, or after
+// the timeout: by then all work is done, and a rank that died after finishing loses nothing.
+Result<bool> Group::leave_together(c10d::Store& client, const std::string& prefix) {
+  if (rank_ != 0) {
+    client.set(prefix + "left/" + std::to_string(rank_), bytes_of("1"));
+    return true;
+  }
+  const Clock::time_point start = Clock::now();
+  for (int r = 1; r < world_; ++r)
+    while (!client.check({prefix + "left/" + std::to_string(r)}) && Clock::now() - start < millis(impl_->options.timeout_s))
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return true;
 }
 
 Result<bool> Group::publish(const std::string& key, const std::string& value) {

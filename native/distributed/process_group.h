@@ -18,6 +18,10 @@
 #include "cellcam/error.h"
 #include "launch.h"
 
+namespace c10d {
+class Store;
+}
+
 namespace cellcam::dist {
 
 class Group {
@@ -68,6 +72,7 @@ class Group {
   struct Impl;
   Group() = default;
   Error peer_failure(const std::string& what, const std::exception& e);
+  Result<bool> leave_together(c10d::Store& client, const std::string& prefix);
   std::unique_ptr<Impl> impl_;
   int rank_ = 0, world_ = 1;
   std::string backend_ = "none";
