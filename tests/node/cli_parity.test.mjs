@@ -70,6 +70,15 @@ async function pageClassifier(folder, tta) {
   return { info, classify, release };
 }
 
+// A (h,w) float32 map as `cellcam gradcam` writes it (<name>.<class>.stitched.npy, npy format 1.0).
+function readMapNpy(path) {
+  const npy = readFileSync(path);
+  const header = npy.readUInt16LE(8);
+  const shape = npy.subarray(10, 10 + header).toString().match(/'shape': \((\d+), (\d+)\)/);
+  assert.ok(shape, `${path}: no 2-D shape in the header`);
+  return { shape: [Number(shape[1]), Number(shape[2])], data: new Float32Array(npy.buffer.slice(npy.byteOffset + 10 + header, npy.byteOffset + npy.length)) };
+}
+
 function cliRows(folder, inputs, extra = []) {
   const out = join(tmp, `${folder}-${extra.join('')}.csv`);
   const run = spawnSync(cliPath, ['predict', join(root, 'models', folder), ...inputs, '--out', out, ...extra], { encoding: 'utf8' });
@@ -150,11 +159,8 @@ for (const [folder, tta] of [['malaria', false], ['malaria', true], ['malaria-en
     assert.ok(p.ok && p.stitched && p.tiles, 'the page tiles and stitches it');
     const plane = p.camWidth * p.camHeight;
     const mine = cellcam.rules.normalizeCam(p.cams.subarray(p.index * plane, (p.index + 1) * plane));
-    const npy = readFileSync(join(out, `large_2048x1536.${p.label}.stitched.npy`));
-    const header = npy.readUInt16LE(8);
-    const shape = npy.subarray(10, 10 + header).toString().match(/'shape': \((\d+), (\d+)\)/);
-    assert.deepEqual([Number(shape[1]), Number(shape[2])], [p.camHeight, p.camWidth], 'map size');
-    const theirs = new Float32Array(npy.buffer.slice(npy.byteOffset + 10 + header, npy.byteOffset + npy.length));
+    const { shape, data: theirs } = readMapNpy(join(out, `large_2048x1536.${p.label}.stitched.npy`));
+    assert.deepEqual(shape, [p.camHeight, p.camWidth], 'map size');
     let worst = 0;
     for (let i = 0; i < plane; i++) worst = Math.max(worst, Math.abs(theirs[i] - mine[i]));
     console.log(`${folder}${tta ? ' (TTA)' : ''}: stitched map ${p.camWidth}x${p.camHeight} of ${p.tiles.count} tiles: max abs diff ${worst.toExponential(2)} after normalisation`);
@@ -186,9 +192,8 @@ for (const folder of ['malaria', 'malaria-ensemble']) {
       for (const [k, label] of page.info.classes.entries()) {
         const mine = cellcam.rules.scaleCam(p.hiresCams.subarray(k * plane, (k + 1) * plane), { scale: 'absolute', probability: p.probs[k] });
         assert.ok(mine instanceof Float32Array, mine.message);
-        const npy = readFileSync(join(out, `large_2048x1536.${label}.stitched.npy`));
-        const header = npy.readUInt16LE(8);
-        const theirs = new Float32Array(npy.buffer.slice(npy.byteOffset + 10 + header, npy.byteOffset + npy.length));
+        const { shape, data: theirs } = readMapNpy(join(out, `large_2048x1536.${label}.stitched.npy`));
+        assert.deepEqual(shape, [p.camHeight, p.camWidth], 'map size');
         assert.equal(theirs.length, plane);
         for (let i = 0; i < plane; i++) worst = Math.max(worst, Math.abs(theirs[i] - mine[i]));
         assert.ok(Math.max(...mine) <= p.probs[k] + 1e-6, `${label}: no value above its probability`);
