@@ -11,43 +11,33 @@
 //     image; the progress text and the summary are not live regions;
 //   - not one request leaves the origin. Screenshots: build/test-artifacts/heatmap-*.png.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { dataDir, root, siteDir } from '../node/site.mjs';
+import { startSiteAndBrowser } from './site_browser.mjs';
 
-const CHROMIUM = process.env.CELLCAM_CHROMIUM ?? '/usr/bin/chromium';
 const PORT = 23000 + (process.pid % 1000);
 const ORIGIN = `http://127.0.0.1:${PORT}`;
-const ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--disable-default-apps', '--metrics-recording-only', '--disable-gpu'];
 const artifacts = join(root, 'build', 'test-artifacts');
 const tmp = mkdtempSync(join(tmpdir(), 'cellcam-heatmap-'));
 const cells = ['Parasitized', 'Uninfected'].flatMap((c) => readdirSync(join(dataDir, 'train_smoke', c)).filter((f) => f.endsWith('.png')).sort()
   .slice(0, 6).map((f) => join(dataDir, 'train_smoke', c, f)));
 const foreign = readdirSync(join(dataDir, 'pcam')).sort().slice(0, 2).map((f) => join(dataDir, 'pcam', f));
 
-let server;
+let site;
 let browser;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium`);
   mkdirSync(artifacts, { recursive: true });
-  server = spawn(process.execPath, [join(root, 'scripts', 'serve.mjs'), siteDir], { env: { ...process.env, PORT: String(PORT) }, stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((resolve, reject) => {
-    server.stdout.on('data', (d) => { if (String(d).includes('serving')) resolve(); });
-    server.on('exit', (code) => reject(new Error(`serve.mjs exited with ${code}`)));
-  });
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  site = await startSiteAndBrowser(PORT);
+  browser = site.browser;
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill();
+  await site?.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -12,7 +12,6 @@
 //   - kept in the browser (opt-in), the reviews survive a reload;
 //   - not one request leaves the page's origin. Screenshots: build/test-artifacts/review-*.png.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,41 +19,32 @@ import { after, before, test } from 'node:test';
 import { unzipSync, strFromU8 } from 'fflate';
 
 import { dataDir, root, siteDir } from '../node/site.mjs';
+import { startSiteAndBrowser } from './site_browser.mjs';
 
-const CHROMIUM = process.env.CELLCAM_CHROMIUM ?? '/usr/bin/chromium';
 const PORT = 21000 + (process.pid % 1000);
 const ORIGIN = `http://127.0.0.1:${PORT}`;
 const artifacts = join(root, 'build', 'test-artifacts');
 const modelJson = JSON.parse(readFileSync(join(root, 'models', 'malaria', 'model.json'), 'utf8'));
 const classes = modelJson.classes;
-const ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--disable-default-apps', '--metrics-recording-only', '--disable-gpu'];
 const CSV_COLUMNS = ['file', ...classes.map((c) => `p_${c}`), 'predicted', 'review', 'error', 'error_code', 'tiles', 'format', 'width', 'height',
   'model', 'backend', 'model_sha256', 'tta', 'tile', 'tile_above', 'threshold', 'review_low', 'review_high', 'review_cutoff', 'ood_score', 'ood',
   'ood_threshold', 'reviewed_label', 'reviewed_at', 'note'];
 const MANIFEST = 'path,label,group,predicted,probability,model,reviewed_at,note';
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
-let server;
+let site;
 let browser;
 const tmp = mkdtempSync(join(tmpdir(), 'cellcam-review-'));
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium`);
   assert.ok(existsSync(join(siteDir, 'vendor', 'fflate.mjs')), `${siteDir} is not built (or without fflate): make site`);
   mkdirSync(artifacts, { recursive: true });
-  server = spawn(process.execPath, [join(root, 'scripts', 'serve.mjs'), siteDir], { env: { ...process.env, PORT: String(PORT) }, stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((resolve, reject) => {
-    server.stdout.on('data', (d) => { if (String(d).includes('serving')) resolve(); });
-    server.on('exit', (code) => reject(new Error(`serve.mjs exited with ${code}`)));
-  });
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  site = await startSiteAndBrowser(PORT);
+  browser = site.browser;
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill();
+  await site?.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -5,7 +5,7 @@
 // base model and the set, and that folder loads in the page as the user's own model (SHA-256 checked) and
 // classifies. Not one request leaves the page's origin.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,36 +13,27 @@ import { after, before, test } from 'node:test';
 import { strFromU8, unzipSync } from 'fflate';
 
 import { cliPath, dataDir, root, siteDir } from '../node/site.mjs';
+import { startSiteAndBrowser } from './site_browser.mjs';
 
-const CHROMIUM = process.env.CELLCAM_CHROMIUM ?? '/usr/bin/chromium';
 const PORT = 22000 + (process.pid % 1000);
 const ORIGIN = `http://127.0.0.1:${PORT}`;
-const ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--disable-default-apps', '--metrics-recording-only', '--disable-gpu'];
 const modelDir = join(root, 'models', 'malaria');
 const modelJson = JSON.parse(readFileSync(join(modelDir, 'model.json'), 'utf8'));
 const classes = modelJson.classes;
 const smoke = join(dataDir, 'train_smoke');
 
-let server;
+let site;
 let browser;
 const tmp = mkdtempSync(join(tmpdir(), 'cellcam-loop-'));
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium`);
   assert.ok(existsSync(cliPath), `${cliPath} is missing: make native`);
-  server = spawn(process.execPath, [join(root, 'scripts', 'serve.mjs'), siteDir], { env: { ...process.env, PORT: String(PORT) }, stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((resolve, reject) => {
-    server.stdout.on('data', (d) => { if (String(d).includes('serving')) resolve(); });
-    server.on('exit', (code) => reject(new Error(`serve.mjs exited with ${code}`)));
-  });
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  site = await startSiteAndBrowser(PORT);
+  browser = site.browser;
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill();
+  await site?.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 
