@@ -10,6 +10,7 @@
 #include <new>
 #include <string>
 
+#include "cellcam/stain.h"
 #include "stb_config.h"
 
 namespace cellcam {
@@ -263,17 +264,6 @@ Result<Canvas> resize_to_canvas(const Image& image, const PreprocessSpec& spec) 
   }
 }
 
-namespace {
-
-// The one definition of the stain's foreground: the pixel's brightest channel exceeds the threshold.
-bool is_foreground(const float* px, int channels, float above) {
-  float brightest = px[0];
-  for (int c = 1; c < channels; ++c) brightest = px[c] > brightest ? px[c] : brightest;
-  return brightest > above;
-}
-
-}  // namespace
-
 ForegroundStats foreground_stats(const Canvas& canvas, float foreground_above) {
   ForegroundStats st;
   const int in_c = canvas.channels;
@@ -283,7 +273,7 @@ ForegroundStats foreground_stats(const Canvas& canvas, float foreground_above) {
   double sum[3] = {0, 0, 0};
   for (std::size_t p = 0; p < n; ++p) {
     const float* px = &canvas.data[p * in_c];
-    if (!is_foreground(px, in_c, foreground_above)) continue;
+    if (!is_stain_foreground(px, in_c, foreground_above)) continue;
     ++st.pixels;
     for (int c = 0; c < in_c; ++c) sum[c] += px[c];
   }
@@ -293,7 +283,7 @@ ForegroundStats foreground_stats(const Canvas& canvas, float foreground_above) {
   double sq[3] = {0, 0, 0};  // second pass: no cancellation from sum(x^2) - n mean^2
   for (std::size_t p = 0; p < n; ++p) {
     const float* px = &canvas.data[p * in_c];
-    if (!is_foreground(px, in_c, foreground_above)) continue;
+    if (!is_stain_foreground(px, in_c, foreground_above)) continue;
     for (int c = 0; c < in_c; ++c) {
       const double d = px[c] - st.mean[c];
       sq[c] += d * d;
@@ -304,6 +294,8 @@ ForegroundStats foreground_stats(const Canvas& canvas, float foreground_above) {
 }
 
 void normalize_stain(Canvas& canvas, const StainSpec& stain) {
+  if (stain.method == StainMethod::kReinhard) return normalize_stain_reinhard(canvas, stain);
+  if (stain.method == StainMethod::kMacenko) return normalize_stain_macenko(canvas, stain);
   const ForegroundStats st = foreground_stats(canvas, stain.foreground_above);
   if (st.pixels < 16 || stain.target_mean.size() != 3 || stain.target_std.size() != 3) return;
   const int in_c = canvas.channels;
@@ -324,7 +316,7 @@ void normalize_stain(Canvas& canvas, const StainSpec& stain) {
   const std::size_t n = static_cast<std::size_t>(canvas.width) * canvas.height;
   for (std::size_t p = 0; p < n; ++p) {
     float* px = &canvas.data[p * in_c];
-    if (!is_foreground(px, in_c, stain.foreground_above)) continue;
+    if (!is_stain_foreground(px, in_c, stain.foreground_above)) continue;
     for (int c = 0; c < in_c; ++c) {
       const float y = px[c] * gain[c] + offset[c];
       px[c] = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);

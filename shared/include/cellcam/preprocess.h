@@ -50,6 +50,7 @@ ForegroundStats foreground_stats(const Canvas& canvas, float foreground_above);
 // Stain normalisation in place (see spec.h): foreground channels to the targets' mean and standard
 // deviation, clipped to [0,1]; the background is untouched. A canvas with fewer than 16 foreground
 // pixels is left as it is (nothing to measure a stain on); a flat channel (std < 1/255) is only shifted.
+// That is method "rgb"; "reinhard" and "macenko" are dispatched to stain.h.
 void normalize_stain(Canvas& canvas, const StainSpec& stain);
 
 // Where a src_w x src_h image lies on the spec's width x height canvas, as resize_to_canvas puts it:

@@ -17,6 +17,14 @@
 // foreground (pixels whose brightest channel exceeds foreground_above, so a black background or
 // letterbox is left out) is shifted and scaled to the target mean and standard deviation, then clipped
 // to [0,1]. It removes a slide's overall stain cast, the main shift between patients and laboratories.
+// `stain.method` picks how (stain.h has the details; absent = "rgb", so older model.json files keep
+// their meaning):
+//   "rgb"       the per-channel matching above; targets default to 0.5 / 0.1.
+//   "reinhard"  Reinhard et al. 2001 in Ruderman's lαβ: "target_mean" and "target_std" (3 values each,
+//               required) are the foreground's lαβ mean and standard deviation.
+//   "macenko"   Macenko et al. 2009: "target_stains" [[H r,g,b], [E r,g,b]] (optical-density vectors,
+//               non-negative, required) and "target_max_conc" [H, E] (positive, required).
+// `foreground_above` applies to every method. A key that belongs to another method is refused.
 // Unknown keys are refused (a typo must not silently change what a model sees).
 #pragma once
 
@@ -36,11 +44,16 @@ struct BlurSpec {
   double sigma = 0.0;  // 0 = as cv2.GaussianBlur: binomial taps for kernel <= 7, else 0.3*((k-1)*0.5-1)+0.8
 };
 
+enum class StainMethod { kRgb, kReinhard, kMacenko };
+
 struct StainSpec {
   bool enabled = false;
+  StainMethod method = StainMethod::kRgb;
   std::vector<float> target_mean{0.5f, 0.5f, 0.5f};  // one per canvas channel (3, or 1 for a gray source)
   std::vector<float> target_std{0.1f, 0.1f, 0.1f};
   float foreground_above = 0.1f;                     // [0,1): a pixel is foreground when max channel > this
+  std::vector<float> target_stains;                  // macenko: 6 values, (2 stains, RGB), H first
+  std::vector<float> target_max_conc;                // macenko: 2 values, H then E
 };
 
 struct PreprocessSpec {
@@ -67,5 +80,6 @@ std::string preprocess_spec_to_json(const PreprocessSpec& spec);
 const char* resize_filter_name(ResizeFilter f);
 const char* aspect_mode_name(AspectMode a);
 const char* color_mode_name(ColorMode c);
+const char* stain_method_name(StainMethod m);
 
 }  // namespace cellcam
