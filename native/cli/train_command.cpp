@@ -77,6 +77,12 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_flag("--stain-norm", s.stain_norm,
                 "normalise each image's stain (foreground colour mean/std) to the training images' average; "
                 "stored in the model spec, so eval, predict and the page do the same");
+  cmd->add_option("--stain-method", s.stain_method,
+                  "with --stain-norm: rgb (per-channel foreground mean/std) | reinhard (lαβ mean/std, Reinhard 2001) | "
+                  "macenko (H&E stain vectors and 99th-percentile concentrations, Macenko 2009); targets = the "
+                  "training images' average")
+      ->check(CLI::IsMember({"rgb", "reinhard", "macenko"}))
+      ->capture_default_str();
   add_training_options(cmd, s);
   cmd->add_option("--folds", s.folds,
                   "K-fold cross-validation by patient (group): K runs in OUT/fold-<k>, each tested on its own fold, then "

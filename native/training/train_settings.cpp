@@ -11,7 +11,7 @@ namespace cellcam::train {
 using nlohmann::json;
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainSettings, data, out, spec, preset, width, image_size,
-    color, aspect, augment, stain_norm, drop_noisy, epochs, batch_size, optimizer, lr, weight_decay,
+    color, aspect, augment, stain_norm, stain_method, drop_noisy, epochs, batch_size, optimizer, lr, weight_decay,
     momentum, schedule, warmup_epochs, class_weights, weighted_sampler, monitor, patience, val_fraction,
     test_fraction, folds, fold, target_sensitivity, ema, tta, positive_class, seed, threads, workers, device,
     init_from, cache_gb, classes, base_model, fixed_threshold)

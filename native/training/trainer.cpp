@@ -43,6 +43,7 @@
 #include "schedule.h"
 #include "shard.h"
 #include "split.h"
+#include "stain_targets.h"
 #include "weight_average.h"
 
 namespace cellcam::train {
@@ -104,32 +105,6 @@ Result<ModelSpec> resolve_spec(const TrainSettings& s, const data::Dataset& data
     return make_error(ErrorCode::kInvalidSpec, "the spec's classes differ from the data's (" + got + ")");
   }
   return spec;
-}
-
-// --stain-norm: the targets are the mean foreground colour statistics of (up to 1,000 of) the training
-// images, so normalisation maps every image onto the training set's typical stain. Deterministic (the
-// split's order), so a resumed run gets the same targets.
-Result<StainSpec> training_stain_targets(const data::Dataset& dataset, const std::vector<int>& train,
-                                         const PreprocessSpec& spec) {
-  StainSpec stain;
-  stain.enabled = true;
-  double mean[3] = {0, 0, 0}, sd[3] = {0, 0, 0};
-  int used = 0;
-  for (std::size_t i = 0; i < train.size() && used < 1000; ++i) {
-    Result<Canvas> canvas = load_canvas(dataset.samples[train[i]].path, spec);
-    if (!canvas || canvas.value().channels != 3) continue;  // unreadable files are reported by the store
-    const ForegroundStats st = foreground_stats(canvas.value(), stain.foreground_above);
-    if (st.pixels < 16) continue;
-    for (int c = 0; c < 3; ++c) { mean[c] += st.mean[c]; sd[c] += st.std[c]; }
-    ++used;
-  }
-  if (used == 0)
-    return make_error(ErrorCode::kInvalidArgument, "--stain-norm: no colour training image has a foreground to measure");
-  for (int c = 0; c < 3; ++c) {
-    stain.target_mean[c] = static_cast<float>(mean[c] / used);
-    stain.target_std[c] = static_cast<float>(std::max(sd[c] / used, 1.0 / 255.0));
-  }
-  return stain;
 }
 
 // --drop-noisy F: the small-loss trick against label noise (as in Co-teaching, Han et al. 2018, with one
@@ -378,12 +353,10 @@ Result<bool> set_up_spec(Run& run) {
   if (!augmentation) return augmentation.error();
   run.augmentation = augmentation.take();
   if (s.stain_norm && !run.spec.preprocess.stain.enabled) {
-    Result<StainSpec> stain = training_stain_targets(run.dataset, run.split.train, run.spec.preprocess);
+    Result<StainSpec> stain = training_stain_targets(run.dataset, run.split.train, run.spec.preprocess, s.stain_method);
     if (!stain) return stain.error();
     run.spec.preprocess.stain = stain.value();
-    const StainSpec& t = stain.value();
-    log_line("stain normalisation: foreground mean %.3f %.3f %.3f, std %.3f %.3f %.3f (training images)",
-             t.target_mean[0], t.target_mean[1], t.target_mean[2], t.target_std[0], t.target_std[1], t.target_std[2]);
+    log_line("%s", describe_stain_targets(stain.value()).c_str());
   }
   if (s.resume.empty()) {
     json config{{"settings", settings_to_json(s)}, {"model", json::parse(model_spec_to_json(run.spec))},

@@ -34,6 +34,7 @@ struct TrainSettings {
   std::string aspect = "pad";       // stretch | pad | crop
   std::string augment = "cells";    // see augment.h: a preset or a list
   bool stain_norm = false;          // per-image stain normalisation in the spec, targets = training images' mean stain
+  std::string stain_method = "rgb"; // with stain_norm: rgb | reinhard | macenko (stain_targets.h)
   int epochs = 30;
   int batch_size = 64;
   std::string optimizer = "adam";   // adam | adamw | sgd | rmsprop
