@@ -10,6 +10,7 @@
 //   cellcam export RUN --out models/NAME [--cam-layer features.N]
 //   cellcam gradcam RUN|MODEL_DIR IMAGE|FOLDER... [--out DIR] [--class predicted|all|NAME]
 //   cellcam eda DATA [--out DIR] [--split split.csv]
+//   cellcam features RUN|MODEL_DIR IMAGE [--layers features.N,...] [--list] [--out DIR]
 //
 // Each subcommand is backed by a settings struct whose defaults `--help` prints; this file only wires
 // CLI11 to them. Exit codes: 0 all inputs done, 1 usage or setup error, 2 some inputs failed (each has
@@ -28,6 +29,7 @@
 #include "ensemble_command.h"
 #include "eval_command.h"
 #include "export_command.h"
+#include "features_command.h"
 #include "finetune_command.h"
 #include "gradcam_command.h"
 #include "ood_command.h"
@@ -103,6 +105,8 @@ int main(int argc, char** argv) {
   cellcam::cli::add_ood_command(app, ood);
   cellcam::eda::EdaSettings eda;
   cellcam::cli::add_eda_command(app, eda);
+  cellcam::explain::FeaturesSettings features;
+  cellcam::cli::add_features_command(app, features);
 
   if (argc > 1 && argv[1][0] != '-') {
     const CLI::App& all = app;
@@ -143,6 +147,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("gradcam")) return cellcam::explain::run_gradcam(gradcam);
     if (app.got_subcommand("ood")) return cellcam::explain::run_ood(ood);
     if (app.got_subcommand("eda")) return cellcam::eda::run_eda(eda);
+    if (app.got_subcommand("features")) return cellcam::explain::run_features(features);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: internal error: %s\n", command_name(app).c_str(), cellcam::native::first_line(e.what()).c_str());
     return 1;
