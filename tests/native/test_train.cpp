@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "cellcam/model_spec.h"
+#include "cellcam/spec.h"
 #include "network.h"
 #include "trainer.h"
 #include "weight_average.h"
@@ -151,6 +152,41 @@ TEST(Train, StainNormTargetsAreMeasuredAndTravelInTheSpec) {
     EXPECT_LT(mean[c], 1.0f);
     EXPECT_GT(sd[c], 0.01f);
     EXPECT_LT(sd[c], 0.4f);
+  }
+}
+
+// --stain-method: Reinhard's lαβ and Macenko's stain targets are measured and written into the run's spec
+// (one epoch each: seconds), and the setting itself is kept for --resume.
+TEST(Train, StainMethodTargetsTravelInTheSpec) {
+  for (const std::string method : {"reinhard", "macenko"}) {
+    const fs::path out = fs::temp_directory_path() / ("cellcam_train_stain_" + method);
+    fs::remove_all(out);
+    TrainSettings s = smoke_settings(out.string());
+    s.epochs = 1;
+    s.stain_norm = true;
+    s.stain_method = method;
+    ASSERT_EQ(run_train(s), 0) << method;
+    const json config = json::parse(read(out / "config.json"));
+    EXPECT_EQ(config["settings"]["stain_method"], method);
+    Result<PreprocessSpec> spec = parse_preprocess_spec(config["model"]["preprocess"].dump());
+    ASSERT_TRUE(spec.ok()) << spec.error().message;
+    const StainSpec& st = spec.value().stain;
+    ASSERT_TRUE(st.enabled);
+    EXPECT_STREQ(stain_method_name(st.method), method.c_str());
+    if (st.method == StainMethod::kReinhard) {
+      EXPECT_LT(st.target_mean[0], 0.0f);  // l: log10 of LMS below white
+      for (float sd : st.target_std) EXPECT_GT(sd, 0.0f);
+      EXPECT_GT(st.target_std[0], st.target_std[1]);  // cells vary far more in lightness than in hue
+    } else {
+      ASSERT_EQ(st.target_stains.size(), 6u);
+      for (int k = 0; k < 2; ++k) {
+        const float* v = &st.target_stains[3 * k];
+        EXPECT_NEAR(std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), 1.0f, 1e-5f) << k;
+      }
+      EXPECT_GT(st.target_stains[0], st.target_stains[3]);  // H first: it absorbs more red
+      EXPECT_GT(st.target_max_conc[0], 0.1f);
+      EXPECT_GT(st.target_max_conc[1], 0.1f);
+    }
   }
 }
 
