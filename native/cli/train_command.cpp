@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
+#include "summary_command.h"
+
 namespace cellcam::cli {
 
 // The options `cellcam train` and `cellcam finetune` share (the schedule, loss, split and machine ones);
@@ -68,7 +70,8 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("--resume", s.resume, "continue the run in this folder from its last checkpoint");
   cmd->add_flag("--force", s.force, "--out names an existing run: delete it and start over (without --force it is refused)");
   cmd->add_option("--spec", s.spec, "model.json to start from (else --preset and the input options)");
-  cmd->add_option("--preset", s.preset, "blog_cnn | pcam_baseline | malaria_base | malaria_leaky_gap | malaria_bn_se | resnet18")
+  cmd->add_option("--preset", s.preset,
+                  "blog_cnn | blog_cnn_bn | pcam_baseline | pcam_wide | malaria_base | malaria_leaky_gap | malaria_bn_se | resnet18")
       ->capture_default_str();
   cmd->add_option("--width", s.width, "resnet18 width")->capture_default_str();
   cmd->add_option("--image-size", s.image_size, "input size (square)")->capture_default_str();
@@ -119,6 +122,11 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
                 "so N ranks of --batch-size B normalise as one process of batch N*B; default: each rank its own B")
       ->group(group);
   add_range_checks(cmd);
+  // Last, so every other option is set when it runs (CLI11 runs the callbacks in definition order).
+  CLI::Option* summary = cmd->add_flag("--summary", "print the model's layer table (output shapes, parameters) and exit without training");
+  cmd->final_callback([summary, &s] {
+    if (summary->count() > 0) std::exit(print_model_summary(s));
+  });
 }
 
 }  // namespace cellcam::cli

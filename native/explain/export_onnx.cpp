@@ -6,6 +6,7 @@
 //   conv        ConvTranspose with the same (folded) weights        G (C,N,O,h,w) -> (C,N,I,H,W)
 //   batch norm  G * gamma / sqrt(var + eps)
 //   relu        G * (y > 0)             leaky relu  G * (x > 0 ? 1 : slope)
+//   sigmoid     G * y (1 - y)           swish (y = x s, s = sigmoid(x))  G * (s + y (1 - s))
 //   max pool    MaxUnpool with MaxPool's indices (offset per class copy)
 //   avg pool    depthwise ConvTranspose with 1/k^2 kernels
 //   gap         G / (H*W) broadcast over (H,W)   flatten  a reshape   dense  G @ W   dropout  identity
@@ -45,6 +46,7 @@ struct Step {
   std::string indices;                     // max pool
   std::string se_u, se_s, se_s4;           // squeeze-excite: pre-relu hidden (N,R), gate (N,K), gate (N,K,1,1)
   std::string se_w1, se_w2;                // squeeze-excite: the reduce (R,K) and expand (K,R) weights
+  std::string sigmoid;                     // swish: sigmoid(x)
   std::vector<Step> body, shortcut;        // residual
 };
 
@@ -101,6 +103,11 @@ class Exporter {
         }
         case LayerKind::kRelu: x = g_.node("Relu", {x}, {}, l.name); break;
         case LayerKind::kLeakyRelu: x = g_.node("LeakyRelu", {x}, {Attr::Float("alpha", l.slope)}, l.name); break;
+        case LayerKind::kSigmoid: x = g_.node("Sigmoid", {x}, {}, l.name); break;
+        case LayerKind::kSwish:
+          s.sigmoid = g_.node("Sigmoid", {x}, {}, l.name + ".sigmoid");
+          x = g_.node("Mul", {x, s.sigmoid}, {}, l.name);
+          break;
         case LayerKind::kMaxPool: {
           const std::vector<Attr> attrs = {Attr::Ints("kernel_shape", {l.kernel, l.kernel}), Attr::Ints("strides", {l.stride, l.stride})};
           if (backward) {
@@ -245,6 +252,15 @@ class Exporter {
       case LayerKind::kLeakyRelu: {
         const std::string positive = g_.node("Greater", {s.in, g_.scalar("zero", 0.0f)}, {}, "positive");
         return g_.node("Where", {positive, G, g_.node("Mul", {G, g_.scalar("slope", l.slope)}, {}, "leaky")}, {}, name);
+      }
+      case LayerKind::kSigmoid: {
+        const std::string one_minus = g_.node("Sub", {g_.scalar("one", 1.0f), s.out}, {}, "sigmoid_1my");
+        return g_.node("Mul", {G, g_.node("Mul", {s.out, one_minus}, {}, "sigmoid_dy")}, {}, name);
+      }
+      case LayerKind::kSwish: {
+        const std::string one_minus = g_.node("Sub", {g_.scalar("one", 1.0f), s.sigmoid}, {}, "swish_1ms");
+        const std::string slope = g_.node("Add", {s.sigmoid, g_.node("Mul", {s.out, one_minus}, {}, "swish_y1ms")}, {}, "swish_dy");
+        return g_.node("Mul", {G, slope}, {}, name);
       }
       case LayerKind::kMaxPool: {
         // MaxPool's indices address the whole (N,K,H,W) input; copy c of the batch sits c*N*K*H*W further.

@@ -29,6 +29,8 @@ void build(const std::vector<Layer>& layers, torch::nn::Sequential& seq, std::ve
       case LayerKind::kLeakyRelu:
         seq->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(l.slope)));
         break;
+      case LayerKind::kSigmoid: seq->push_back(torch::nn::Sigmoid()); break;
+      case LayerKind::kSwish: seq->push_back(torch::nn::SiLU()); break;  // x * sigmoid(x)
       case LayerKind::kMaxPool:
         seq->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(l.kernel).stride(l.stride)));
         shape = {shape[0], (shape[1] - l.kernel) / l.stride + 1, (shape[2] - l.kernel) / l.stride + 1};

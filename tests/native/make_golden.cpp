@@ -47,6 +47,14 @@ std::vector<Case> cases() {
     {"type":"conv","out":8,"kernel":3,"stride":2,"padding":1}, {"type":"leaky_relu","slope":0.1},
     {"type":"avg_pool","kernel":3,"stride":2},
     {"type":"flatten"}, {"type":"dense","out":16}, {"type":"batch_norm"}, {"type":"relu"}, {"type":"dropout","p":0.3}])");
+  // Swish and sigmoid: their vector-Jacobian products, at conv and at dense level, are in both graphs.
+  const json swish_sigmoid_layers = json::parse(R"([
+    {"type":"conv","out":8,"kernel":3}, {"type":"swish"}, {"type":"max_pool","kernel":2},
+    {"type":"conv","out":8,"kernel":3}, {"type":"sigmoid"}, {"type":"global_avg_pool"},
+    {"type":"dense","out":8}, {"type":"swish"}])");
+  const json swish_no_pool_layers = json::parse(R"([
+    {"type":"conv","out":8,"kernel":3}, {"type":"swish"}, {"type":"conv","out":8,"kernel":3,"stride":2},
+    {"type":"sigmoid"}, {"type":"global_avg_pool"}, {"type":"dense","out":8}, {"type":"swish"}])");
   return {
       {"blog_cnn", {{"preset", "blog_cnn"}}, 32, "rgb", 2, ""},
       {"pcam_baseline", {{"preset", "pcam_baseline"}}, 32, "rgb", 2, ""},
@@ -60,6 +68,9 @@ std::vector<Case> cases() {
       {"resnet18", {{"preset", "resnet18"}, {"width", 8}}, 32, "rgb", 4, ""},
       {"resnet18_early", {{"preset", "resnet18"}, {"width", 8}}, 32, "rgb", 3, "features.4", 0.7},
       {"avg_pool_multiclass", {{"layers", avg_pool_layers}}, 28, "rgb", 5, "features.2"},
+      // Last: each case's weights come from its index (seed 1, 2, ...), so new cases go at the end.
+      {"swish_sigmoid", {{"layers", swish_sigmoid_layers}}, 32, "rgb", 3, "features.2"},
+      {"swish_sigmoid_early", {{"layers", swish_no_pool_layers}}, 16, "rgb", 3, "features.0"},
   };
 }
 

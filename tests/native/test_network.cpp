@@ -32,6 +32,11 @@ TEST_P(Presets, ModuleMatchesTheSpec) {
     Result<std::vector<LayerShape>> shapes = infer_shapes(spec);
     ASSERT_TRUE(shapes.ok());
     EXPECT_EQ(params, parameter_count(shapes.value(), spec)) << GetParam();
+    // The running statistics are the spec's non-trainable count (num_batches_tracked is torch's own).
+    long long statistics = 0;
+    for (const auto& b : net->named_buffers())
+      if (b.key().find("running_") != std::string::npos) statistics += b.value().numel();
+    EXPECT_EQ(statistics, non_trainable_count(shapes.value())) << GetParam();
     net->eval();
     const torch::Tensor logits = net->forward(torch::randn({3, 3, 32, 32}));  // (N,C,H,W)
     EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{3, spec.outputs()}));
@@ -54,6 +59,19 @@ TEST(Network, NamesFollowTheSpec) {
   EXPECT_EQ(activation.sizes(), (std::vector<int64_t>{2, 64, 4, 4}));  // the last stage, before GAP
   EXPECT_TRUE(torch::equal(logits, net->forward(x)));                 // the same graph as forward()
   EXPECT_THROW(net->forward_with_activation(torch::randn({1, 3, 32, 32}), "features.99"), std::invalid_argument);
+}
+
+TEST(Network, SwishAndSigmoid) {
+  Result<ModelSpec> r = parse_model_spec(
+      R"({"classes": ["a", "b"], "preprocess": {"width": 4, "height": 4, "color": "gray", "mean": 0, "std": 1},
+          "architecture": {"layers": [{"type": "swish"}, {"type": "flatten"}, {"type": "sigmoid"}]}})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  Network net(r.value());
+  net->eval();
+  const torch::Tensor x = torch::randn({2, 1, 4, 4});  // (N,C,H,W)
+  auto [logits, activation] = net->forward_with_activation(x, "features.2");
+  EXPECT_TRUE(torch::allclose(activation, torch::sigmoid((x * torch::sigmoid(x)).flatten(1)), 1e-6, 1e-6));
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 1}));
 }
 
 TEST(Network, PenaltiesComeFromTheSpec) {

@@ -26,6 +26,8 @@ enum class LayerKind {
   kBatchNorm,      // {"type":"batch_norm"}        (2-D after conv, 1-D after dense)
   kRelu,           // {"type":"relu"}
   kLeakyRelu,      // {"type":"leaky_relu","slope":0.01}
+  kSigmoid,        // {"type":"sigmoid"}
+  kSwish,          // {"type":"swish"}             x * sigmoid(x) (Keras "swish", torch SiLU)
   kMaxPool,        // {"type":"max_pool","kernel":2,"stride":2}
   kAvgPool,        // {"type":"avg_pool","kernel":2,"stride":2}
   kGlobalAvgPool,  // {"type":"global_avg_pool"}   (N,C,H,W) -> (N,C)
@@ -72,21 +74,26 @@ struct LayerShape {
   std::string name;
   LayerKind kind;
   std::vector<int> shape;  // without the batch dimension: {C,H,W} or {F}
-  long long parameters = 0;
+  long long parameters = 0;     // trainable (torch parameters())
+  long long non_trainable = 0;  // batch norm's running mean and variance, which Keras counts in its total
 };
 
 Result<ModelSpec> parse_model_spec(const std::string& json_text);
 std::string model_spec_to_json(const ModelSpec& spec);  // canonical, with the expanded layer table
 
-// The named presets: blog_cnn, pcam_baseline, malaria_base, malaria_leaky_gap, malaria_bn_se,
-// resnet18 (width from the "width" key of the architecture block, default 64).
+// The named presets. The seeds' own networks, layer for layer: blog_cnn (the malaria blog's custom CNN),
+// pcam_baseline (the PCam notebook's baseline, colour or gray from the preprocess block). Variants of
+// our own: blog_cnn_bn, pcam_wide (the wider networks these two names stood for before), malaria_base,
+// malaria_leaky_gap, malaria_bn_se, resnet18 (width from the "width" key of the architecture block,
+// default 64). tests/unit/test_model_spec.cpp says where each seed figure comes from.
 std::vector<std::string> preset_names();
 Result<std::vector<Layer>> preset_layers(const std::string& preset, int width = 64);
 
 // Shapes for an input of spec.preprocess's size; fails on a layer that cannot apply (a pool bigger
 // than its input, a dense layer on a (C,H,W) tensor without flatten, ...). Last row = the features.
 Result<std::vector<LayerShape>> infer_shapes(const ModelSpec& spec);
-long long parameter_count(const std::vector<LayerShape>& shapes, const ModelSpec& spec);  // + the head
+long long parameter_count(const std::vector<LayerShape>& shapes, const ModelSpec& spec);  // trainable, + the head
+long long non_trainable_count(const std::vector<LayerShape>& shapes);                    // Keras total = both
 
 const char* layer_kind_name(LayerKind kind);
 
