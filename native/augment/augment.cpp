@@ -161,6 +161,7 @@ const Field kFields[] = {
     {"hue", &AugmentSpec::hue, true, 0.04, 0.0, 0.5},  // torchvision's limit: half a turn either way
     {"blur", &AugmentSpec::blur, true, 1.0, 0.1, 10.0},  // sigma is drawn from [0.1, s]
     {"hed", &AugmentSpec::hed, true, 0.03, 0.0, 1.0},
+    {"erase", &AugmentSpec::erase, true, 0.33, 0.02, 1.0},  // the share is drawn from [0.02, s]
 };
 
 constexpr double kDefaultProbability = 0.5;
@@ -630,6 +631,11 @@ AugmentParams sanitised(AugmentParams p) {
   p.saturation = std::clamp(finite_or(p.saturation, 1.0), 0.0, 11.0);
   p.hue = std::clamp(finite_or(p.hue, 0.0), -0.5, 0.5);
   p.blur_sigma = std::clamp(finite_or(p.blur_sigma, 0.0), 0.0, 10.0);
+  p.erase_area = std::clamp(finite_or(p.erase_area, 0.0), 0.0, 1.0);
+  p.erase_aspect = std::clamp(finite_or(p.erase_aspect, 1.0), 1e-3, 1e3);
+  p.erase_x = std::clamp(finite_or(p.erase_x, 0.0), 0.0, 1.0);
+  p.erase_y = std::clamp(finite_or(p.erase_y, 0.0), 0.0, 1.0);
+  for (float& f : p.erase_fill) f = clamp01(f);
   return p;
 }
 
@@ -638,9 +644,8 @@ bool canvas_ok(const Canvas& c) {
          c.data.size() == static_cast<std::size_t>(c.width) * c.height * c.channels;
 }
 
-// apply() for a canvas that passed canvas_ok(); may throw std::bad_alloc, nothing else.
-void apply_checked(Canvas& canvas, const AugmentParams& raw) {
-  const AugmentParams p = sanitised(raw);
+// Everything but erasing, on sanitised params: one resampling pass, colour, blur, clamp.
+void transform(Canvas& canvas, const AugmentParams& p) {
   const int W = canvas.width, H = canvas.height, C = canvas.channels;
   const bool rgb = C == 3;
   const int quarter_turns = W == H ? p.rot90 : 0;
@@ -677,6 +682,24 @@ void apply_checked(Canvas& canvas, const AugmentParams& raw) {
   }
   if (p.blur_sigma > 0.0) gaussian_blur(planes, p.blur_sigma);
   interleave_clamped(planes, canvas);
+}
+
+// Random erasing, last: the box is written over the finished (H,W,C) canvas, so nothing blurs or warps its edges.
+void erase(Canvas& canvas, const AugmentParams& p) {
+  const EraseBox box = erase_box(p, canvas.width, canvas.height);
+  const int C = canvas.channels;
+  for (int y = box.y0; y < box.y0 + box.height; ++y) {
+    float* row = canvas.data.data() + (static_cast<std::size_t>(y) * canvas.width + box.x0) * C;
+    for (int x = 0; x < box.width; ++x)
+      for (int c = 0; c < C; ++c) row[static_cast<std::size_t>(x) * C + c] = p.erase_fill[c];
+  }
+}
+
+// apply() for a canvas that passed canvas_ok(); may throw std::bad_alloc, nothing else.
+void apply_checked(Canvas& canvas, const AugmentParams& raw) {
+  const AugmentParams p = sanitised(raw);
+  transform(canvas, p);
+  if (p.erase) erase(canvas, p);
 }
 
 }  // namespace
@@ -829,7 +852,38 @@ AugmentParams draw(const AugmentSpec& spec, std::uint64_t seed) {
   const bool blur_on = gate(spec.blur);
   const double sigma = rng.uniform(0.1, std::max(0.1, spec.blur.strength));
   if (blur_on) out.blur_sigma = sigma;
+
+  const bool erase_on = gate(spec.erase);
+  const double area = rng.uniform(0.02, std::max(0.02, spec.erase.strength));
+  const double elongation = rng.uniform(1.0, 3.0);
+  const bool tall = rng.uniform() < 0.5;
+  const double erase_x = rng.uniform();
+  const double erase_y = rng.uniform();
+  std::array<float, 3> fill{};
+  for (float& f : fill) f = static_cast<float>(rng.uniform());
+  if (erase_on) {
+    out.erase = true;
+    out.erase_area = area;
+    out.erase_aspect = tall ? elongation : 1.0 / elongation;
+    out.erase_x = erase_x;
+    out.erase_y = erase_y;
+    out.erase_fill = fill;
+  }
   return out;
+}
+
+EraseBox erase_box(const AugmentParams& raw, int width, int height) {
+  EraseBox box;
+  if (!raw.erase || width < 1 || height < 1) return box;
+  const AugmentParams p = sanitised(raw);
+  const double h = std::min(1.0, std::sqrt(p.erase_area * p.erase_aspect));
+  const double w = std::min(1.0, std::sqrt(p.erase_area / p.erase_aspect));
+  box.height = std::clamp(floor_int(h * height), 1, height);
+  box.width = std::clamp(floor_int(w * width), 1, width);
+  // erase_x < 1 picks one of the (width - box.width + 1) positions; x = 1 (hand-made params) the last.
+  box.x0 = std::min(width - box.width, floor_int(p.erase_x * (width - box.width + 1)));
+  box.y0 = std::min(height - box.height, floor_int(p.erase_y * (height - box.height + 1)));
+  return box;
 }
 
 void apply(Canvas& canvas, const AugmentParams& raw) {

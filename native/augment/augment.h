@@ -4,7 +4,8 @@
 //
 // Order inside apply(): flips -> 90-degree rotation -> affine warp (rotation, zoom, shift and shear
 // composed about the image centre; bilinear, reflected borders) -> H&E stain jitter -> colour jitter
-// (torchvision ColorJitter, its four parts in a random order) -> Gaussian blur -> clamp to [0,1].
+// (torchvision ColorJitter, its four parts in a random order) -> Gaussian blur -> clamp to [0,1] ->
+// random erasing (one box filled with a random colour, Zhong et al. 2017, as timm's RandomErasing).
 // All the geometry is one map, so a sample is resampled at most once (flips and quarter turns alone
 // are exact copies). Colour needs three channels: a 1-channel canvas gets brightness and contrast
 // only. Geometry and blur apply to any canvas. Input values outside [0,1] are clamped first (NaN -> 0).
@@ -52,11 +53,14 @@ struct AugmentSpec {
   Transform blur;        // largest sigma in pixels: sigma ~ U(0.1, s), taps 2*ceil(3 sigma)+1; [0.1, 10] (1.0)
   Transform hed;         // H&E stain jitter (Tellez et al. 2018), per stain c * (1 + a) + b with a, b ~ U(-s, s),
                          // concentrations as rgb_to_hed() below; [0, 1] (0.03)
+  Transform erase;       // random erasing: largest share of the canvas one box covers; the share ~ U(0.02, s),
+                         // height/width ~ U(1, 3) or its inverse (even odds), filled with a colour ~ U(0,1)
+                         // per channel; see erase_box(); [0.02, 1] (0.33)
 };
 
 // A comma-separated list as the CLI takes it, applied left to right:
 //   "hflip,vflip,rot90,rotate=30,zoom=0.1,shift=0.05,shear=5,brightness=0.2,contrast=0.2,saturation=0.2,
-//    hue=0.04,blur=1.0,hed=0.03"
+//    hue=0.04,blur=1.0,hed=0.03,erase=0.33"
 // A bare name turns a transform on with probability 0.5 (and, where it has one, its default strength);
 // `name=value` sets the strength, a suffix `@p` the probability (`rotate=30@0.8`, `hflip@0.2`). A
 // later item for the same transform replaces the earlier one. Presets set the transforms they name and
@@ -96,7 +100,21 @@ struct AugmentParams {
   double saturation = 1.0;
   double hue = 0.0;         // fraction of a turn
   double blur_sigma = 0.0;  // 0 = no blur
+  bool erase = false;
+  double erase_area = 0.0;    // share of the canvas before rounding, [0, 1]
+  double erase_aspect = 1.0;  // box height / width
+  double erase_x = 0.0;       // where the box lies in the room left for it, [0, 1): 0 = left edge
+  double erase_y = 0.0;       // likewise, 0 = top
+  std::array<float, 3> erase_fill{};  // per channel (a 1-channel canvas takes the first)
 };
+
+// The box random erasing fills on a width x height canvas, in pixels: height floor(H * min(1, sqrt(area *
+// aspect))) and width floor(W * min(1, sqrt(area / aspect))), each at least 1, so it never covers more
+// than erase_area of the canvas (unless one pixel already does). Empty (w = h = 0) when params.erase is off.
+struct EraseBox {
+  int x0 = 0, y0 = 0, width = 0, height = 0;
+};
+EraseBox erase_box(const AugmentParams& params, int width, int height);
 
 // The draws for one sample. Every random number is drawn whether or not its transform is on, in a fixed
 // order, so turning one transform on or off never changes what another draws for the same seed.

@@ -2,16 +2,21 @@
 #include "train_command.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstdlib>
 
+#include "config_file.h"
 #include "summary_command.h"
+#include "train_config.h"
 
 namespace cellcam::cli {
 
 // The options `cellcam train` and `cellcam finetune` share (the schedule, loss, split and machine ones);
 // finetune takes its model and input from the base model instead of --spec/--preset.
 void add_training_options(CLI::App* cmd, train::TrainSettings& s) {
-  cmd->add_option("--augment", s.augment, "none | cells | histology | a list, e.g. hflip,rot90,rotate=30,hed=0.03")
+  cmd->add_option("--augment", s.augment,
+                  "none | cells | histology | a list, e.g. hflip,rot90,rotate=30,hed=0.03,erase=0.33@0.25 (name=strength@probability; "
+                  "erase: random erasing, one box of up to that share of the image filled with a random colour)")
       ->capture_default_str();
   cmd->add_option("--epochs", s.epochs, "")->capture_default_str();
   cmd->add_option("--batch-size", s.batch_size, "")->capture_default_str();
@@ -24,6 +29,17 @@ void add_training_options(CLI::App* cmd, train::TrainSettings& s) {
   cmd->add_option("--drop-noisy", s.drop_noisy,
                   "label noise: leave each batch's largest-loss fraction (e.g. 0.05) out of the loss, ramped up over "
                   "the first quarter of the epochs (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--label-smoothing", s.label_smoothing,
+                  "soft targets: binary y*(1-E)+E/2, multiclass one-hot*(1-E)+E/K (0: off; validation loss stays plain)")
+      ->capture_default_str();
+  cmd->add_option("--mixup", s.mixup, "mixup: blend pairs of training images and their labels, lambda ~ Beta(A, A) (e.g. 0.2; 0: off)")
+      ->capture_default_str();
+  cmd->add_option("--cutmix", s.cutmix,
+                  "cutmix: paste a box of another training image, labels mixed by its area, lambda ~ Beta(A, A) (e.g. 1.0; "
+                  "0: off; with --mixup each mixed batch is one or the other, even odds)")
+      ->capture_default_str();
+  cmd->add_option("--mix-prob", s.mix_prob, "share of training batches --mixup/--cutmix mix (validation is never mixed)")
       ->capture_default_str();
   cmd->add_flag("--class-weights", s.class_weights, "balanced class weights n / (k * n_c) in the loss");
   cmd->add_flag("--weighted-sampler", s.weighted_sampler, "draw classes equally often each epoch");
@@ -122,6 +138,12 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
                 "so N ranks of --batch-size B normalise as one process of batch N*B; default: each rank its own B")
       ->group(group);
   add_range_checks(cmd);
+  CLI::Option* print_config = cmd->add_flag("--print-config", "print the settings as a --config file (as RUN/config.toml) and exit");
+  add_config_option(cmd, [print_config, &s] {
+    if (print_config->count() == 0) return;
+    std::fputs(train::settings_to_toml(s).c_str(), stdout);
+    std::exit(0);
+  });
   // Last, so every other option is set when it runs (CLI11 runs the callbacks in definition order).
   CLI::Option* summary = cmd->add_flag("--summary", "print the model's layer table (output shapes, parameters) and exit without training");
   cmd->final_callback([summary, &s] {

@@ -25,6 +25,8 @@
 #include <sstream>
 
 #include "augment.h"
+#include "batch_mixing.h"
+#include "train_config.h"
 #include "cellcam/model_spec.h"
 #include "checkpoint.h"
 #include "cross_validation.h"
@@ -367,6 +369,8 @@ Result<bool> set_up_spec(Run& run) {
                                {"batch_norm", s.dist.sync_batch_norm ? "synchronised" : "per rank"}};
     Result<bool> written = native::write_text_atomically((fs::path(s.out) / "config.json").string(), config.dump(2) + "\n");
     if (!written) return written.error();
+    written = native::write_text_atomically((fs::path(s.out) / "config.toml").string(), settings_to_toml(s));  // --config reads it
+    if (!written) return written.error();
     written = write_run_card(s.out);  // RUN/model.json from the first epoch on
     if (!written) return written.error();
   }
@@ -644,6 +648,8 @@ Result<bool> train_pass(Run& run, int epoch, EpochRow& row) {
   shuffle_in_place(order, sample_seed(s.seed, epoch, -1));  // the same on every rank: a new order each epoch
   const std::vector<int> samples = dist::shard_of(order, g.rank(), g.world());
   EpochLoader loader(*run.train_store, samples, &run.augmentation, run.loader_options, epoch);
+  const MixSettings mix{s.mixup, s.cutmix, s.mix_prob};
+  const int classes = static_cast<int>(run.dataset.classes.size());
   const double comm_before = g.communication_seconds();
   run.net->train();
   const bool terminal = on_terminal();
@@ -656,8 +662,11 @@ Result<bool> train_pass(Run& run, int epoch, EpochRow& row) {
     if (b->size == 0) continue;
     if (!run.per_epoch_plateau) lr = lr_at(run.schedule, step);
     set_lr(*run.opt, lr);
-    const torch::Tensor x = batch_images(*b, run.device);
-    const torch::Tensor y = torch::tensor(b->labels, torch::kLong).to(run.device);
+    // --mixup/--cutmix: seeded by (seed, epoch, batch, rank), so a resumed run mixes as an uninterrupted one.
+    const MixPlan plan = draw_mix_plan(mix, b->size, b->height, b->width,
+                                       sample_seed(sample_seed(s.seed, epoch, -4), batch_index, g.rank()));
+    const torch::Tensor x = mix_images(batch_images(*b, run.device), plan);  // (N,C,H,W)
+    const torch::Tensor y = torch::tensor(b->labels, torch::kLong).to(run.device);  // (N) hard labels: accuracy
     run.opt->zero_grad();
     torch::Tensor logits;
     try {  // with --sync-bn the forward pass talks to the other ranks, and may hear that one died
@@ -665,8 +674,11 @@ Result<bool> train_pass(Run& run, int epoch, EpochRow& row) {
     } catch (const std::exception& e) {
       return make_error(ErrorCode::kIo, native::first_line(e.what()));
     }
-    torch::Tensor w = run.class_weight.index_select(0, y);
-    const torch::Tensor losses = sample_losses(logits, y, run.binary);  // (N)
+    torch::Tensor w = mixed_sample_weights(run.class_weight, y, plan);  // (N)
+    const bool soft = plan.mode != MixPlan::Mode::kNone || s.label_smoothing > 0.0;
+    const torch::Tensor losses =
+        soft ? soft_target_losses(logits, soft_targets(y, plan, classes, run.binary, s.label_smoothing), run.binary)
+             : sample_losses(logits, y, run.binary);  // (N)
     const long drop = noisy_drop_count(s, epoch, b->size);
     if (drop > 0) w = w.index_fill(0, std::get<1>(losses.detach().topk(drop)), 0.0);  // the batch's largest losses
     torch::Tensor data_loss = (losses * w).sum() / w.sum();

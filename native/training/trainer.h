@@ -2,6 +2,7 @@
 //
 // A run folder holds everything needed to understand and continue a run:
 //   config.json      the resolved settings and model spec        split.csv     which file is in which part
+//   config.toml      the settings as a recipe for --config       (train_config.h)
 //   metrics.csv      one row per epoch                           skipped.csv   unreadable/mislabelled files
 //   checkpoints/     last.pt, best.pt (+ .json: epoch, state)    report.json / report.md, *.png plots
 // Constraint: LibTorch stays inside trainer.cpp (this header is torch-free). The settings as JSON are in
@@ -44,6 +45,10 @@ struct TrainSettings {
   std::string schedule = "cosine";  // constant | step | inverse_time | cosine | one_cycle | plateau
   double warmup_epochs = 1.0;
   double drop_noisy = 0.0;          // small-loss trick: leave each batch's largest-loss fraction out of the loss (label noise)
+  double label_smoothing = 0.0;     // targets y*(1-e)+e/2 (binary) or one-hot*(1-e)+e/K (multiclass); batch_mixing.h
+  double mixup = 0.0;               // mixup's Beta(alpha, alpha); 0: off
+  double cutmix = 0.0;              // cutmix's Beta(alpha, alpha); 0: off (both on: one or the other per batch)
+  double mix_prob = 1.0;            // share of training batches that mixup/cutmix mix
   bool class_weights = false;       // balanced weights n / (k * n_c) in the loss
   bool weighted_sampler = false;    // draw each epoch with probability proportional to 1 / n_c
   std::string monitor = "val_loss"; // val_loss | val_accuracy | val_auc | val_f1

@@ -4,7 +4,9 @@
 // the CLI syntax with its error messages, and the time per sample.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -586,6 +588,119 @@ TEST(Augment, MalformedCanvasIsLeftAlone) {
   EXPECT_TRUE(same_bits(four, four_original));
 }
 
+// ---------------------------------------------------------------- random erasing
+
+// How many pixels of `after` differ from `before` in any channel, and whether they all carry `fill`.
+int changed_pixels(const Canvas& before, const Canvas& after, bool* all_fill, const std::array<float, 3>& fill) {
+  int changed = 0;
+  *all_fill = true;
+  for (std::size_t i = 0; i < before.data.size() / before.channels; ++i) {
+    bool differs = false;
+    for (int c = 0; c < before.channels; ++c) differs |= before.data[i * before.channels + c] != after.data[i * before.channels + c];
+    if (!differs) continue;
+    ++changed;
+    for (int c = 0; c < before.channels; ++c) *all_fill &= after.data[i * before.channels + c] == fill[c];
+  }
+  return changed;
+}
+
+TEST(AugmentErase, ProbabilityZeroNeverErasesAndOneAlwaysDoes) {
+  AugmentSpec off = parse_augment("erase=0.5@0").value();
+  AugmentSpec on = parse_augment("erase=0.5@1").value();
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    EXPECT_FALSE(draw(off, seed).erase);
+    const AugmentParams p = draw(on, seed);
+    ASSERT_TRUE(p.erase);
+    const EraseBox box = erase_box(p, 64, 64);
+    EXPECT_GT(box.width * box.height, 0);
+  }
+  Canvas c = random_canvas(16, 16, 3);
+  const Canvas original = c;
+  apply(c, off, 5);
+  EXPECT_TRUE(same_bits(c, original));
+}
+
+TEST(AugmentErase, BoxStaysWithinTheAreaBoundsAndTheCanvas) {
+  const double s = 0.25;
+  const AugmentSpec spec = parse_augment("erase=0.25@1").value();
+  double smallest = 1.0, largest = 0.0;
+  for (std::uint64_t seed = 0; seed < 2000; ++seed) {
+    const AugmentParams p = draw(spec, seed);
+    ASSERT_GE(p.erase_area, 0.02);
+    ASSERT_LE(p.erase_area, s);
+    ASSERT_GE(p.erase_aspect, 1.0 / 3.0);
+    ASSERT_LE(p.erase_aspect, 3.0);
+    const EraseBox box = erase_box(p, 64, 48);
+    ASSERT_GE(box.x0, 0);
+    ASSERT_GE(box.y0, 0);
+    ASSERT_LE(box.x0 + box.width, 64);
+    ASSERT_LE(box.y0 + box.height, 48);
+    const double share = static_cast<double>(box.width) * box.height / (64.0 * 48.0);
+    ASSERT_LE(share, p.erase_area) << seed;  // the floors only shrink the box
+    smallest = std::min(smallest, share);
+    largest = std::max(largest, share);
+  }
+  // The floors lose less than a row and a column: at 0.02 of 64x48 (~61 px, sides >= 4.5 px) at least ~0.01 is left.
+  EXPECT_GE(smallest, 0.01);
+  EXPECT_GE(largest, 0.2);  // the range is used, not only its low end
+}
+
+TEST(AugmentErase, FillsExactlyItsBoxWithItsColourAfterEverythingElse) {
+  AugmentParams p;
+  p.erase = true;
+  p.erase_area = 0.25;
+  p.erase_aspect = 1.0;
+  p.erase_x = 0.5;
+  p.erase_y = 0.0;
+  p.erase_fill = {0.25f, 0.5f, 0.75f};
+  const EraseBox box = erase_box(p, 20, 20);
+  EXPECT_EQ(box.width, 10);
+  EXPECT_EQ(box.height, 10);
+  EXPECT_EQ(box.x0, 5);  // floor(0.5 * 11)
+  EXPECT_EQ(box.y0, 0);
+  Canvas c = random_canvas(20, 20, 3);
+  const Canvas original = c;
+  p.blur_sigma = 2.0;  // blur runs first: the box stays sharp
+  apply(c, p);
+  for (int y = 0; y < 20; ++y)
+    for (int x = 0; x < 20; ++x) {
+      const bool inside = x >= 5 && x < 15 && y < 10;
+      const float* v = &c.data[(static_cast<std::size_t>(y) * 20 + x) * 3];
+      if (inside) {
+        EXPECT_EQ(v[0], 0.25f);
+        EXPECT_EQ(v[2], 0.75f);
+      } else {
+        EXPECT_FALSE(v[0] == 0.25f && v[1] == 0.5f && v[2] == 0.75f);
+      }
+    }
+  // Without the blur, nothing outside the box changes.
+  Canvas d = random_canvas(20, 20, 1);
+  const Canvas d0 = d;
+  p.blur_sigma = 0.0;
+  apply(d, p);
+  bool all_fill = false;
+  EXPECT_EQ(changed_pixels(d0, d, &all_fill, p.erase_fill), 100);
+  EXPECT_TRUE(all_fill);
+  (void)original;
+}
+
+TEST(AugmentErase, SameSeedSameBoxAndOtherDrawsUnchanged) {
+  const AugmentSpec with = parse_augment("hflip,rotate=30,hue=0.1,erase=0.4@0.7").value();
+  const AugmentSpec without = parse_augment("hflip,rotate=30,hue=0.1").value();
+  for (std::uint64_t seed = 0; seed < 50; ++seed) {
+    const AugmentParams a = draw(with, seed), b = draw(with, seed), c = draw(without, seed);
+    EXPECT_EQ(a.erase, b.erase);
+    EXPECT_EQ(a.erase_area, b.erase_area);
+    EXPECT_EQ(a.erase_x, b.erase_x);
+    EXPECT_EQ(a.angle_deg, c.angle_deg);  // erasing draws last: the others do not move
+    EXPECT_EQ(a.hue, c.hue);
+  }
+  EXPECT_EQ(describe(with), "hflip,rotate=30,hue=0.1,erase=0.4@0.7");
+  Result<AugmentSpec> bad = parse_augment("erase=0.01");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "augmentation \"erase=0.01\": erase must be in [0.02, 1]");
+}
+
 // ---------------------------------------------------------------- parse_augment, describe, validate
 
 TEST(AugmentParse, FullListAndDefaults) {
@@ -661,7 +776,7 @@ TEST(AugmentParse, Errors) {
   };
   EXPECT_EQ(message("hflip,twirl=3"),
             "unknown augmentation \"twirl\" (expected one of: none, cells, histology, hflip, vflip, rot90, rotate, "
-            "zoom, shift, shear, brightness, contrast, saturation, hue, blur, hed)");
+            "zoom, shift, shear, brightness, contrast, saturation, hue, blur, hed, erase)");
   EXPECT_EQ(message("rotate=abc"), "augmentation \"rotate=abc\": \"abc\" is not a number");
   EXPECT_EQ(message("rotate=30deg"), "augmentation \"rotate=30deg\": \"30deg\" is not a number");
   EXPECT_EQ(message("rotate="), "augmentation \"rotate=\": \"\" is not a number");

@@ -1,0 +1,35 @@
+# test_cli_config.cmake — `cellcam train --config FILE`: the file sets options, the command line overrides it,
+# the resolved recipe (--print-config, as RUN/config.toml) read back gives the same settings, and a bad key or
+# value is a one-line error naming the file and the key.
+file(MAKE_DIRECTORY ${OUT})
+file(WRITE ${OUT}/recipe.toml "lr = 0.005\nbatch-size = 16\naugment = \"hflip,erase=0.25\"\nmixup = 0.2\nclass-weights = true\ndata = \"X\"\n")
+execute_process(COMMAND ${CELLCAM} train --config ${OUT}/recipe.toml --batch-size 8 --print-config
+                RESULT_VARIABLE rc OUTPUT_VARIABLE resolved ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "--config: exit ${rc}\n${err}")
+endif()
+foreach(line "lr = 0.005" "batch-size = 8" "augment = \"hflip,erase=0.25\"" "mixup = 0.2" "class-weights = true"
+             "data = \"X\"" "epochs = 30")
+  string(FIND "${resolved}" "\n${line}\n" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "resolved config lacks '${line}':\n${resolved}")
+  endif()
+endforeach()
+file(WRITE ${OUT}/resolved.toml "${resolved}")
+execute_process(COMMAND ${CELLCAM} train --config ${OUT}/resolved.toml --print-config RESULT_VARIABLE rc OUTPUT_VARIABLE again)
+if(NOT rc EQUAL 0 OR NOT again STREQUAL resolved)
+  message(FATAL_ERROR "the resolved config read back differs:\n${again}")
+endif()
+foreach(bad "learning-rate = 0.1|unknown key \"learning-rate\"" "lr = 50|lr = 50: --lr: 50 is outside (0, 10]"
+            "epochs = \"ten\"|epochs = ten" "[train]\nlr = 0.1|sections are not used")
+  string(REPLACE "|" ";" parts "${bad}")
+  list(GET parts 0 content)
+  list(GET parts 1 expected)
+  string(REPLACE "\\n" "\n" content "${content}")
+  file(WRITE ${OUT}/bad.toml "${content}\n")
+  execute_process(COMMAND ${CELLCAM} train --config ${OUT}/bad.toml --print-config RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+  string(FIND "${err}" "${expected}" at)
+  if(rc EQUAL 0 OR at EQUAL -1)
+    message(FATAL_ERROR "'${content}': exit ${rc}, expected an error with '${expected}', got: ${err}")
+  endif()
+endforeach()
