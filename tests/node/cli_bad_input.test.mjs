@@ -123,7 +123,7 @@ const table = () => [
   [['train', '--resume', at('nowhere')], 1, /--resume .* no such run folder/],
   [['train', at('no-such-data'), '--out', newPath('r')], 1, /no-such-data/],
   [['train', smoke, '--out', newPath('r'), '--init-from', bad.checkpoint, ...tiny], 1, /cannot read --init-from .*corrupt\.pt/, 'last'],
-  [['train', smoke, '--out', newPath('r'), '--preset', 'blog_cnn', '--optimizer', 'sgd', '--lr', '10', '--schedule', 'constant', ...tiny],
+  [['train', smoke, '--out', newPath('r'), '--preset', 'blog_cnn_bn', '--optimizer', 'sgd', '--lr', '10', '--schedule', 'constant', ...tiny],
     1, /training diverged: the training loss in epoch 1, batch \d+ is nan .* lower --lr/, 'last'],
   [['predict', bad.noPreprocess, cell, '--out', newPath('p.csv')], 1, /model\.json: no "preprocess" block/],
   [['predict', bad.threeClasses, cell, '--out', newPath('p.csv')], 1, /model\.onnx gives 2 class probabilities but model\.json lists 3 classes/],
