@@ -11,6 +11,7 @@
 //   cellcam gradcam RUN|MODEL_DIR IMAGE|FOLDER... [--out DIR] [--class predicted|all|NAME]
 //   cellcam eda DATA [--out DIR] [--split split.csv]
 //   cellcam features RUN|MODEL_DIR IMAGE [--layers features.N,...] [--list] [--out DIR]
+//   cellcam tune DATA --space SPACE.json [--trials N] [--method random|bayes] [--budget-minutes M] [--out DIR]
 //
 // Each subcommand is backed by a settings struct whose defaults `--help` prints; this file only wires
 // CLI11 to them. Exit codes: 0 all inputs done, 1 usage or setup error, 2 some inputs failed (each has
@@ -38,6 +39,7 @@
 #include "split_command.h"
 #include "launch.h"
 #include "train_command.h"
+#include "tune_command.h"
 #include "runtime.h"
 
 namespace {
@@ -107,6 +109,8 @@ int main(int argc, char** argv) {
   cellcam::cli::add_eda_command(app, eda);
   cellcam::explain::FeaturesSettings features;
   cellcam::cli::add_features_command(app, features);
+  cellcam::tune::TuneSettings tune;
+  cellcam::cli::add_tune_command(app, tune);
 
   if (argc > 1 && argv[1][0] != '-') {
     const CLI::App& all = app;
@@ -148,6 +152,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("ood")) return cellcam::explain::run_ood(ood);
     if (app.got_subcommand("eda")) return cellcam::eda::run_eda(eda);
     if (app.got_subcommand("features")) return cellcam::explain::run_features(features);
+    if (app.got_subcommand("tune")) return cellcam::cli::run_tune_command(tune);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: internal error: %s\n", command_name(app).c_str(), cellcam::native::first_line(e.what()).c_str());
     return 1;

@@ -482,7 +482,7 @@ std::size_t finite_count(const Series& s) {
 
 bool wants_markers(const LineChart& chart, const Series& s) {
   constexpr std::size_t kMaxMarkedPoints = 60;  // beyond this the dots merge into a thick line
-  return chart.markers && finite_count(s) <= kMaxMarkedPoints;
+  return s.points_only || (chart.markers && finite_count(s) <= kMaxMarkedPoints);
 }
 
 // Pixel positions of a series, split into runs at non-finite points.
@@ -524,9 +524,11 @@ void draw_series(Raster& r, const LineChart& chart, std::size_t index, const Axi
   // Grown by a line width so a curve running along an axis end (a ROC at tpr = 1) is not cut in half.
   const ClipRect clip = grown(area, 3);
   const auto runs = series_runs(s, xa, ya, area);
-  CoverageMask mask(r, clip);
-  for (const auto& run : runs) stamp_stroke(mask, run, kLineWidth, s.dashed);
-  mask.paint(r, c);
+  if (!s.points_only) {
+    CoverageMask mask(r, clip);
+    for (const auto& run : runs) stamp_stroke(mask, run, kLineWidth, s.dashed);
+    mask.paint(r, c);
+  }
   if (!wants_markers(chart, s)) return;
   for (const auto& run : runs)
     for (const Point& p : run) {

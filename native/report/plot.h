@@ -113,6 +113,7 @@ struct Series {
   std::vector<double> x, y;   // same length; NaN or infinite points are skipped (the line breaks there)
   std::optional<Rgb> colour;  // default: palette_colour(index in the chart)
   bool dashed = false;
+  bool points_only = false;   // a scatter: markers at every finite point, no line (kMaxMarkedPoints ignored)
 };
 
 struct LineChart {
