@@ -85,6 +85,8 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("--out", s.out, "run folder")->capture_default_str();
   cmd->add_option("--resume", s.resume, "continue the run in this folder from its last checkpoint");
   cmd->add_flag("--force", s.force, "--out names an existing run: delete it and start over (without --force it is refused)");
+  cmd->add_flag("--no-test", s.skip_test, "leave the test part unread: no test metrics (cellcam tune's trials, so choosing a recipe "
+                                          "never sees test; `cellcam eval RUN` tests the chosen run later)");
   cmd->add_option("--spec", s.spec, "model.json to start from (else --preset and the input options)");
   cmd->add_option("--preset", s.preset,
                   "blog_cnn | blog_cnn_bn | pcam_baseline | pcam_wide | malaria_base | malaria_leaky_gap | malaria_bn_se | resnet18")

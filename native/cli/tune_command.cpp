@@ -30,7 +30,7 @@ std::string check_train_option(const std::string& data, const std::string& name,
   const CLI::Option* opt = p.train->get_option_no_throw("--" + name);
   if (opt == nullptr) return "`cellcam train` has no option --" + name + " (see cellcam train --help)";
   std::vector<std::string> args{"cellcam", "train", data, "--" + name};
-  if (opt->get_type_size_max() != 0) args.push_back(value);  // a flag takes no value
+  if (opt->get_expected_max() != 0) args.push_back(value);  // a flag takes no value
   std::vector<const char*> argv;
   for (const std::string& a : args) argv.push_back(a.c_str());
   try {
@@ -46,7 +46,7 @@ std::string check_train_option(const std::string& data, const std::string& name,
 bool is_train_flag(const std::string& name) {
   TrainParser p;
   const CLI::Option* opt = p.train->get_option_no_throw("--" + name);
-  return opt != nullptr && opt->get_type_size_max() == 0;
+  return opt != nullptr && opt->get_expected_max() == 0;
 }
 
 }  // namespace

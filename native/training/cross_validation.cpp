@@ -269,6 +269,10 @@ int run_cross_validation(const TrainSettings& settings, dist::Group& group) {
       stopped = true;
     }
   }
+  if (s.skip_test) {  // no fold was tested, so there is nothing to pool; the folds' validation is in their metrics.csv
+    std::fprintf(stderr, "cross-validation: --no-test, so no cv_report; each fold's validation metrics are in %s/fold-k/metrics.csv\n", s.out.c_str());
+    return 0;
+  }
   // Every fold's report.json, on rank 0: its own from disk, the others' through the store.
   std::vector<std::string> reports(s.folds + 1);
   for (int k : mine) {

@@ -75,6 +75,7 @@ struct TrainSettings {
   double cache_gb = 4.0;            // RAM for decoded, resized images
   int max_epochs_this_run = 0;      // > 0: stop after this many epochs in this process (tests, budgets)
   bool force = false;               // replace an existing run folder (not stored in config.json)
+  bool skip_test = false;           // --no-test: leave the test part unread (cellcam tune's trials; not stored)
   dist::DistOptions dist;           // --nproc, ranks and rendezvous (not stored: a resume may use another world size)
 };
 

@@ -59,7 +59,8 @@ Result<bool> open_search_folder(const TuneSettings& s, const json& identity) {
 }
 
 std::vector<std::string> trial_argv(const TuneSettings& s, const TrainOptions& train, const json& params, const std::string& run) {
-  std::vector<std::string> argv{train.executable, "train", s.data, "--out", run, "--force"};
+  // --no-test: the trials' run folders hold no test metrics, so nobody can choose on them by accident.
+  std::vector<std::string> argv{train.executable, "train", s.data, "--out", run, "--force", "--no-test"};
   if (!params.contains("seed")) argv.insert(argv.end(), {"--seed", std::to_string(s.seed)});
   if (!params.contains("monitor")) argv.insert(argv.end(), {"--monitor", s.objective});
   if (!params.contains("threads")) argv.insert(argv.end(), {"--threads", std::to_string(s.threads)});

@@ -1,7 +1,7 @@
 // tune.test.mjs — `cellcam tune` with the real trainer, kept small for CI on 2 cores: a tiny network on
 // tests/data/train_smoke, two epochs a trial.
 //   - a 3-trial Bayesian search finishes: trials.jsonl, report.md, best.toml and the plots, every trial's run
-//     folder; best.toml is a config `cellcam train --config` reads back (its lr is the best trial's);
+//     folder (with validation metrics and without test metrics: trials run with --no-test); best.toml is a config `cellcam train --config` reads back (its lr is the best trial's);
 //   - the same command with --trials 4 resumes: one more trial, the first three are not rerun;
 //   - Ctrl-C (SIGINT) mid-trial: exit 1 with "interrupted", the finished trials kept, and the same command
 //     completes the search;
@@ -37,6 +37,7 @@ writeFileSync(space, JSON.stringify({
   lr: { log_uniform: [0.001, 0.03] },
   'batch-size': { choice: [8, 16] },
   'label-smoothing': { uniform: [0, 0.1] },
+  'class-weights': { choice: [false, true] },
   spec, epochs: 2, 'val-fraction': 0.25, 'test-fraction': 0.25, workers: 1, 'positive-class': 'Parasitized',
   patience: 0, 'warmup-epochs': 0,
 }));
@@ -59,8 +60,15 @@ test('a bayes search runs, reports, and resumes without rerunning trials', { ski
     assert.ok(t.objective >= 0 && t.objective <= 1, JSON.stringify(t));
     assert.ok(t.params.lr >= 0.001 && t.params.lr <= 0.03);
     assert.ok([8, 16].includes(t.params['batch-size']));
+    assert.ok([false, true].includes(t.params['class-weights']));
+    const log = readFileSync(join(out, 'trials', `trial-${t.number}.log`), 'utf8');
+    assert.doesNotMatch(log, /error/i, `trial ${t.number}: ${log}`);
     assert.equal(t.params.epochs, 2);
     assert.ok(existsSync(join(out, 'trials', `trial-${t.number}`, 'metrics.csv')), `trial ${t.number} has its run folder`);
+    // --no-test: a trial's run never evaluates the test part, so the search cannot be chosen on it.
+    const report = JSON.parse(readFileSync(join(out, 'trials', `trial-${t.number}`, 'report.json'), 'utf8'));
+    assert.ok(report.validation, `trial ${t.number} has validation metrics`);
+    assert.equal(report.test, undefined, `trial ${t.number} has no test metrics`);
   }
   for (const f of ['report.md', 'best.toml', 'objective.png', 'param-lr.png', 'param-batch-size.png', 'tune.json'])
     assert.ok(existsSync(join(out, f)), f);
@@ -120,6 +128,7 @@ test('bad search spaces are refused before any trial, naming the key', { skip: !
     [{ optimizer: { choice: ['adam', 'lion'] } }, /"optimizer" = "lion"/],
     [{ lr: { normal: [0.01, 0.1] } }, /unknown distribution "normal"/],
     [{ lr: 0.01 }, /nothing to search/],
+    [{ 'class-weights': { choice: [0, 1] } }, /"class-weights" is a flag of train: its values are true\/false/],
     ['{"lr": ', /not valid JSON/],
   ];
   cases.forEach(([doc, message], i) => {
