@@ -101,7 +101,7 @@ void add_train_command(CLI::App& app, train::TrainSettings& s) {
   cmd->add_option("--stain-method", s.stain_method,
                   "with --stain-norm: rgb (per-channel foreground mean/std) | reinhard (lαβ mean/std, Reinhard 2001) | "
                   "macenko (H&E stain vectors and 99th-percentile concentrations, Macenko 2009); targets = the "
-                  "training images' average")
+                  "training images' average; reinhard and macenko turn --stain-norm on")
       ->check(CLI::IsMember({"rgb", "reinhard", "macenko"}))
       ->capture_default_str();
   add_training_options(cmd, s);

@@ -354,7 +354,9 @@ Result<bool> set_up_spec(Run& run) {
   Result<augment::AugmentSpec> augmentation = augment::parse_augment(s.augment);
   if (!augmentation) return augmentation.error();
   run.augmentation = augmentation.take();
-  if (s.stain_norm && !run.spec.preprocess.stain.enabled) {
+  // --stain-method reinhard|macenko alone means stain normalisation too, rather than being silently ignored.
+  const bool stain_norm = s.stain_norm || s.stain_method != "rgb";
+  if (stain_norm && !run.spec.preprocess.stain.enabled) {
     Result<StainSpec> stain = training_stain_targets(run.dataset, run.split.train, run.spec.preprocess, s.stain_method);
     if (!stain) return stain.error();
     run.spec.preprocess.stain = stain.value();
