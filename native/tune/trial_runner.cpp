@@ -48,6 +48,11 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path) {
     close(fd);
   }
   execv(args[0], args.data());
+  // No stdio after fork: the reason goes into the trial's log with write(2); the parent reports its last line.
+  const char* what = std::strerror(errno);
+  const char* parts[] = {"cannot run ", args[0], ": ", what, "\n"};
+  for (const char* part : parts)
+    if (write(STDERR_FILENO, part, std::strlen(part)) < 0) break;
   _exit(127);
 }
 
@@ -149,7 +154,11 @@ TrialOutcome run_trial_process(const TrialJob& job) {
   if (exited) {
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     out.end = ok ? TrialEnd::kFinished : TrialEnd::kFailed;
-    if (!ok) out.error = last_line(job.log_path);
+    if (!ok) {
+      const std::string how = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                                  : "exit code " + std::to_string(WEXITSTATUS(status));
+      out.error = last_line(job.log_path) + " (" + how + ")";
+    }
   }
   if (job.folds >= 2) {
     double sum = 0.0;

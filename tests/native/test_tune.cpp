@@ -314,3 +314,31 @@ TEST(RunTune, TheBudgetStopsTheSearch) {
   EXPECT_LT(seconds, 15.0);
   fs::remove_all(dir);
 }
+
+// A trainer that cannot be started is a failed trial with the reason, not "(no output)", and the search
+// goes on to the next trial.
+TEST(RunTune, ATrainerThatCannotRunFailsTheTrialWithTheReason) {
+  const fs::path dir = fs::temp_directory_path() / "cellcam_test_tune_noexec";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "space.json") << R"({"lr": {"log_uniform": [1e-4, 1e-2]}})";
+  TrainOptions train{(dir / "missing-cellcam").string(), [](const std::string&, const std::string&) { return std::string(); },
+                     [](const std::string&) { return false; }};
+  TuneSettings s;
+  s.data = "DATA";
+  s.space = (dir / "space.json").string();
+  s.out = (dir / "search").string();
+  s.trials = 2;
+  auto r = run_tune(s, train);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r.value(), 2);
+  auto trials = read_trials((fs::path(s.out) / "trials.jsonl").string());
+  ASSERT_TRUE(trials);
+  ASSERT_EQ(trials.value().size(), 2u);
+  for (const Trial& t : trials.value()) {
+    EXPECT_EQ(t.status, TrialStatus::kFailed);
+    EXPECT_NE(t.error.find("cannot run " + (dir / "missing-cellcam").string() + ": No such file"), std::string::npos) << t.error;
+    EXPECT_NE(t.error.find("(exit code 127)"), std::string::npos) << t.error;
+  }
+  fs::remove_all(dir);
+}
