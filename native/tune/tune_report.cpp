@@ -49,7 +49,7 @@ Result<bool> plot_objective(const ReportContext& c, const std::vector<Trial>& tr
   chart.title = c.method + " search: " + c.objective + " per trial";
   chart.x_label = "trial";
   chart.y_label = c.objective;
-  for (report::Series* s : {&complete, &pruned, &best})
+  for (report::Series* s : {&best, &complete, &pruned})  // the line first, so the trials' points stay visible on it
     if (!s->x.empty()) chart.series.push_back(*s);
   if (chart.series.empty()) return false;
   Result<report::Raster> r = report::render_line_chart(chart);
