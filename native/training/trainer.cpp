@@ -992,13 +992,13 @@ Result<bool> finish(Run& run) {
   const double threshold = choose_threshold(run, val, report);
   Result<Metrics> val_metrics = compute_metrics(val.probs, val.labels, threshold);
   if (val_metrics) report["validation"] = metrics_json(val_metrics.value(), classes, val.loss);
-  // --no-test: a recipe being chosen (cellcam tune) must not see the part that will judge it.
-  Result<ImageStore> test_store = s.skip_test ? Result<ImageStore>(make_error(ErrorCode::kInvalidArgument, "--no-test"))
-                                              : ImageStore::build(run.dataset, run.split.test, run.spec.preprocess, run.threads, run.cache, &run.skipped);
   std::optional<Predictions> test;
   std::optional<Metrics> test_metrics;
-  if (s.skip_test) log_line("test: not evaluated (--no-test); `cellcam eval %s` evaluates it when the recipe is chosen", s.out.c_str());
-  if (test_store && !test_store.value().usable().empty()) {
+  if (s.skip_test) {  // a recipe being chosen (cellcam tune) must not see the part that will judge it
+    log_line("test: not evaluated (--no-test); `cellcam eval %s` evaluates it when the recipe is chosen", s.out.c_str());
+  } else if (Result<ImageStore> test_store = ImageStore::build(run.dataset, run.split.test, run.spec.preprocess, run.threads,
+                                                               run.cache, &run.skipped);
+             test_store && !test_store.value().usable().empty()) {
     Result<Predictions> predicted = predict_all(run, test_store.value(), test_store.value().usable(), s.tta);
     if (!predicted) return predicted.error();
     test = predicted.take();
