@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "toml_value.h"
+
 namespace cellcam::train {
 namespace {
 
@@ -16,18 +18,6 @@ std::string option_name(std::string key) {
   return key;
 }
 
-// A TOML string CLI11 reads back unchanged: CLI11 strips the quotes without unescaping, so a value holding
-// a double quote or a backslash goes in single quotes (a TOML literal string).
-std::string quoted(const std::string& v) {
-  if (v.find_first_of("\"\\") == std::string::npos) return "\"" + v + "\"";
-  return "'" + v + "'";
-}
-
-std::string value_text(const nlohmann::json& v) {
-  if (v.is_string()) return quoted(v.get<std::string>());
-  return v.dump();  // numbers in the shortest form that reads back exactly, booleans as true/false
-}
-
 }  // namespace
 
 std::string settings_to_toml(const TrainSettings& s) {
@@ -37,7 +27,7 @@ std::string settings_to_toml(const TrainSettings& s) {
   const nlohmann::json j = settings_to_json(s);
   for (const auto& [key, value] : j.items()) {
     if (kNotOptions.count(key) || value.is_array() || value.is_object()) continue;
-    out += option_name(key) + " = " + value_text(value) + "\n";
+    out += option_name(key) + " = " + native::toml_value(value) + "\n";
   }
   return out;
 }

@@ -8,6 +8,7 @@
 
 #include "file_io.h"
 #include "plot.h"
+#include "toml_value.h"
 
 namespace cellcam::tune {
 namespace {
@@ -20,11 +21,6 @@ std::string fixed(double v, int decimals) {
   char text[32];
   std::snprintf(text, sizeof text, "%.*f", decimals, v);
   return text;
-}
-
-std::string toml_value(const json& v) {
-  if (v.is_string()) return json(v.get<std::string>()).dump();  // JSON string quoting is valid TOML
-  return value_text(v);
 }
 
 // Objective per trial (dots: complete, hollow ring colour for pruned) and the best so far.
@@ -124,7 +120,7 @@ int best_trial(const std::vector<Trial>& trials, bool maximize) {
 std::string config_toml(const json& params, const std::string& comment) {
   std::ostringstream out;
   out << "# " << comment << "\n";
-  for (const auto& [name, v] : params.items()) out << name << " = " << toml_value(v) << "\n";
+  for (const auto& [name, v] : params.items()) out << name << " = " << native::toml_value(v) << "\n";
   return out.str();
 }
 

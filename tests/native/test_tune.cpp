@@ -14,8 +14,8 @@
 #include "search_space.h"
 #include "trial.h"
 #include "trial_runner.h"
-#include "tune.h"
 #include "tune_report.h"
+#include "tune.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -172,6 +172,16 @@ TEST(Sampler, BayesBeatsRandomOnKnownObjectives) {
               "easy objective random %.5f, bayes %.5f\n", n, seeds, recipe_random, recipe_bayes, easy_random, easy_bayes);
   EXPECT_LT(recipe_bayes, 0.7 * recipe_random);
   EXPECT_LT(easy_bayes, 1.5 * easy_random);
+}
+
+// best.toml is read back by `train --config` through CLI11, which strips quotes without unescaping: a value
+// with a double quote goes in single quotes, as RUN/config.toml writes it (native/io/toml_value.h).
+TEST(TuneReport, BestTomlQuotesAsTrainsConfigDoes) {
+  const std::string toml = config_toml(json{{"augment", "cells"}, {"spec", "C:\\a \"b\".json"}, {"lr", 0.00953}, {"tta", true}}, "t");
+  EXPECT_NE(toml.find("augment = \"cells\"\n"), std::string::npos) << toml;
+  EXPECT_NE(toml.find("spec = 'C:\\a \"b\".json'\n"), std::string::npos) << toml;
+  EXPECT_NE(toml.find("lr = 0.00953\n"), std::string::npos) << toml;
+  EXPECT_NE(toml.find("tta = true\n"), std::string::npos) << toml;
 }
 
 TEST(MedianStopping, StopsOnlyBelowTheMedianAfterEnoughEpochsAndTrials) {
