@@ -4,8 +4,11 @@
 // in ONNX Runtime Web (browser, wasm) against onnxruntime-node (native) on the same tensors.
 //
 //   make site && node bench/browser_bench.mjs [--n 256] [--model malaria] [--threads T] [--batch B] [--tta 0|1] [--variants]
-//                                             [--out build/bench/browser_bench.json]
+//                                             [--rounds 2] [--before REV] [--no-fill-run] [--out build/bench/browser_bench.json]
 //   (--threads / --batch / --tta are passed to the page as ?threads= / ?batch= / ?tta=; default: the page's own choice)
+//   --before REV: the page as it was at git revision REV (its web/js/, the rest of build/web as built now) runs
+//                 beside today's, same images, alternating: before/after in one run
+//   --no-fill-run: skip today's page with ?fill=0 (no waiting for fuller batches) beside it
 //
 // Images: 96x96 PCam patches and malaria cell crops from ../shared/data (the first N of each, sorted;
 // falls back to tests/data, repeated, when that folder is absent). The model is the shipped one
@@ -16,6 +19,12 @@
 //                   session created), a fresh browser context (empty HTTP cache) each run, median of 3;
 //   end-to-end      N files given to "Choose files" -> the last row drawn, as the page runs them: decoding
 //                   in one worker, inference (batches of up to 32) + CAM rendering in another, overlapped;
+//                   a fresh browser context each (the first batch after the page loaded), ROUNDS times in
+//                   alternating order with the --before page and ?fill=0, the median reported; against ORT Web
+//                   alone (batch 32, the page's thread count, measured in the same rounds): the ratio; and the
+//                   time to the first result (batch start -> the first row filled);
+//   TTA             the malaria set with ?tta=1 (8 views per image) against ORT Web alone on 8x as many inputs
+//                   (batch 256: the page's 32 images x 8 views), both in the same rounds;
 //   stage times     measured inside the page's workers, per image: decode+preprocess (decode_worker.js), the
 //                   ORT session.run share (inference_worker.js), the CAM render of the predicted class (renderCam);
 //   stage split     main thread, the page's wasm module, warm, as the page calls it (the preprocess block
@@ -25,9 +34,9 @@
 //                   with a stain block, preprocess again without it, interleaved: the stain normalisation's cost;
 //   inference       session.run alone, same model and tensors: ORT Web (wasm SIMD, in the page) vs
 //                   onnxruntime-node (native CPU), 1 and 2 threads, batch 1 and 32, ms per image.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -40,9 +49,12 @@ const MODEL = arg('model', 'malaria');
 const PAGE_QS = `${arg('threads', '') ? `&threads=${arg('threads')}` : ''}${arg('batch', '') ? `&batch=${arg('batch')}` : ''}` +
   `${arg('tta', '') ? `&tta=${arg('tta')}` : ''}`;
 const OUT = arg('out', join(root, 'build', 'bench', 'browser_bench.json'));
+const ROUNDS = Math.max(1, Number(arg('rounds', 2)));
+const BEFORE = arg('before', '');
 const SITE = join(root, 'build', 'web');
 const PORT = 18600 + (process.pid % 300);
 const ORIGIN = `http://127.0.0.1:${PORT}`;
+const BEFORE_ORIGIN = `http://127.0.0.1:${PORT + 300}`;
 const CHROMIUM = process.env.CELLCAM_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
@@ -84,8 +96,26 @@ const r1 = (x) => Math.round(x * 10) / 10;
 const r2 = (x) => Math.round(x * 100) / 100;
 const r3 = (x) => Math.round(x * 1000) / 1000;
 
-const server = spawn(process.execPath, [join(root, 'scripts', 'serve.mjs'), SITE], { env: { ...process.env, PORT: String(PORT) }, stdio: ['ignore', 'pipe', 'inherit'] });
-await new Promise((resolve) => server.stdout.on('data', (d) => { if (String(d).includes('serving')) resolve(); }));
+function serve(dir, port) {
+  const child = spawn(process.execPath, [join(root, 'scripts', 'serve.mjs'), dir], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve) => child.stdout.on('data', (d) => { if (String(d).includes('serving')) resolve(child); }));
+}
+const servers = [await serve(SITE, PORT)];
+// --before REV: build/web with web/js/ as it was at REV (git archive), served on a port of its own.
+let beforeRev = '';
+if (BEFORE) {
+  beforeRev = execFileSync('git', ['-C', root, 'rev-parse', '--short', BEFORE], { encoding: 'utf8' }).trim();
+  const dir = join(root, 'build', 'bench', 'web-before');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dirname(dir), { recursive: true });
+  cpSync(SITE, dir, { recursive: true });
+  const tmp = mkdtempSync(join(tmpdir(), 'cellcam-before-'));
+  execFileSync('sh', ['-c', `git -C "${root}" archive --format=tar ${beforeRev} web/js | tar -x -C "${tmp}"`]);
+  rmSync(join(dir, 'js'), { recursive: true, force: true });
+  cpSync(join(tmp, 'web', 'js'), join(dir, 'js'), { recursive: true });
+  rmSync(tmp, { recursive: true, force: true });
+  servers.push(await serve(dir, PORT + 300));
+}
 const { chromium } = await import('playwright-core');
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
 const chromiumVersion = browser.version();
@@ -101,10 +131,73 @@ async function open(url = `${ORIGIN}/?model=${MODEL}${PAGE_QS}`) {
   return { context, page, engine };
 }
 
+// Runs the page on files in a fresh context: { ips, seconds, firstMs (batch start -> first row filled), timings, engine }.
+// The first result is seen by a MutationObserver on the rows' class (pending -> done or error), so an
+// older page (--before) is timed the same way.
+async function pageRun(url, files, timeout = 600000) {
+  const { context, page, engine } = await open(url);
+  await page.evaluate(() => {
+    window.__firstResult = null;
+    new MutationObserver(() => {
+      if (window.__firstResult === null && document.querySelector('#results .row:not(.pending)')) window.__firstResult = performance.now();
+    }).observe(document.getElementById('results'), { subtree: true, childList: true, attributes: true, attributeFilter: ['class'] });
+  });
+  await page.setInputFiles('#pick-files', files);
+  await page.waitForFunction((n) => document.getElementById('progress-text').textContent.startsWith(`${n} / ${n} done`), files.length, { timeout, polling: 250 });  // not 'raf': polling every frame costs the page a third of its speed
+  const batch = await page.evaluate(() => window.cellcam.batch());
+  const timings = await page.evaluate(() => window.cellcam.timings());
+  const first = await page.evaluate(() => window.__firstResult);
+  const stats = await page.evaluate(() => (window.cellcam.engineStats ? window.cellcam.engineStats() : null));
+  const seconds = (batch.finishedAt - batch.started) / 1000;
+  return { context, page, engine, ips: files.length / seconds, seconds, firstMs: first - batch.started, timings, stats };
+}
+
+// ORT Web alone in a page of the site (no image pipeline): session.run on `count` inputs at each batch
+// size, after one warm-up run per size -> { [batch]: ms per input }. Inputs: the malaria tensors, repeated.
+async function ortAlone({ threads, batches, count }) {
+  const { context, page } = await open(`${ORIGIN}/?model=${MODEL}`);
+  const ms = await page.evaluate(async ({ b64, have, n, threads: nt, batches: bs, shape, modelUrl }) => {
+    const ortWeb = await import('/vendor/ort/ort.wasm.min.mjs');
+    ortWeb.env.wasm.wasmPaths = new URL('/vendor/ort/', location.href).href;
+    ortWeb.env.wasm.numThreads = nt;
+    ortWeb.env.logLevel = 'error';
+    const session = await ortWeb.InferenceSession.create(modelUrl, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const src = new Float32Array(raw.buffer);
+    const sz = shape[0] * shape[1] * shape[2];
+    const out = {};
+    for (const b of bs) {
+      const input = new Float32Array(b * sz);
+      for (let i = 0; i < b; i++) input.set(src.subarray((i % have) * sz, ((i % have) + 1) * sz), i * sz);
+      const run = () => session.run({ input: new ortWeb.Tensor('float32', input.slice(), [b, ...shape]) });
+      await run();
+      const t0 = performance.now();
+      let done = 0;
+      while (done < n) { await run(); done += b; }
+      out[b] = (performance.now() - t0) / done;
+    }
+    return out;
+  }, { b64: Buffer.from(stacked.buffer).toString('base64'), have: tensors.length, n: count, threads, batches, shape: [C, H, W], modelUrl: `/models/${MODEL}/model.onnx` });
+  await context.close();
+  return ms;
+}
+
 const report = {
   date: new Date().toISOString(), machine: `${cpus().length} x ${cpus()[0].model}`, loadavg: loadavg().map(r2),
   chromium: chromiumVersion, model: `${modelJson.name} ${modelJson.version} (${modelJson.onnx.sha256.slice(0, 12)})`, input: [C, H, W], n: N,
 };
+
+// Tensors: the page's pipeline in node (the same wasm module: identical floats to the browser's).
+const { loadSite } = await import(pathToFileURL(join(root, 'tests', 'node', 'site.mjs')).href);
+const { cellcam, UTIF, pipeline } = await loadSite();
+const tensors = [];
+for (const f of malaria.slice(0, 128)) {
+  const r = pipeline.preprocessFile(cellcam, UTIF, new Uint8Array(readFileSync(f)), specText, { thumbnailSize: 1024 });
+  if (r.ok) tensors.push(r.tensor);
+}
+const size = C * H * W;
+const stacked = new Float32Array(tensors.length * size);
+tensors.forEach((t, i) => stacked.set(t, i * size));
 
 // ---------------------------------------------------------------- cold start
 {
@@ -124,16 +217,32 @@ const report = {
 
 // ---------------------------------------------------------------- end to end + stages, per image set
 report.sets = {};
+const PAGE_URL = `${ORIGIN}/?model=${MODEL}${PAGE_QS}`;
+// The pages compared on each set, every round in alternating order: today's, the --before one, today's with ?fill=0.
+const CONFIGS = [['page', PAGE_URL], ...(BEFORE ? [[`page at ${beforeRev}`, `${BEFORE_ORIGIN}/?model=${MODEL}${PAGE_QS}`]] : []),
+  ...(argv.includes('--no-fill-run') ? [] : [['page, ?fill=0', `${PAGE_URL}&fill=0`]])];
+report.pipeline = { rounds: ROUNDS, configs: CONFIGS.map(([name]) => name), ortAloneMs: [], sets: {} };
 for (const [name, files] of Object.entries(SETS)) {
-  const { context, page, engine } = await open();
+  const runs = Object.fromEntries(CONFIGS.map(([c]) => [c, []]));
+  let kept = null;  // today's page, first run: its stage times and its page for the stage split
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [config, url] of round % 2 ? [...CONFIGS].reverse() : CONFIGS) {
+      const r = await pageRun(url, files);
+      runs[config].push(r);
+      console.log(`${name}, ${config}, round ${round + 1}: ${r1(r.ips)} images/s, first result ${Math.round(r.firstMs)} ms, mean batch ` +
+        `${r1(mean(r.timings.map((t) => t.batch)))}${r.stats ? ` (${r.stats.runs} ORT runs, ${r.stats.waits} batch-fill waits, ${Math.round(r.stats.waitMs)} ms)` : ''}`);
+      if (config === 'page' && !kept) kept = r;
+      else await r.context.close();
+    }
+    // ORT Web alone in the same round: batch 32, the page's thread count, 256 inputs.
+    const alone = await ortAlone({ threads: kept.engine.threads, batches: [32], count: 256 });
+    report.pipeline.ortAloneMs.push(alone[32]);
+    console.log(`ORT Web alone, ${kept.engine.threads} thread(s), batch 32: ${r3(alone[32])} ms/image = ${r1(1000 / alone[32])} images/s`);
+  }
+  const { context, page, engine, timings } = kept;
   report.pageThreads = engine.threads;
-  await page.setInputFiles('#pick-files', files);
-  await page.waitForFunction((n) => document.getElementById('progress-text').textContent.startsWith(`${n} / ${n} done`), files.length, { timeout: 600000, polling: 250 });  // not 'raf': polling every frame costs the page a third of its speed
-  const batch = await page.evaluate(() => window.cellcam.batch());
-  const timings = await page.evaluate(() => window.cellcam.timings());
   const errors = files.length - timings.length;
-  const seconds = (batch.finishedAt - batch.started) / 1000;
-
+  const seconds = median(runs.page.map((r) => r.seconds));
   // Stage split on the main thread with the page's own wasm module (warm: second pass).
   const payload = files.map((f) => readFileSync(f).toString('base64'));
   const split = await page.evaluate(async ({ b64s, spec, specNoStain, cam: camInfo }) => {
@@ -179,6 +288,13 @@ for (const [name, files] of Object.entries(SETS)) {
   }, { b64s: payload, spec: specText, specNoStain: specNoStainText, cam: modelJson.cam });
   await context.close();
 
+  const aloneIps = 1000 / median(report.pipeline.ortAloneMs.slice(-ROUNDS));
+  report.pipeline.sets[name] = Object.fromEntries(CONFIGS.map(([c]) => {
+    const ips = median(runs[c].map((r) => r.ips));
+    return [c, { imagesPerSecond: r1(ips), runs: runs[c].map((r) => r1(r.ips)), ratioToOrtAlone: r2(ips / aloneIps),
+      firstResultMs: Math.round(median(runs[c].map((r) => r.firstMs))), meanBatch: r1(median(runs[c].map((r) => mean(r.timings.map((t) => t.batch))))) }];
+  }));
+  report.pipeline.sets[name].ortAloneImagesPerSecond = r1(aloneIps);
   report.sets[name] = {
     files: files.length, errors, seconds: r2(seconds), imagesPerSecond: r1(files.length / seconds), backend: engine.label,
     page: { decodePreprocessMs: r3(mean(timings.map((t) => t.decodeMs))), inferMs: r3(mean(timings.map((t) => t.inferMs))),
@@ -194,6 +310,35 @@ for (const [name, files] of Object.entries(SETS)) {
       ? ` (preprocess without the stain block ${s.split.preprocessWithoutStainMs} ms: stain normalisation ` +
         `${r3(s.split.preprocessMs - s.split.preprocessWithoutStainMs)} ms, ${r2(s.split.preprocessMs / s.split.preprocessWithoutStainMs)}x)`
       : ''));
+}
+
+// ---------------------------------------------------------------- TTA against ORT Web alone on 8x the inputs
+// The malaria set with ?tta=1: each image runs as 8 views, so the page's work is ORT Web alone on 8 x N inputs
+// at batch 256 (32 images x 8 views, as the page batches them). Same rounds, alternating (--no-tta: skipped).
+if (!argv.includes('--no-tta')) {
+  const runs = [];
+  const alone = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const r = await pageRun(`${ORIGIN}/?model=${MODEL}&tta=1${PAGE_QS.replace(/&tta=[^&]*/, '')}`, malaria, 900000);
+    await r.context.close();
+    runs.push(r);
+    const ms = await ortAlone({ threads: report.pageThreads, batches: [256], count: 1024 });
+    alone.push(ms[256]);
+    console.log(`TTA round ${round + 1}: page ${r1(r.ips)} images/s (${r.engine.views} views, first result ${Math.round(r.firstMs)} ms, ` +
+      `inference in the worker ${r3(mean(r.timings.map((t) => t.inferMs)))} ms/image, mean batch ${r1(mean(r.timings.map((t) => t.batch)))}); ` +
+      `ORT Web alone, batch 256: ${r3(ms[256])} ms/input`);
+  }
+  const pageSeconds = median(runs.map((r) => r.seconds));
+  const aloneMs = median(alone);
+  const views = runs[0].engine.views;
+  const aloneSeconds = (malaria.length * views * aloneMs) / 1000;
+  const inferMs = median(runs.map((r) => mean(r.timings.map((t) => t.inferMs))));
+  report.tta = {
+    images: malaria.length, views, pageSeconds: r2(pageSeconds), imagesPerSecond: r1(malaria.length / pageSeconds),
+    firstResultMs: Math.round(median(runs.map((r) => r.firstMs))), ortAloneMsPerInput: r3(aloneMs), ortAloneSeconds: r2(aloneSeconds),
+    ratioToOrtAlone: r2(aloneSeconds / pageSeconds), workerInferMsPerImage: r3(inferMs), workerInferToOrtAlone: r2(inferMs / (views * aloneMs)),
+    meanBatch: r1(median(runs.map((r) => mean(r.timings.map((t) => t.batch))))),
+  };
 }
 
 // ---------------------------------------------------------------- variants: TTA and the ensemble (--variants)
@@ -229,17 +374,6 @@ if (argv.includes('--variants')) {
 }
 
 // ---------------------------------------------------------------- inference alone: browser vs native
-// Tensors: the page's pipeline in node (the same wasm module: identical floats to the browser's).
-const { loadSite } = await import(pathToFileURL(join(root, 'tests', 'node', 'site.mjs')).href);
-const { cellcam, UTIF, pipeline } = await loadSite();
-const tensors = [];
-for (const f of malaria.slice(0, 128)) {
-  const r = pipeline.preprocessFile(cellcam, UTIF, new Uint8Array(readFileSync(f)), specText, { thumbnailSize: 1024 });
-  if (r.ok) tensors.push(r.tensor);
-}
-const size = C * H * W;
-const stacked = new Float32Array(tensors.length * size);
-tensors.forEach((t, i) => stacked.set(t, i * size));
 const BATCHES = [1, 32];
 
 async function nativeMs(threads, batch) {
@@ -294,8 +428,25 @@ for (const [name, s] of Object.entries(report.sets)) {
     `(ORT Web, batch 32, ${pageInference.threads} thread) = ${(100 * s.preprocessPlusCamShare).toFixed(1)} % (target < 15 %)`);
 }
 
+// ---------------------------------------------------------------- the ratios (issue 20)
+console.log('--- the page end to end against ORT Web alone (batch 32, the page\'s thread count, same rounds; median of ' +
+  `${ROUNDS} round${ROUNDS > 1 ? 's' : ''})`);
+for (const [name, sets] of Object.entries(report.pipeline.sets)) {
+  for (const c of report.pipeline.configs) {
+    const v = sets[c];
+    console.log(`${name}, ${c}: ${v.imagesPerSecond} images/s = ${v.ratioToOrtAlone}x ORT Web alone (${sets.ortAloneImagesPerSecond} images/s); ` +
+      `first result ${v.firstResultMs} ms; mean batch ${v.meanBatch}`);
+  }
+}
+if (report.tta) {
+  const t = report.tta;
+  console.log(`TTA (${t.views} views), ${t.images} malaria crops: page ${t.pageSeconds} s (${t.imagesPerSecond} images/s, first result ${t.firstResultMs} ms) ` +
+    `against ORT Web alone on ${t.views}x the inputs ${t.ortAloneSeconds} s (batch 256, ${t.ortAloneMsPerInput} ms/input): ${t.ratioToOrtAlone}x; ` +
+    `inference in the worker ${t.workerInferMsPerImage} ms/image = ${t.workerInferToOrtAlone}x ${t.views} inputs of ORT Web alone; mean batch ${t.meanBatch}`);
+}
+
 await browser.close();
-server.kill();
+for (const server of servers) server.kill();
 mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(OUT, `${JSON.stringify(report, null, 2)}\n`);
 console.log(`browser_bench: ${OUT} (load average at start ${report.loadavg.join(', ')}; files: ${basename(pcam[0])}...)`);

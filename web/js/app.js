@@ -16,7 +16,7 @@
 // The page is split by job: page.js (shared state and helpers), engines.js (the workers), model_panel.js,
 // rows.js, batch.js, views_panel.js, export.js; this file wires the controls and starts it.
 import { enqueue, updateProgress } from './batch.js';
-import { engine, startDecoder, startEngine } from './engines.js';
+import { engine, engineStats, startDecoder, startEngine } from './engines.js';
 import { download, exportRecords, toCsv, toJson } from './export.js';
 import { buildClassSelects, chooseOwn, chooseShipped, choosing, loadModelIndex, renderModelCard } from './model_panel.js';
 import { startOffline } from './offline.js';
@@ -207,6 +207,8 @@ window.cellcam = {
       viewDisagreement: r.result.viewDisagreement ?? null };
   },
   engine: () => (engine.info ? { ...engine.info } : null),
+  // The inference worker's counters: { runs, images, waits, waitMs } (ORT runs, images in them, batch-fill waits).
+  engineStats: () => engineStats(),
   batch: () => ({ started: state.started, finishedAt: state.finishedAt ?? null, running: state.running }),
 };
 

@@ -42,14 +42,16 @@ export async function runQueue() {
   const inflight = new Set();
   const ahead = [];  // [{ row, decoding: Promise }] handed to the decode worker, in order
   let batch = null;  // the batch's model and tile settings, read once (their controls are locked until it ends)
-  const startDecode = (row) => {
-    row.status = 'decoding';
-    setMeta(row, 'decoding…');
-    if (!batch.choice) return Promise.resolve({ ok: false, code: 'no_model', message: 'not classified: no model is loaded' });
-    const fits = batch.cellcam.checkFileSize(row.file.size);  // the shared limit (limits.h), before reading
-    if (!fits.ok) return Promise.resolve(fits);
-    row.settings = { tile: batch.options.tile, tileAbove: batch.options.tileAbove };
-    return decodeInWorker(row, batch.choice.text, batch.options);
+  // Rows to the decode worker, in one message. The shared size limit (limits.h) is checked there, before
+  // it reads a file.
+  const startDecodes = (rows) => {
+    for (const row of rows) {
+      row.status = 'decoding';
+      setMeta(row, 'decoding…');
+    }
+    if (!batch.choice) return rows.map(() => Promise.resolve({ ok: false, code: 'no_model', message: 'not classified: no model is loaded' }));
+    for (const row of rows) row.settings = { tile: batch.options.tile, tileAbove: batch.options.tileAbove };
+    return decodeInWorker(rows, batch.choice.text, batch.options);
   };
   try {
     await decoder.ready;
@@ -59,9 +61,10 @@ export async function runQueue() {
     // Files added while the last images are still in the model join this batch (same settings).
     while (state.queue.length > 0 && !state.stopRequested) {
       while ((state.queue.length > 0 || ahead.length > 0) && !state.stopRequested) {
-        while (ahead.length < DECODE_AHEAD && state.queue.length > 0) {
-          const next = state.queue.shift();
-          ahead.push({ row: next, decoding: startDecode(next) });
+        // Topped up to DECODE_AHEAD when half of it is left, the new files in one message.
+        if (ahead.length <= DECODE_AHEAD / 2 && state.queue.length > 0) {
+          const rows = state.queue.splice(0, DECODE_AHEAD - ahead.length);
+          startDecodes(rows).forEach((decoding, i) => ahead.push({ row: rows[i], decoding }));
         }
         const { row, decoding } = ahead.shift();
         const decoded = await decoding;
@@ -90,7 +93,8 @@ export async function runQueue() {
         // worker's settings never change (a change starts a new worker, which the locks prevent mid-batch).
         Object.assign(row.settings, { tta: info.tta, backendLabel: info.label });
         setMeta(row, 'classifying…');
-        const job = classifyInEngine(row, decoded).then((result) => {
+        // With how many images still follow in this run: the worker waits for them to fill its batches.
+        const job = classifyInEngine(row, decoded, state.queue.length + ahead.length).then((result) => {
           inflight.delete(job);
           onClassified(row, result);
         });

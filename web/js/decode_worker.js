@@ -1,6 +1,8 @@
 // decode_worker.js — decoding and preprocessing off the main thread, one file per message, so the page stays
 // responsive and a file that hangs a decoder can be abandoned (the page terminates this worker).
-//   in:  { id, bytes: ArrayBuffer, modelJson, options }   the model's preprocessing and tile plan come from
+//   in:  { id, file: File | Blob, modelJson, options }   the file is checked against the shared size limit
+//        (limits.h) before it is read, and read here (its bytes start loading as the message arrives; the files
+//        are decoded one at a time, in order); the model's preprocessing and tile plan come from
 //        its model.json, read once per model by the shared C++ (a wasm Model); options: decode limits,
 //        thumbnailSize (the page asks for its view size: the image itself when not larger), and
 //        {tile, stride, tileAbove, maxTiles} to cut large images into tiles (see wasm/bindings.cpp)
@@ -27,16 +29,54 @@ function modelFor(cellcam, text) {
   return model.opened;
 }
 
-self.onmessage = async (event) => {
-  const { id, bytes, modelJson, options } = event.data;
+// Files are decoded one after the other, in the order they came; the next file's bytes load while one decodes.
+const queue = [];
+let running = false;
+self.onmessage = (event) => {
+  queue.push(...(event.data.items ?? [event.data]));
+  run();
+};
+
+async function run() {
+  if (running) return;
+  running = true;
+  while (queue.length > 0) {
+    const item = queue.shift();
+    item.read ??= read(item.file);
+    if (queue.length > 0) queue[0].read ??= read(queue[0].file);
+    try {
+      await handle(item.id, item.read, item.modelJson, item.options);
+    } catch (e) {
+      self.postMessage({ type: 'result', id: item.id, result: { ok: false, code: 'internal', message: `internal error: ${e && e.message ? e.message : e}` } });
+    }
+  }
+  running = false;
+}
+
+// -> { bytes } or { error: the result to answer with }
+async function read(file) {
   const cellcam = await ready;
+  if (!cellcam) return { error: null };
+  const fits = cellcam.checkFileSize(file.size);  // the shared limit (limits.h), before reading
+  if (!fits.ok) return { error: fits };
+  try {
+    return { bytes: await file.arrayBuffer() };
+  } catch (e) {
+    return { error: { ok: false, code: 'io', message: `could not read the file: ${e && e.message ? e.message : e}` } };
+  }
+}
+
+async function handle(id, bytesPromise, modelJson, options) {
+  const cellcam = await ready;
+  const read = await bytesPromise;
   const t0 = performance.now();
   const opened = cellcam ? modelFor(cellcam, modelJson) : null;
   const result = !cellcam
     ? { ok: false, code: 'internal', message: 'the wasm module is not available' }
-    : !opened.ok ? opened : preprocessFile(cellcam, UTIF, new Uint8Array(bytes), opened.model, options ?? {});
+    : read.error ? read.error
+      : !opened.ok ? opened : preprocessFile(cellcam, UTIF, new Uint8Array(read.bytes), opened.model, options ?? {});
   result.ms = performance.now() - t0;
   const transfer = result.ok ? [result.tensor.buffer, result.preview.data.buffer, result.thumbnail.data.buffer] : [];
   if (result.ok && result.tiles) transfer.push(result.tiles.tensor.buffer);
   self.postMessage({ type: 'result', id, result }, transfer);
-};
+}

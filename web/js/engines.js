@@ -4,11 +4,13 @@ import { renderModelCard } from './model_panel.js';
 import { $, FILE_TIMEOUT_MS, errorText, heatOf, params, setStatus, showAlert, state } from './page.js';
 
 // ---------------------------------------------------------------- decode worker (decode_worker.js)
-// Files are handed over DECODE_AHEAD at a time, so the worker decodes the next one while the page
-// handles the last. The worker takes them in order; the one it is on has FILE_TIMEOUT_MS: past that the
+// Files are handed over DECODE_AHEAD at a time, so the worker always has the next ones while the page
+// handles the last, and the inference worker gets enough images to fill its batches. The File itself
+// goes to the worker, which checks its size and reads it (a File's size and bytes cost the page's
+// thread an IPC each). The worker takes them in order; the one it is on has FILE_TIMEOUT_MS: past that the
 // worker is abandoned (a decoder that never returns), the file gets a timeout row, and the files waiting
 // behind it go to a fresh worker.
-export const DECODE_AHEAD = 2;
+export const DECODE_AHEAD = 16;
 export const decoder = { worker: null, ready: null, waiting: [], timer: 0 };
 
 export function startDecoder() {
@@ -45,30 +47,34 @@ export function armDecodeTimer() {
     const rest = decoder.waiting.splice(0);
     startDecoder();
     head.resolve({ ok: false, code: 'timeout', message: `gave up after ${FILE_TIMEOUT_MS / 1000} s decoding this file` });
-    for (const entry of rest) postDecode(entry);
+    postDecodes(rest);
   }, FILE_TIMEOUT_MS);
 }
 
-export function postDecode(entry) {
-  decoder.waiting.push(entry);
-  if (decoder.waiting.length === 1) armDecodeTimer();
-  const worker = decoder.worker;
-  entry.row.file.arrayBuffer().then(
-    (bytes) => {
-      if (worker === decoder.worker) worker.postMessage({ id: entry.row.id, bytes, modelJson: entry.modelJson, options: entry.options }, [bytes]);
-    },
-    (err) => {
+// Several files in one message: posting a File costs the page's thread an IPC, a list of them one.
+export function postDecodes(entries) {
+  if (entries.length === 0) return;
+  const wasEmpty = decoder.waiting.length === 0;
+  decoder.waiting.push(...entries);
+  if (wasEmpty) armDecodeTimer();
+  try {
+    decoder.worker.postMessage({ items: entries.map((entry) => ({ id: entry.row.id, file: entry.row.file, modelJson: entry.modelJson, options: entry.options })) });
+  } catch (err) {
+    for (const entry of entries) {
       const i = decoder.waiting.indexOf(entry);
       if (i >= 0) decoder.waiting.splice(i, 1);
-      if (i === 0) armDecodeTimer();
       entry.resolve({ ok: false, code: 'io', message: `could not read the file: ${errorText(err)}` });
-    },
-  );
+    }
+    armDecodeTimer();
+  }
 }
 
-// row -> Promise of the worker's result (pipeline.js), or an error result; never rejects.
-export function decodeInWorker(row, modelJson, options) {
-  return new Promise((resolve) => postDecode({ row, modelJson, options, resolve }));
+// rows -> a Promise of the worker's result (pipeline.js) for each, or an error result; never rejects.
+export function decodeInWorker(rows, modelJson, options) {
+  const entries = [];
+  const results = rows.map((row) => new Promise((resolve) => entries.push({ row, modelJson, options, resolve })));
+  postDecodes(entries);
+  return results;
 }
 
 // ---------------------------------------------------------------- inference worker (inference_worker.js)
@@ -151,16 +157,25 @@ export function startEngine({ fallback = null } = {}) {
         resolve(startEngine({ fallback: m.message }));  // whoever waits for this worker gets the WASM one
       } else if (m.type === 'failed') {
         failed(m.message);
-      } else if (m.type === 'result') {
-        const resolveResult = engine.pending.get(m.id);
-        engine.pending.delete(m.id);
-        if (resolveResult) resolveResult(m.result);
+      } else if (m.type === 'results') {
+        // A run's answers together: the rows are filled in this one task (one layout, not one per image).
+        for (const { id, result } of m.items) {
+          const resolveResult = engine.pending.get(id);
+          engine.pending.delete(id);
+          if (resolveResult) resolveResult(result);
+        }
+      } else if (m.type === 'stats') {
+        const resolveStats = engine.renders.get(m.reqId);
+        engine.renders.delete(m.reqId);
+        if (resolveStats) resolveStats(m);
       }
     });
   });
   const init = {
     type: 'init', backend: fallback ? 'wasm' : $('backend').value, modelJson: choice.text,
     batch: Number(params.get('batch')) || 0, threads: Number(params.get('threads')) || 0, tta: $('tta').checked,
+    // ?fill=MS: how long a run may wait for a fuller batch (inference_worker.js), 0: not at all (for the benchmark)
+    fill: params.has('fill') ? Number(params.get('fill')) : null,
     fault: fallback ? '' : params.get('webgpu-fault') ?? '',
   };
   const transfer = [];
@@ -188,7 +203,9 @@ function onWebgpuFailed(generation, m) {
   });
 }
 
-export function classifyInEngine(row, decoded) {
+// more: how many images of this run the page will send after this one (the worker waits for them a little
+// to run fuller batches; 0: none, run what it has).
+export function classifyInEngine(row, decoded, more = 0) {
   return new Promise((resolve) => {
     engine.pending.set(row.id, (result) => {
       // The backend that answered: after a fallback to WASM not the one the row was sent to.
@@ -201,7 +218,7 @@ export function classifyInEngine(row, decoded) {
     // The view's pixels stay here: the worker needs only its size (to draw the heatmap at it).
     row.view = decoded.thumbnail;
     const view = { width: decoded.thumbnail.width, height: decoded.thumbnail.height };
-    const msg = { type: 'classify', id: row.id, tensor: decoded.tensor, view, source: decoded.source, heat: { ...state.heat } };
+    const msg = { type: 'classify', id: row.id, tensor: decoded.tensor, view, source: decoded.source, heat: { ...state.heat }, more };
     const transfer = [decoded.tensor.buffer];
     if (decoded.tiles) {
       msg.tiles = decoded.tiles;
@@ -236,5 +253,16 @@ export async function renderInEngine(row, cls) {
       stitched: row.result.stitched, view: { width: row.view.width, height: row.view.height },
       scale: heat.scale, probability: row.result.probs[cls],
     });
+  });
+}
+
+// The inference worker's counters (runs, images, batch-fill waits), for the tests and the benchmark.
+export async function engineStats() {
+  const info = await engine.ready;
+  if (!info || !info.ok) return null;
+  return new Promise((resolve) => {
+    const reqId = engine.nextReq++;
+    engine.renders.set(reqId, resolve);
+    engine.worker.postMessage({ type: 'stats', reqId });
   });
 }

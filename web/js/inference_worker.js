@@ -24,14 +24,17 @@
 //   An ensemble (model.json "ensemble") gets one session per member, each file checked against its SHA-256;
 //   tta: every image also runs as its 8 flips/rotations (cellcam/views.h), probabilities and maps averaged.
 //   { type: 'classify', id, tensor: Float32Array (C,H,W), tiles?: {items, tensor (T,C,H,W), ...},
-//     view: {width, height} (the size the page shows it at), source: {width, height} }
+//     view: {width, height} (the size the page shows it at), source: {width, height},
+//     more: how many images of the page's run come after this one (decoding or queued; 0: the last for now) }
 //   { type: 'render', reqId, cam: Float32Array (h,w), camWidth, camHeight, stitched, view: {width, height}, scale, probability }
 //   { type: 'drain' }   the page replaced this worker: answer 'drained' (it holds nothing by then)
 // Messages out:
 //   { type: 'ready', backend, label, note, threads, adapter, batch, createMs, warmupMs, verifyMs, totalMs, sha256 } | { type: 'failed', message, webgpu }
-//   { type: 'result', id, result }   result: { ok: true, probs, index, label, displayName, score, review, ood, oodScore, cams,
+//   { type: 'results', items: [{ id, result }] }   one message per run (a batch's answers together), result: { ok: true, probs, index, label, displayName, score, review, ood, oodScore, cams,
 //     camWidth, camHeight, stitched, camClass, heatmap, tiles?, inferMs, camMs, backend, backendLabel } or { ok: false, code, message }
 //   { type: 'webgpu-failed', message, items: [the classify messages not answered] }   { type: 'drained' }
+//   { type: 'stats', reqId, runs, images, waits, waitMs }   (asked for by { type: 'stats', reqId }): ORT runs so far
+//     (tiled images count one run per image), images in them, and the batch-fill waits (below)
 //   { type: 'rendered', reqId, ok, heatmap | code, message }
 // Nothing throws out of a handler: every failure is a message.
 import { loadCellcam } from './cellcam.js';
@@ -40,6 +43,11 @@ import { sha256Hex } from './sha256.js';
 
 const ORT_DIR = new URL('../vendor/ort/', import.meta.url).href;
 const BUNDLES = { wasm: 'ort.wasm.min.mjs', webgpu: 'ort.webgpu.min.mjs' };
+// Batch fill: when fewer images than a batch wait and the page says more are coming, a run waits up to
+// FILL_MS for them (each ORT run has a fixed cost, and a run of 1-2 images pays it for each). The first
+// run after the worker was idle for IDLE_MS does not wait: the first result of a drop comes at once.
+const FILL_MS = 60;
+const IDLE_MS = 500;
 
 let cellcam = null;
 let ort = null;
@@ -57,6 +65,11 @@ let fault = '';
 let device = null;    // ORT's GPUDevice, when on WebGPU
 let current = null;   // the batch being run
 let broken = '';      // WebGPU failed: why (every image is handed back from then on)
+let fillMs = FILL_MS; // how long a run waits for a batch to fill (?fill=0: not at all)
+let expected = 0;     // images the page said are still coming after the last one it sent
+let lastRunEnd = -Infinity;
+let arrived = null;   // wakes a waiting pump when a classify message arrives
+const stats = { runs: 0, images: 0, waits: 0, waitMs: 0 };
 
 const message = (e) => (e && e.message ? e.message : String(e));
 
@@ -64,8 +77,9 @@ self.onmessage = (event) => {
   const m = event.data;
   if (m.type === 'init') init(m).catch((e) => self.postMessage({ type: 'failed', message: e.webgpu ? message(e) : `the model did not load: ${message(e)}`, webgpu: Boolean(e.webgpu) }));
   else if (m.type === 'classify' && broken) handBack([m]);
-  else if (m.type === 'classify') { pending.push(m); pump(); }
+  else if (m.type === 'classify') { pending.push(m); expected = m.more ?? 0; wake(); pump(); }
   else if (m.type === 'drain') self.postMessage({ type: 'drained' });
+  else if (m.type === 'stats') self.postMessage({ type: 'stats', reqId: m.reqId, ...stats });
   else if (m.type === 'render') self.postMessage({ type: 'rendered', reqId: m.reqId, ...renderHeatmap(m.cam, m.camWidth, m.camHeight, m.stitched, m.view, m.scale, m.probability) });
 };
 
@@ -148,6 +162,7 @@ async function init(m) {
   const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, m.threads > 0 ? m.threads : cores - 1)) : 1;
   ort.env.wasm.numThreads = threads;
   batchSize = m.batch > 0 ? m.batch : choice.backend === 'webgpu' ? 16 : 32;
+  fillMs = Number.isFinite(m.fill) && m.fill >= 0 ? Math.min(m.fill, 1000) : FILL_MS;
   const ts = performance.now();
   sessions = [];
   for (const bytes of files) {
@@ -203,6 +218,48 @@ function checkSession(session) {
 }
 
 // ---------------------------------------------------------------- classification
+// A macrotask turn, so that the classify messages already queued are delivered: a MessageChannel, not
+// setTimeout(0), which browsers clamp to 4 ms once timers nest (each run would wait that long).
+const channel = new MessageChannel();
+const turns = [];
+channel.port1.onmessage = () => turns.shift()?.();
+const nextTurn = () => new Promise((resolve) => { turns.push(resolve); channel.port2.postMessage(0); });
+
+function wake() {
+  const resolve = arrived;
+  arrived = null;
+  resolve?.();
+}
+
+// Images at the head of the queue that can share a run (a tiled image runs alone).
+function runnable() {
+  let n = 0;
+  while (n < pending.length && n < batchSize && !pending[n].tiles) n++;
+  return n;
+}
+
+// Waits (bounded) for a fuller batch: while fewer than batchSize images wait, the page says more are
+// coming and the worker was busy a moment ago (the first run of a drop goes at once).
+async function fillBatch() {
+  if (fillMs <= 0 || pending[0].tiles || performance.now() - lastRunEnd > IDLE_MS) return;
+  const t0 = performance.now();
+  const deadline = t0 + fillMs;
+  let waited = false;
+  while (!broken && runnable() < batchSize && runnable() === pending.length && expected > 0) {
+    const left = deadline - performance.now();
+    if (left <= 0) break;
+    waited = true;
+    await new Promise((resolve) => {
+      const timer = setTimeout(wake, left);
+      arrived = () => { clearTimeout(timer); resolve(); };
+    });
+  }
+  if (waited) {
+    stats.waits++;
+    stats.waitMs += performance.now() - t0;
+  }
+}
+
 async function pump() {
   if (pumping) return;
   pumping = true;
@@ -210,10 +267,11 @@ async function pump() {
     while (pending.length > 0 && !broken) {
       // Let the messages that arrived during the last run be delivered first, so they form one batch
       // (each message would otherwise start a run of its own).
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      const batch = [];
-      if (pending[0].tiles) batch.push(pending.shift());
-      else while (batch.length < batchSize && pending.length > 0 && !pending[0].tiles) batch.push(pending.shift());
+      await nextTurn();
+      if (pending.length === 0 || broken) break;
+      await fillBatch();
+      if (pending.length === 0 || broken) break;
+      const batch = pending[0].tiles ? [pending.shift()] : pending.splice(0, runnable());
       if (batch.length === 0) break;
       current = batch;
       if (fault === 'lose' && device) {
@@ -228,6 +286,9 @@ async function pump() {
         // answers for images it already has one for) and the batch goes on.
         results = batch.map(() => ({ ok: false, code: 'internal', message: `internal error: ${message(e)}` }));
       }
+      lastRunEnd = performance.now();
+      stats.runs++;
+      stats.images += batch.length;
       if (current !== batch) continue;  // handed back meanwhile (the device was lost during the run)
       current = null;
       const failedRun = results.find((r) => !r.ok && r.code === 'inference');
@@ -235,7 +296,7 @@ async function pump() {
         lostDevice(`a WebGPU run failed: ${failedRun.message}`, batch);
         break;
       }
-      batch.forEach((item, i) => postResult(item.id, results[i]));
+      postResults(batch.map((item, i) => [item.id, results[i]]));
     }
   } finally {
     pumping = false;
@@ -284,17 +345,15 @@ function renderHeatmap(cam, camWidth, camHeight, stitched, view, scale, probabil
   return { ok: true, heatmap: r.heatmap };
 }
 
-function post(id, result, transfer = []) {
-  self.postMessage({ type: 'result', id, result }, transfer);
-}
-
-// A result to the page: the maps and the heatmap travel as transfers, not copies.
-function postResult(id, result) {
-  if (result.ok) Object.assign(result, { backend, backendLabel });
+// A run's results to the page in one message: the maps and the heatmaps travel as transfers, not copies.
+function postResults(pairs) {
   const transfer = [];
-  if (result.ok && result.cams) transfer.push(result.cams.buffer);
-  if (result.ok && result.hiresCams) transfer.push(result.hiresCams.buffer);
-  if (result.ok && result.heatmap) transfer.push(result.heatmap.data.buffer);
-  post(id, result, transfer);
+  const items = pairs.map(([id, result]) => {
+    if (result.ok) Object.assign(result, { backend, backendLabel });
+    if (result.ok && result.cams) transfer.push(result.cams.buffer);
+    if (result.ok && result.hiresCams) transfer.push(result.hiresCams.buffer);
+    if (result.ok && result.heatmap) transfer.push(result.heatmap.data.buffer);
+    return { id, result };
+  });
+  self.postMessage({ type: 'results', items }, [...new Set(transfer)]);
 }
-
