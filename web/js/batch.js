@@ -58,6 +58,10 @@ export async function runQueue() {
     // A model chosen just before the drop and still being read: the whole batch runs on it.
     while (state.choosing) await state.choosing;
     batch = { choice: state.choice, options: decodeOptions(), cellcam: await cellcamReady };
+    // With test-time augmentation the decode worker also makes each image's views (the shared C++'s
+    // makeInput, cellcam/views.h), so the inference worker, the busier of the two, does not.
+    const engineInfo = await engine.ready;
+    if (engineInfo && engineInfo.ok && engineInfo.tta) batch.options = { ...batch.options, views: true };
     // Files added while the last images are still in the model join this batch (same settings).
     while (state.queue.length > 0 && !state.stopRequested) {
       while ((state.queue.length > 0 || ahead.length > 0) && !state.stopRequested) {

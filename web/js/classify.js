@@ -36,9 +36,10 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
   const K = model.classes.length;
   const size = model.inputShape.reduce((a, b) => a * b, 1);
 
-  // n stacked (C,H,W) tensors through every member (and every view with tta), combined.
-  async function run(stacked, n, tta) {
-    const input = rules.makeInput(stacked, n, tta);
+  // n stacked (C,H,W) tensors through every member (and every view with tta), combined. views: the n images'
+  // views already made by rules.makeInput (image after image, as one call on all n makes them), or null.
+  async function run(stacked, n, tta, views = null) {
+    const input = views ? { ok: true, input: views, views: views.length / (n * size) } : rules.makeInput(stacked, n, tta);
     if (!input.ok) throw new Error(input.message);
     const t0 = now();
     const outputs = [];
@@ -82,7 +83,8 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
     };
   }
 
-  // items: [{ tensor (C,H,W), view }] -> one result each.
+  // items: [{ tensor (C,H,W), view, views? }] -> one result each. views: with tta, the image's views made
+  // beforehand by rules.makeInput (the page's decode worker); used when every item has them.
   async function classifyBatch(items, tta) {
     const n = items.length;
     const stacked = new Float32Array(n * size);
@@ -90,9 +92,15 @@ export function createClassifier({ rules, model, runMember, members, batchSize }
       if (items[i].tensor.length !== size) return items.map(() => ({ ok: false, code: 'internal', message: 'a tensor of the wrong size' }));
       stacked.set(items[i].tensor, i * size);
     }
+    const V = model.viewCount;
+    let views = null;
+    if (tta && V > 1 && items.every((it) => it.views && it.views.length === V * size)) {
+      views = new Float32Array(n * V * size);
+      items.forEach((it, i) => views.set(it.views, i * V * size));
+    }
     let out;
     try {
-      out = await run(stacked, n, tta);
+      out = await run(stacked, n, tta, views);
     } catch (e) {
       return items.map(() => ({ ok: false, code: 'inference', message: `inference failed: ${message(e)}` }));
     }

@@ -6,7 +6,10 @@
 //        its model.json, read once per model by the shared C++ (a wasm Model); options: decode limits,
 //        thumbnailSize (the page asks for its view size: the image itself when not larger), and
 //        {tile, stride, tileAbove, maxTiles} to cut large images into tiles (see wasm/bindings.cpp)
-//   out: { id, ok, ... } (see pipeline.js) + ms; pixel arrays are transferred, not copied.
+//        options.views (the page runs test-time augmentation): also the image's views, made by the shared
+//        C++ (Model.makeInput, cellcam/views.h), as the inference worker would make them
+//   out: { id, ok, ... } (see pipeline.js) + ms, + views: Float32Array (V,C,H,W) when asked for and not tiled;
+//        pixel arrays are transferred, not copied.
 // Inference runs in a second worker (inference_worker.js), so decoding the next image overlaps the model.
 import { loadCellcam } from './cellcam.js';
 import { preprocessFile } from './pipeline.js';
@@ -71,12 +74,18 @@ async function handle(id, bytesPromise, modelJson, options) {
   const read = await bytesPromise;
   const t0 = performance.now();
   const opened = cellcam ? modelFor(cellcam, modelJson) : null;
+  const { views: wantViews = false, ...decodeOptions } = options ?? {};
   const result = !cellcam
     ? { ok: false, code: 'internal', message: 'the wasm module is not available' }
     : read.error ? read.error
-      : !opened.ok ? opened : preprocessFile(cellcam, UTIF, new Uint8Array(read.bytes), opened.model, options ?? {});
+      : !opened.ok ? opened : preprocessFile(cellcam, UTIF, new Uint8Array(read.bytes), opened.model, decodeOptions);
+  if (wantViews && result.ok && !result.tiles) {
+    const made = opened.model.makeInput(result.tensor, 1, true);
+    if (made.ok) result.views = made.input;  // else the inference worker makes them (and reports what failed)
+  }
   result.ms = performance.now() - t0;
   const transfer = result.ok ? [result.tensor.buffer, result.preview.data.buffer, result.thumbnail.data.buffer] : [];
   if (result.ok && result.tiles) transfer.push(result.tiles.tensor.buffer);
+  if (result.ok && result.views) transfer.push(result.views.buffer);
   self.postMessage({ type: 'result', id, result }, transfer);
 }

@@ -220,6 +220,10 @@ export function classifyInEngine(row, decoded, more = 0) {
     const view = { width: decoded.thumbnail.width, height: decoded.thumbnail.height };
     const msg = { type: 'classify', id: row.id, tensor: decoded.tensor, view, source: decoded.source, heat: { ...state.heat }, more };
     const transfer = [decoded.tensor.buffer];
+    if (decoded.views) {
+      msg.views = decoded.views;  // made by the decode worker (test-time augmentation)
+      transfer.push(decoded.views.buffer);
+    }
     if (decoded.tiles) {
       msg.tiles = decoded.tiles;
       transfer.push(decoded.tiles.tensor.buffer);

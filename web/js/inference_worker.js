@@ -25,7 +25,8 @@
 //   tta: every image also runs as its 8 flips/rotations (cellcam/views.h), probabilities and maps averaged.
 //   { type: 'classify', id, tensor: Float32Array (C,H,W), tiles?: {items, tensor (T,C,H,W), ...},
 //     view: {width, height} (the size the page shows it at), source: {width, height},
-//     more: how many images of the page's run come after this one (decoding or queued; 0: the last for now) }
+//     more: how many images of the page's run come after this one (decoding or queued; 0: the last for now),
+//     views?: Float32Array (V,C,H,W), the image's TTA views made by the decode worker (Model.makeInput) }
 //   { type: 'render', reqId, cam: Float32Array (h,w), camWidth, camHeight, stitched, view: {width, height}, scale, probability }
 //   { type: 'drain' }   the page replaced this worker: answer 'drained' (it holds nothing by then)
 // Messages out:
