@@ -22,6 +22,15 @@ void add_export_command(CLI::App& app, explain::ExportSettings& s) {
                                 "validation split (as `cellcam ood MODEL --write`; OUT/ood.json has the figures)");
   cmd->add_flag("--accept-drop", s.accept_drop, "export a `cellcam finetune` run whose original test accuracy fell by more than "
                                                 "its --max-drop (refused otherwise)");
+  cmd->add_option("--quantize", s.quantize, "store model.onnx's weights as fp16 (half the size) or int8 (a quarter), weights.pt "
+                                            "rounded to match; the accuracy change on validation and test goes into model.json and "
+                                            "README.md")->capture_default_str()->check(CLI::IsMember({"none", "fp16", "int8"}));
+  CLI::Option* data = cmd->add_option("--eval-data", s.eval_data, "with --quantize on a model folder: the dataset to measure the "
+                                                                  "change on (a run folder uses its own)");
+  CLI::Option* split = cmd->add_option("--eval-split", s.eval_split, "with --eval-data: the model's split file (cellcam split DATA "
+                                                                     "--out split.csv); its val and test parts are scored");
+  data->needs(split);
+  split->needs(data);
   cmd->add_option("--ood-other", s.ood_others, "NAME=PATH: a dataset of another kind to measure --ood on (repeat)");
 }
 

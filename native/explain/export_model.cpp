@@ -15,6 +15,7 @@
 #include "checkpoint.h"
 #include "export_onnx.h"
 #include "ood_model.h"
+#include "quantize_model.h"
 #include "file_io.h"
 #include "runtime.h"
 #include "sha256.h"
@@ -115,6 +116,7 @@ std::string draft_card(const json& model, const train::LoadedRun& r) {
   if (test.contains("macro") && test["macro"].is_object()) md << "| macro F1 | " << number(test["macro"].value("f1", json())) << " |\n";
   if (r.spec.head == HeadKind::kBinary) md << "\nOperating threshold " << number(r.threshold) << " on P(" << r.spec.classes[1] << ").\n";
   if (model.contains("finetuned") && model["finetuned"].is_object()) md << finetune_paragraph(model["finetuned"]);
+  if (model.contains("quantization") && model["quantization"].is_object()) md << quantization_card(model["quantization"]);
   md << "\nGrad-CAM target layer `" << model["cam"]["layer"].get<std::string>() << "`.\n";
   md << "\nExported by `cellcam export " << r.folder << "`.\n";
   return md.str();
@@ -134,11 +136,25 @@ int export_impl(const ExportSettings& s) {
   if (name.empty() || name == ".") name = fs::path(s.out).lexically_normal().parent_path().filename().string();
   r.spec.name = name;
   r.spec.version = s.version;
+  Result<Quantize> mode = parse_quantize(s.quantize);
+  if (!mode) return fail(mode.error());
+  if (mode.value() == Quantize::kNone && !s.eval_data.empty())
+    return fail(make_error(ErrorCode::kInvalidArgument, "--eval-data measures a quantisation: give --quantize fp16|int8 with it"));
+  json quantization;
+  if (mode.value() != Quantize::kNone) {
+    Result<json> measured = quantize_and_measure(r, mode.value(), {s.run, s.eval_data, s.eval_split});
+    if (!measured) return fail(measured.error());
+    quantization = measured.take();
+  }
 
   Result<OnnxExport> onnx = export_onnx(r.net, s.cam_layer.empty() ? r.cam_layer : s.cam_layer,
                                         "cellcam model " + name + " " + s.version + " with Grad-CAM outputs", r.temperature);
   if (!onnx) return fail(onnx.error());
-  const OnnxExport& o = onnx.value();
+  OnnxExport& o = onnx.value();
+  const std::size_t float32_bytes = o.bytes.size();
+  Result<QuantizedGraph> quantized = quantize_graph(o.bytes, mode.value());
+  if (!quantized) return fail(quantized.error());
+  o.bytes = quantized.value().bytes;
 
   json model = json::parse(model_spec_to_json(r.spec));
   model["name"] = name;
@@ -167,6 +183,12 @@ int export_impl(const ExportSettings& s) {
   if (r.exported) metrics = r.report;
   else if (r.report.is_object() && r.report.contains("test")) metrics = r.report["test"];
   model["metrics"] = metrics;
+  if (quantization.is_object()) {  // the file's size is known once the card's metadata is in it, below
+    quantization["tensors"] = quantized.value().tensors;
+    quantization["weight_bytes"] = {{"float32", quantized.value().weight_bytes_before}, {"stored", quantized.value().weight_bytes_after}};
+    quantization["onnx_bytes_float32"] = float32_bytes;
+    model["quantization"] = quantization;
+  }
   // Names, not paths: model.json travels with its folder, and a temporary run folder means nothing later.
   model["source"] = {{"run", fs::path(r.folder).lexically_normal().filename().string()},
                      {"checkpoint", fs::path(r.checkpoint_path).filename().string()}, {"epoch", r.checkpoint_epoch}};
@@ -209,6 +231,14 @@ int export_impl(const ExportSettings& s) {
   card.onnx.sha256 = sha256_hex(graph.value());
   card.onnx.bytes = static_cast<long long>(graph.value().size());
   card.onnx.extra_json = json{{"opset", 13}, {"nodes", o.nodes}}.dump();
+  if (quantization.is_object()) {  // its size as a file, beside the float32 graph's (both without metadata before)
+    const long long grown = static_cast<long long>(graph.value().size()) - static_cast<long long>(o.bytes.size());
+    model["quantization"]["onnx_bytes"] = graph.value().size();
+    model["quantization"]["onnx_bytes_float32"] = static_cast<long long>(float32_bytes) + grown;
+    json extra = json::parse(card.extra_json);
+    extra["quantization"] = model["quantization"];
+    card.extra_json = extra.dump();
+  }
 
   Result<std::string> weights = train::serialize_weights(r.net);
   if (!weights) return fail(weights.error());
@@ -233,9 +263,9 @@ int export_impl(const ExportSettings& s) {
     fs::remove_all(staging, ec);
     return fail(written.error());
   }
-  std::printf("cellcam export: %s -> %s (model.onnx %zu bytes, %zu nodes, opset 13; CAM at %s, %dx%d; sha256 %s)\n",
-              r.checkpoint_path.c_str(), s.out.c_str(), graph.value().size(), o.nodes, o.cam_layer.c_str(), o.cam_width, o.cam_height,
-              card.onnx.sha256.c_str());
+  std::printf("cellcam export: %s -> %s (model.onnx %zu bytes, %s weights, %zu nodes, opset 13; CAM at %s, %dx%d; sha256 %s)\n",
+              r.checkpoint_path.c_str(), s.out.c_str(), graph.value().size(), mode.value() == Quantize::kNone ? "float32" : quantize_name(mode.value()),
+              o.nodes, o.cam_layer.c_str(), o.cam_width, o.cam_height, card.onnx.sha256.c_str());
   if (!s.ood) return 0;
   if (r.exported) return fail(make_error(ErrorCode::kInvalidArgument, "--ood needs a run folder (its data and split); for a model folder run "
                                                                       "cellcam ood " + target + " --data DATA --split SPLIT --write"));

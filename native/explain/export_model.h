@@ -6,6 +6,8 @@
 //                CAM layer and output shapes, the ONNX file's SHA-256 and the run's held-out metrics
 //   weights.pt   the LibTorch weights (for `cellcam predict|eval|gradcam MODEL_DIR`)
 //   README.md    a model card drafted from the run's report (edit it by hand after export)
+// --quantize fp16|int8 stores model.onnx's weights smaller (quantize.h) and rounds weights.pt to match
+// (quantize_model.h); model.json's "quantization" block and the card say how and what it changed.
 // A `cellcam finetune` run (RUN/finetune.json) also puts its base model, reviewed set and before/after table
 // into model.json ("finetuned") and the README.
 // The folder is written whole (OUT.partial, then renamed): an existing model folder is replaced only with
@@ -32,6 +34,11 @@ struct ExportSettings {
   // split, the corruptions as the only other images): model.onnx's "ood" output, model.json's "ood" block.
   bool ood = false;
   std::vector<std::string> ood_others;  // NAME=PATH: other datasets for `cellcam ood --other`
+  // none | fp16 | int8: model.onnx's weights stored smaller (quantize.h), weights.pt rounded the same way,
+  // and the accuracy change on the held-out parts measured into model.json's "quantization" and the card.
+  std::string quantize = "none";
+  std::string eval_data;   // a model folder's held-out images for that measurement: the dataset ...
+  std::string eval_split;  // ... and its split file (`cellcam split`); a run folder uses its own
 };
 
 int run_export(const ExportSettings& settings);
