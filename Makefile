@@ -3,7 +3,7 @@
 #   make serve   install what is missing, build the page, serve it on http://127.0.0.1:8080
 #   make test    install what is missing, build natively and to wasm, run every test
 #
-# Other targets: native, wasm, site, bench-web (the page in headless Chromium, BENCH_N=256), fuzz
+# Other targets: native, wasm, site, bench-web (the page in headless Chromium, BENCH_N=256, BENCH_ARGS e.g. --before REV), fuzz
 # (fuzz_decode, FUZZ_SECONDS=600), fuzz-all (every fuzz target, FUZZ_SECONDS each, one after the other), clean.
 .PHONY: all setup native wasm site serve test test-native test-wasm test-node bench-web fuzz fuzz-all fuzz-build clean
 
@@ -45,7 +45,7 @@ test-node:
 	CELLCAM_CLI=$(CURDIR)/$(BUILD)/cellcam CELLCAM_WEB_DIR=$(CURDIR)/$(BUILD)/web node --test tests/node/ tests/browser/
 
 bench-web: site
-	node bench/browser_bench.mjs --n $(BENCH_N)
+	node bench/browser_bench.mjs --n $(BENCH_N) $(BENCH_ARGS)
 
 # libFuzzer targets, each with its own growing corpus (build/fuzz/corpus_<target>) seeded from the fixtures.
 FUZZ_TARGETS := decode tiff_probe model_card csv

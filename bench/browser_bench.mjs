@@ -19,8 +19,9 @@
 //                   session created), a fresh browser context (empty HTTP cache) each run, median of 3;
 //   end-to-end      N files given to "Choose files" -> the last row drawn, as the page runs them: decoding
 //                   in one worker, inference (batches of up to 32) + CAM rendering in another, overlapped;
-//                   a fresh browser context each (the first batch after the page loaded), ROUNDS times in
-//                   alternating order with the --before page and ?fill=0, the median reported; against ORT Web
+//                   a fresh browser context each (the first batch after the page loaded; then the same files
+//                   again in that page: the warm page), ROUNDS times in alternating order with the --before
+//                   page and ?fill=0, the median reported; against ORT Web
 //                   alone (batch 32, the page's thread count, measured in the same rounds): the ratio; and the
 //                   time to the first result (batch start -> the first row filled);
 //   TTA             the malaria set with ?tta=1 (8 views per image) against ORT Web alone on 8x as many inputs
@@ -101,6 +102,7 @@ function serve(dir, port) {
   return new Promise((resolve) => child.stdout.on('data', (d) => { if (String(d).includes('serving')) resolve(child); }));
 }
 const servers = [await serve(SITE, PORT)];
+process.on('exit', () => { for (const server of servers) server.kill(); });
 // --before REV: build/web with web/js/ as it was at REV (git archive), served on a port of its own.
 let beforeRev = '';
 if (BEFORE) {
@@ -131,10 +133,11 @@ async function open(url = `${ORIGIN}/?model=${MODEL}${PAGE_QS}`) {
   return { context, page, engine };
 }
 
-// Runs the page on files in a fresh context: { ips, seconds, firstMs (batch start -> first row filled), timings, engine }.
+// Runs the page on files in a fresh context: { ips, seconds, firstMs (batch start -> first row filled), timings, engine,
+// warm (again: the same files a second time in that page: { ips, seconds, firstMs, meanBatch }) }.
 // The first result is seen by a MutationObserver on the rows' class (pending -> done or error), so an
 // older page (--before) is timed the same way.
-async function pageRun(url, files, timeout = 600000) {
+async function pageRun(url, files, { timeout = 600000, again = false } = {}) {
   const { context, page, engine } = await open(url);
   await page.evaluate(() => {
     window.__firstResult = null;
@@ -149,7 +152,20 @@ async function pageRun(url, files, timeout = 600000) {
   const first = await page.evaluate(() => window.__firstResult);
   const stats = await page.evaluate(() => (window.cellcam.engineStats ? window.cellcam.engineStats() : null));
   const seconds = (batch.finishedAt - batch.started) / 1000;
-  return { context, page, engine, ips: files.length / seconds, seconds, firstMs: first - batch.started, timings, stats };
+  // The same files again in the same page (Clear, then drop): the page warm, V8 done compiling its code.
+  let warm = null;
+  if (again) {
+    if (!(await page.isDisabled('#clear'))) await page.click('#clear');
+    await page.evaluate(() => { window.__firstResult = null; });
+    await page.setInputFiles('#pick-files', files);
+    await page.waitForFunction((n) => document.getElementById('progress-text').textContent.startsWith(`${n} / ${n} done`), files.length, { timeout, polling: 250 });
+    const b2 = await page.evaluate(() => window.cellcam.batch());
+    const first2 = await page.evaluate(() => window.__firstResult);
+    const t2 = await page.evaluate(() => window.cellcam.timings());
+    const s2 = (b2.finishedAt - b2.started) / 1000;
+    warm = { ips: files.length / s2, seconds: s2, firstMs: first2 - b2.started, meanBatch: mean(t2.map((t) => t.batch)) };
+  }
+  return { context, page, engine, ips: files.length / seconds, seconds, firstMs: first - batch.started, timings, stats, warm };
 }
 
 // ORT Web alone in a page of the site (no image pipeline): session.run on `count` inputs at each batch
@@ -195,6 +211,8 @@ for (const f of malaria.slice(0, 128)) {
   const r = pipeline.preprocessFile(cellcam, UTIF, new Uint8Array(readFileSync(f)), specText, { thumbnailSize: 1024 });
   if (r.ok) tensors.push(r.tensor);
 }
+// Fewer than 128 (a small --n): repeated to 128, so every batch size has full batches.
+for (let i = 0, have = tensors.length; tensors.length < 128 && have > 0; i++) tensors.push(tensors[i % have]);
 const size = C * H * W;
 const stacked = new Float32Array(tensors.length * size);
 tensors.forEach((t, i) => stacked.set(t, i * size));
@@ -227,11 +245,13 @@ for (const [name, files] of Object.entries(SETS)) {
   let kept = null;  // today's page, first run: its stage times and its page for the stage split
   for (let round = 0; round < ROUNDS; round++) {
     for (const [config, url] of round % 2 ? [...CONFIGS].reverse() : CONFIGS) {
-      const r = await pageRun(url, files);
+      const first = config === 'page' && !kept;
+      const r = await pageRun(url, files, { again: true });
       runs[config].push(r);
       console.log(`${name}, ${config}, round ${round + 1}: ${r1(r.ips)} images/s, first result ${Math.round(r.firstMs)} ms, mean batch ` +
-        `${r1(mean(r.timings.map((t) => t.batch)))}${r.stats ? ` (${r.stats.runs} ORT runs, ${r.stats.waits} batch-fill waits, ${Math.round(r.stats.waitMs)} ms)` : ''}`);
-      if (config === 'page' && !kept) kept = r;
+        `${r1(mean(r.timings.map((t) => t.batch)))}${r.stats ? ` (${r.stats.runs} ORT runs, ${r.stats.waits} batch-fill waits, ${Math.round(r.stats.waitMs)} ms)` : ''}` +
+        (r.warm ? `; again in the same page: ${r1(r.warm.ips)} images/s, first result ${Math.round(r.warm.firstMs)} ms, mean batch ${r1(r.warm.meanBatch)}` : ''));
+      if (first) kept = r;
       else await r.context.close();
     }
     // ORT Web alone in the same round: batch 32, the page's thread count, 256 inputs.
@@ -291,8 +311,12 @@ for (const [name, files] of Object.entries(SETS)) {
   const aloneIps = 1000 / median(report.pipeline.ortAloneMs.slice(-ROUNDS));
   report.pipeline.sets[name] = Object.fromEntries(CONFIGS.map(([c]) => {
     const ips = median(runs[c].map((r) => r.ips));
+    const warm = runs[c].filter((r) => r.warm).map((r) => r.warm);
+    const warmIps = warm.length ? median(warm.map((w) => w.ips)) : null;
     return [c, { imagesPerSecond: r1(ips), runs: runs[c].map((r) => r1(r.ips)), ratioToOrtAlone: r2(ips / aloneIps),
-      firstResultMs: Math.round(median(runs[c].map((r) => r.firstMs))), meanBatch: r1(median(runs[c].map((r) => mean(r.timings.map((t) => t.batch))))) }];
+      firstResultMs: Math.round(median(runs[c].map((r) => r.firstMs))), meanBatch: r1(median(runs[c].map((r) => mean(r.timings.map((t) => t.batch))))),
+      ...(warmIps ? { warm: { imagesPerSecond: r1(warmIps), runs: warm.map((w) => r1(w.ips)), ratioToOrtAlone: r2(warmIps / aloneIps),
+        firstResultMs: Math.round(median(warm.map((w) => w.firstMs))), meanBatch: r1(median(warm.map((w) => w.meanBatch))) } } : {}) }];
   }));
   report.pipeline.sets[name].ortAloneImagesPerSecond = r1(aloneIps);
   report.sets[name] = {
@@ -319,7 +343,7 @@ if (!argv.includes('--no-tta')) {
   const runs = [];
   const alone = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const r = await pageRun(`${ORIGIN}/?model=${MODEL}&tta=1${PAGE_QS.replace(/&tta=[^&]*/, '')}`, malaria, 900000);
+    const r = await pageRun(`${ORIGIN}/?model=${MODEL}&tta=1${PAGE_QS.replace(/&tta=[^&]*/, '')}`, malaria, { timeout: 900000 });
     await r.context.close();
     runs.push(r);
     const ms = await ortAlone({ threads: report.pageThreads, batches: [256], count: 1024 });
@@ -388,28 +412,7 @@ async function nativeMs(threads, batch) {
 
 report.inference = [];
 for (const threads of [1, 2]) {
-  const { context, page } = await open(`${ORIGIN}/?model=${MODEL}`);
-  const browserMs = await page.evaluate(async ({ b64, count, threads: nt, batches, shape, modelUrl }) => {
-    const ortWeb = await import('/vendor/ort/ort.wasm.min.mjs');
-    ortWeb.env.wasm.wasmPaths = new URL('/vendor/ort/', location.href).href;
-    ortWeb.env.wasm.numThreads = nt;
-    ortWeb.env.logLevel = 'error';
-    const session = await ortWeb.InferenceSession.create(modelUrl, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-    const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-    const all = new Float32Array(raw.buffer);
-    const sz = shape[0] * shape[1] * shape[2];
-    const out = {};
-    for (const b of batches) {
-      const run = (s) => session.run({ input: new ortWeb.Tensor('float32', all.slice(s * sz, (s + b) * sz), [b, ...shape]) });
-      await run(0);
-      const t0 = performance.now();
-      let images = 0;
-      for (let s = 0; s + b <= count; s += b) { await run(s); images += b; }
-      out[b] = (performance.now() - t0) / images;
-    }
-    return out;
-  }, { b64: Buffer.from(stacked.buffer).toString('base64'), count: tensors.length, threads, batches: BATCHES, shape: [C, H, W], modelUrl: `/models/${MODEL}/model.onnx` });
-  await context.close();
+  const browserMs = await ortAlone({ threads, batches: BATCHES, count: tensors.length });
   for (const b of BATCHES) {
     const nat = await nativeMs(threads, b);
     report.inference.push({ threads, batch: b, browserMs: r3(browserMs[b]), nativeMs: r3(nat), ratio: r2(browserMs[b] / nat) });
@@ -435,7 +438,8 @@ for (const [name, sets] of Object.entries(report.pipeline.sets)) {
   for (const c of report.pipeline.configs) {
     const v = sets[c];
     console.log(`${name}, ${c}: ${v.imagesPerSecond} images/s = ${v.ratioToOrtAlone}x ORT Web alone (${sets.ortAloneImagesPerSecond} images/s); ` +
-      `first result ${v.firstResultMs} ms; mean batch ${v.meanBatch}`);
+      `first result ${v.firstResultMs} ms; mean batch ${v.meanBatch}` +
+      (v.warm ? `; the second batch in the page: ${v.warm.imagesPerSecond} images/s = ${v.warm.ratioToOrtAlone}x, first result ${v.warm.firstResultMs} ms, mean batch ${v.warm.meanBatch}` : ''));
   }
 }
 if (report.tta) {
