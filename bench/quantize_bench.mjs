@@ -3,19 +3,21 @@
 // creation and session.run time in onnxruntime-node and in ONNX Runtime Web (wasm, headless Chromium), and
 // how far the quantised graphs' outputs move from the float32 graph's on the same tensors.
 //
-//   node bench/quantize_bench.mjs --model DIR [--variant NAME=DIR]... [--n 64] [--threads 1,2] [--no-browser]
+//   node bench/quantize_bench.mjs --model DIR [--variant NAME=DIR]... [--n 64] [--split SPLIT.csv] [--threads 1,2]
+//                                 [--rounds 5] [--no-browser]
 //                                 [--out build/bench/quantize_bench.json]
 //   e.g. build/cellcam export models/pcam --out runs/q/pcam-int8 --quantize int8 ...
 //        node bench/quantize_bench.mjs --model models/pcam --variant fp16=runs/q/pcam-fp16 --variant int8=runs/q/pcam-int8
 //
-// Tensors: the first N images of the model's dataset under ../shared/data (falls back to tests/data),
-// preprocessed by the page's own wasm pipeline (tests/node/site.mjs), batches of 1 and 32. Each timing is
-// the mean ms per image over all N images after one warm-up run, the median of --rounds (5) rounds that
-// take the variants in turn; sessions at graphOptimizationLevel 'all'
-// (what the page asks for). The browser part serves build/web (make site) and hands each model to ORT Web
+// Tensors: the first N test images of --split (at most all of them), else the first N images of the
+// model's dataset under ../shared/data (tests/data, repeated, when absent), preprocessed by the page's own
+// wasm pipeline (tests/node/site.mjs), batches of 1 and 32. Each timing is the mean ms per image over all N
+// images after one warm-up run, the median of --rounds (5) rounds that take the variants in turn; sessions
+// at graphOptimizationLevel 'all' (what the page asks for). The browser part serves build/web (make site) and hands each model to ORT Web
 // as bytes, so nothing is copied into the site. Output diffs are against the --model graph: probs max abs
-// diff, and each CAM map normalised to [0,1] (as the page draws it): max abs diff and Pearson correlation
-// (the lowest over maps).
+// diff and decisions changed (model.json's threshold, or the top class); the map of each image's predicted
+// class normalised to [0,1] (the page's relative scale): max abs diff and the lowest Pearson correlation;
+// every class's map on the absolute scale (P(class) x map / max): max abs diff.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -27,13 +29,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const arg = (name, fallback) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1] : fallback; };
 const all = (name) => argv.flatMap((a, i) => (a === `--${name}` ? [argv[i + 1]] : []));
-const N = Number(arg('n', 64));
+let N = Number(arg('n', 64));
 const THREADS = arg('threads', '1,2').split(',').map(Number);
 const BATCHES = [1, 32];
 const ROUNDS = Number(arg('rounds', 5));
 const median = (xs) => { const v = [...xs].sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2; };
 const OUT = arg('out', join(root, 'build', 'bench', 'quantize_bench.json'));
 const BROWSER = !argv.includes('--no-browser');
+const SPLIT = arg('split', '');
 const base = resolve(arg('model', join(root, 'models', 'malaria')));
 const variants = [['float32', base], ...all('variant').map((v) => { const [n, d] = v.split('='); return [n, resolve(d)]; })];
 
@@ -44,6 +47,10 @@ const size = C * H * W;
 
 // ---------------------------------------------------------------- tensors
 function images() {
+  if (SPLIT) {  // the test part of a split file (`cellcam split`: path,label,group,part; paths as written there)
+    const rows = readFileSync(SPLIT, 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+    return rows.filter((r) => r[r.length - 1] === 'test').slice(0, N).map((r) => resolve(r[0]));
+  }
   const name = modelJson.name?.replace(/-.*$/, '');
   const shared = join(root, '..', 'shared', 'data', name ?? '');
   const found = [];
@@ -63,7 +70,9 @@ const { loadSite } = await import(pathToFileURL(join(root, 'tests', 'node', 'sit
 const { cellcam, UTIF, pipeline } = await loadSite();
 const specText = JSON.stringify({ preprocess: modelJson.preprocess });
 const tensors = [];
-for (const f of images()) {
+const files = images();
+if (SPLIT) N = Math.min(N, files.length);
+for (const f of files) {
   const r = pipeline.preprocessFile(cellcam, UTIF, new Uint8Array(readFileSync(f)), specText, { thumbnailSize: 64 });
   if (r.ok) tensors.push(r.tensor);
 }
@@ -119,16 +128,38 @@ function pearson(a, b) {
   for (let i = 0; i < n; i++) { ab += (a[i] - ma) * (b[i] - mb); aa += (a[i] - ma) ** 2; bb += (b[i] - mb) ** 2; }
   return aa === 0 || bb === 0 ? (aa === bb ? 1 : 0) : ab / Math.sqrt(aa * bb);
 }
-export function mapDiff(got, want, dims) {
-  const [n, c, h, w] = dims;
+// Each image's map of the class the float32 graph predicts (`classes[n]`), normalised as the page's relative
+// scale draws it: the largest max abs diff and the lowest correlation.
+function mapDiff(got, want, dims, classes) {
+  const [, c, h, w] = dims;
   let maxAbs = 0, minCorr = 1;
-  for (let i = 0; i < n * c; i++) {
+  classes.forEach((k, n) => {
+    const i = n * c + k;
     const g = normalise(Array.from(got.subarray(i * h * w, (i + 1) * h * w)));
     const e = normalise(Array.from(want.subarray(i * h * w, (i + 1) * h * w)));
-    for (let k = 0; k < g.length; k++) maxAbs = Math.max(maxAbs, Math.abs(g[k] - e[k]));
+    for (let j = 0; j < g.length; j++) maxAbs = Math.max(maxAbs, Math.abs(g[j] - e[j]));
     minCorr = Math.min(minCorr, pearson(g, e));
-  }
+  });
   return { maxAbs, minCorr };
+}
+// Every class's map on the absolute scale (cellcam/cam.h scale_cam: P(class) x map / its maximum).
+function absoluteDiff(got, want, gotProbs, wantProbs, dims) {
+  const [n, c, h, w] = dims;
+  const scaled = (m, p) => { const max = Math.max(...m); return m.map((v) => (max > 0 ? (p * v) / max : 0)); };
+  let worst = 0;
+  for (let i = 0; i < n * c; i++) {
+    const g = scaled(Array.from(got.subarray(i * h * w, (i + 1) * h * w)), gotProbs[i]);
+    const e = scaled(Array.from(want.subarray(i * h * w, (i + 1) * h * w)), wantProbs[i]);
+    for (let j = 0; j < g.length; j++) worst = Math.max(worst, Math.abs(g[j] - e[j]));
+  }
+  return worst;
+}
+// The decision per image: P(positive) >= threshold (binary), else the top class.
+function decisions(probs, c, threshold) {
+  return Array.from({ length: probs.length / c }, (_, i) => {
+    const row = Array.from(probs.subarray(i * c, (i + 1) * c));
+    return threshold === undefined ? row.indexOf(Math.max(...row)) : Number(row[1] >= threshold);
+  });
 }
 function probsDiff(got, want) {
   let m = 0;
@@ -206,8 +237,13 @@ for (const [index, [name, dir]] of variants.entries()) {
   for (const t of THREADS) v.node[t] = nodeRuns[t][index];
   const out = await outputs(file);
   v.probsMaxAbs = probsDiff(out.probs.data, reference.probs.data);
-  v.cam = mapDiff(out.cam.data, reference.cam.data, out.cam.dims);
-  v.hirescam = mapDiff(out.hirescam.data, reference.hirescam.data, out.hirescam.dims);
+  const c = out.probs.dims[1];
+  const predicted = decisions(reference.probs.data, c, modelJson.threshold);
+  v.decisionsChanged = decisions(out.probs.data, c, modelJson.threshold).filter((d, i) => d !== predicted[i]).length;
+  for (const k of ['cam', 'hirescam']) {
+    v[k] = mapDiff(out[k].data, reference[k].data, out[k].dims, predicted);
+    v[k].absoluteMax = absoluteDiff(out[k].data, reference[k].data, out.probs.data, reference.probs.data, out[k].dims);
+  }
   report.variants[name] = v;
 }
 if (BROWSER) {
@@ -220,7 +256,8 @@ if (BROWSER) {
 for (const [name, v] of Object.entries(report.variants)) {
   const times = (o) => Object.entries(o ?? {}).map(([t, r]) => `${t}T b1 ${r3(r.ms[1])} b32 ${r3(r.ms[32])} (create ${Math.round(r.createMs)})`).join('; ');
   console.log(`${name}: ${v.bytes} bytes | node ms/image ${times(v.node)} | web ${times(v.web)} | probs max diff ${v.probsMaxAbs.toExponential(2)}` +
-    ` | cam max ${v.cam.maxAbs.toExponential(2)} corr ${v.cam.minCorr.toFixed(5)} | hirescam max ${v.hirescam.maxAbs.toExponential(2)} corr ${v.hirescam.minCorr.toFixed(5)}`);
+    ` (${v.decisionsChanged} decisions changed) | predicted-class cam max ${v.cam.maxAbs.toExponential(2)} corr ${v.cam.minCorr.toFixed(5)},` +
+    ` absolute ${v.cam.absoluteMax.toExponential(2)} | hirescam max ${v.hirescam.maxAbs.toExponential(2)} corr ${v.hirescam.minCorr.toFixed(5)}, absolute ${v.hirescam.absoluteMax.toExponential(2)}`);
 }
 mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(OUT, JSON.stringify(report, null, 1));

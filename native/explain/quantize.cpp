@@ -174,35 +174,45 @@ class GraphQuantizer {
     std::transform(v.begin(), v.end(), halves.begin(), float_to_half);
     t->set_data_type(onnx::TensorProto::FLOAT16);
     set_raw(t, halves);
-    onnx::AttributeProto* to = widen(t, "Cast", ".fp16")->add_attribute();
-    to->set_name("to");
-    to->set_type(onnx::AttributeProto::INT);
-    to->set_i(onnx::TensorProto::FLOAT);
+    add_int(widen(t, "Cast", ".fp16"), "to", onnx::TensorProto::FLOAT);
     return static_cast<long long>(halves.size() * sizeof(std::uint16_t));
   }
 
+  // int8 -> Cast -> Mul by the channel scales (C,1,...): ORT folds both at load (it leaves a
+  // DequantizeLinear of a constant unfolded, for its QDQ fusions, and then cannot pre-pack the kernels).
   long long to_int8(onnx::TensorProto* t) {
     const std::int64_t channels = t->dims(0);
     const Int8Tensor q = quantize_int8(float_values(*t), channels);
+    std::vector<std::int64_t> scale_dims(static_cast<std::size_t>(t->dims_size()), 1);
+    scale_dims[0] = channels;
     t->set_data_type(onnx::TensorProto::INT8);
     set_raw(t, q.q);
-    const std::string base = t->name();
-    onnx::NodeProto* n = widen(t, "DequantizeLinear", ".int8");
-    n->add_input(add_vector(base + ".scale", onnx::TensorProto::FLOAT, q.scales));
-    n->add_input(add_vector(base + ".zero_point", onnx::TensorProto::INT8, std::vector<std::int8_t>(q.scales.size(), 0)));
-    onnx::AttributeProto* axis = n->add_attribute();
-    axis->set_name("axis");
-    axis->set_type(onnx::AttributeProto::INT);
-    axis->set_i(0);
-    return static_cast<long long>(q.q.size() + q.scales.size() * (sizeof(float) + 1));
+    const std::string name = t->name();
+    onnx::NodeProto* cast = widen(t, "Cast", ".int8");
+    add_int(cast, "to", onnx::TensorProto::FLOAT);
+    cast->set_output(0, fresh(name + ".float"));
+    onnx::NodeProto* mul = g_.add_node();
+    mul->set_op_type("Mul");
+    mul->set_name(fresh("node/Mul/" + name));
+    mul->add_input(cast->output(0));
+    mul->add_input(add_tensor(name + ".scale", onnx::TensorProto::FLOAT, scale_dims, q.scales));
+    mul->add_output(name);
+    return static_cast<long long>(q.q.size() + q.scales.size() * sizeof(float));
+  }
+
+  static void add_int(onnx::NodeProto* n, const char* name, std::int64_t value) {
+    onnx::AttributeProto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(value);
   }
 
   template <typename T>
-  std::string add_vector(const std::string& hint, int type, const std::vector<T>& v) {
+  std::string add_tensor(const std::string& hint, int type, const std::vector<std::int64_t>& dims, const std::vector<T>& v) {
     onnx::TensorProto* t = g_.add_initializer();
     t->set_name(fresh(hint));
     t->set_data_type(type);
-    t->add_dims(static_cast<std::int64_t>(v.size()));
+    for (std::int64_t d : dims) t->add_dims(d);
     set_raw(t, v);
     return t->name();
   }

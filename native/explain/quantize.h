@@ -6,8 +6,11 @@
 // Grad-CAM backward pass (ConvTranspose on the same kernels) read the same rounded weights. Activations
 // and compute stay float32; biases, batch-norm vectors and shape constants stay as they were.
 //   fp16  FLOAT16 initialiser + Cast(to=FLOAT)                      size ~1/2; ORT folds the Cast at load
-//   int8  INT8 initialiser, per-output-channel (axis 0) symmetric scales + DequantizeLinear (opset 13)
-//         scale_c = max|w_c| / 127 (1 for an all-zero channel), q = round(w / scale_c) in [-127, 127]
+//   int8  INT8 initialiser + Cast(to=FLOAT) + Mul by per-output-channel symmetric scales (C,1,...)
+//         scale_c = max|w_c| / 127 (1 for an all-zero channel), q = round(w / scale_c) in [-127, 127];
+//         size ~1/4. Not DequantizeLinear, though it computes the same q * scale: ONNX Runtime keeps a
+//         DequantizeLinear of a constant unfolded (for its QDQ fusions), runs it on every call and then
+//         cannot pre-pack the kernels (measured 1.5x slower, BENCHMARKS.md); Cast and Mul it folds at load.
 // round_trip() is the same rounding on plain floats: the exporter applies it to the LibTorch weights
 // (weights.pt) so that `cellcam eval|predict|gradcam` compute what the quantised graph computes. Rounding
 // again what round_trip() returned changes nothing for int8 (up to a float ulp), also after batch-norm

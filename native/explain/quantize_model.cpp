@@ -88,10 +88,11 @@ json compare(const Part& p, const train::LoadedRun& r) {
 
 const char* scheme(Quantize mode) {
   return mode == Quantize::kFp16
-             ? "weight-only: every weight tensor of rank >= 2 stored as float16 and Cast to float32 in the graph; "
+             ? "Weight-only: every weight tensor of rank >= 2 stored as float16 and Cast to float32 in the graph; "
                "activations and compute float32"
-             : "weight-only: every weight tensor of rank >= 2 stored as int8, symmetric per output channel (scale = "
-               "max|w| / 127), DequantizeLinear (axis 0) in the graph; activations and compute float32";
+             : "Weight-only: every weight tensor of rank >= 2 stored as int8, symmetric per output channel (scale = "
+               "max|w| / 127), turned back into float32 in the graph (Cast, Mul by the channel's scale; ONNX Runtime folds both when "
+               "it loads the model); activations and compute float32";
 }
 
 }  // namespace
@@ -162,7 +163,8 @@ std::string quantization_card(const json& block) {
     md << "\n" << block.value("note", std::string()) << ".\n";
     return md.str();
   }
-  md << "\nHeld-out images, float32 weights -> rounded (" << block.value("note", std::string()) << "):\n\n"
+  md << "\nThe accuracy change on held-out images, float32 weights against the rounded ones; "
+     << block.value("note", std::string()) << ":\n\n"
      << "| part | images | accuracy float32 | quantised | change | ROC-AUC float32 | quantised | decisions changed | max abs P diff |\n"
      << "|---|---|---|---|---|---|---|---|---|\n";
   for (const json& p : parts) {

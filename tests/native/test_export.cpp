@@ -20,6 +20,7 @@
 #include "gradcam.h"
 #include "gradcam_images.h"
 #include "predictions.h"
+#include "quantize.h"
 #include "trained_model.h"
 #include "trainer.h"
 #include "tta.h"
@@ -155,6 +156,64 @@ TEST(Export, RefusesBadInputsWithExitOne) {
   s.cam_layer.clear();
   s.run = "/nonexistent/run";
   EXPECT_EQ(run_export(s), 1);
+}
+
+// --quantize int8 on a run folder: model.json's "quantization" block (val and test, before and after, the
+// sizes), the card's section, a smaller graph, and weights.pt rounded as the graph stores its weights, so
+// `cellcam eval|predict` on the folder compute what the page does. A model folder without --eval-data says
+// its change was not measured; a mode it does not know, or --eval-data without --quantize, is exit 1.
+TEST(Export, QuantizedExportMeasuresTheChangeAndRoundsWeightsPt) {
+  const fs::path out = fs::temp_directory_path() / "cellcam_export_int8";
+  fs::remove_all(out);
+  ExportSettings s;
+  s.run = trained_run().string();
+  s.out = out.string();
+  s.quantize = "int8";
+  ASSERT_EQ(run_export(s), 0);
+  const json q = json::parse(read(out / "model.json"))["quantization"];
+  EXPECT_EQ(q["mode"], "int8");
+  ASSERT_EQ(q["parts"].size(), 2u);
+  EXPECT_EQ(q["parts"][0]["part"], "val");
+  EXPECT_EQ(q["parts"][1]["part"], "test");
+  EXPECT_GT(q["parts"][1]["images"].get<int>(), 0);
+  EXPECT_TRUE(q["parts"][1]["after"]["accuracy"].is_number());
+  EXPECT_LT(q["parts"][1]["max_abs_prob_diff"].get<double>(), 0.1);
+  EXPECT_EQ(q["onnx_bytes"].get<long long>(), static_cast<long long>(fs::file_size(out / "model.onnx")));
+  EXPECT_LT(q["onnx_bytes"].get<double>(), 0.5 * q["onnx_bytes_float32"].get<double>());
+  EXPECT_NE(read(out / "README.md").find("## Quantisation (int8)"), std::string::npos);
+
+  Result<train::LoadedRun> fp32 = train::load_run(trained_run().string());
+  Result<train::LoadedRun> int8 = train::load_run(out.string());
+  ASSERT_TRUE(fp32.ok() && int8.ok());
+  auto rounded = int8.value().net->named_parameters();
+  int checked = 0;
+  for (const auto& p : fp32.value().net->named_parameters()) {
+    const torch::Tensor w = p.value().detach().contiguous();
+    const torch::Tensor got = rounded[p.key()].detach().contiguous();
+    if (w.dim() < 2) {
+      EXPECT_TRUE(torch::equal(w, got)) << p.key();
+      continue;
+    }
+    const std::vector<float> want = round_trip(std::vector<float>(w.data_ptr<float>(), w.data_ptr<float>() + w.numel()), w.size(0), Quantize::kInt8);
+    EXPECT_TRUE(torch::equal(got, torch::from_blob(const_cast<float*>(want.data()), w.sizes(), torch::kFloat))) << p.key();
+    ++checked;
+  }
+  EXPECT_GT(checked, 3);
+
+  ExportSettings again;  // the exported folder, quantised again: no split, so nothing measured
+  again.run = out.string();
+  again.out = (fs::temp_directory_path() / "cellcam_export_int8_again").string();
+  again.force = true;
+  again.quantize = "fp16";
+  ASSERT_EQ(run_export(again), 0);
+  const json q2 = json::parse(read(fs::path(again.out) / "model.json"))["quantization"];
+  EXPECT_TRUE(q2["parts"].empty());
+  EXPECT_NE(q2["note"].get<std::string>().find("not measured"), std::string::npos);
+  again.quantize = "int4";
+  EXPECT_EQ(run_export(again), 1);
+  again.quantize = "none";
+  again.eval_data = s.run;
+  EXPECT_EQ(run_export(again), 1);
 }
 
 TEST(Export, CamLayerDefaultsToTheLastSpatialLayer) {

@@ -1,6 +1,6 @@
 // test_quantize.cpp — quantize.h without a trained run: binary16 rounding, per-channel int8, and a small
 // graph (a convolution and the ConvTranspose that reads the same kernel, as the Grad-CAM backward pass does)
-// quantised to fp16 and int8: checked by libonnx, weights stored smaller, one widening node per weight, and
+// quantised to fp16 and int8: checked by libonnx, weights stored smaller, widened by nodes that come first, and
 // the widened values what round_trip() gives (which is what weights.pt holds). What ONNX Runtime computes
 // with these graphs is tests/node/quantize.test.mjs.
 #include <gtest/gtest.h>
@@ -109,25 +109,29 @@ TEST(Quantize, Int8GraphStoresTheKernelOnceAndWidensItFirst) {
   ASSERT_TRUE(q.ok()) << q.error().message;
   EXPECT_EQ(q.value().tensors, 1);  // the kernel; the bias (rank 1) stays float32
   EXPECT_EQ(q.value().weight_bytes_before, 108 * 4);
-  EXPECT_EQ(q.value().weight_bytes_after, 108 + 4 * 5);
+  EXPECT_EQ(q.value().weight_bytes_after, 108 + 4 * 4);
   EXPECT_LT(q.value().bytes.size(), fp32.size());
   onnx::ModelProto m;
   ASSERT_TRUE(m.ParseFromString(q.value().bytes));
   const onnx::GraphProto& g = m.graph();
-  ASSERT_GE(g.node_size(), 1);
-  EXPECT_EQ(g.node(0).op_type(), "DequantizeLinear");
-  const std::string widened = g.node(0).output(0);
+  ASSERT_GE(g.node_size(), 2);
+  EXPECT_EQ(g.node(0).op_type(), "Cast");
+  EXPECT_EQ(g.node(1).op_type(), "Mul");  // before the Conv that reads its output
+  EXPECT_EQ(g.node(1).input(0), g.node(0).output(0));
+  const std::string widened = g.node(1).output(0);
+  EXPECT_EQ(widened, "conv.weight");
   int readers = 0;
   for (const onnx::NodeProto& n : g.node())
     for (const std::string& in : n.input()) readers += in == widened;
-  EXPECT_EQ(readers, 2);  // Conv and ConvTranspose read the same dequantised kernel
+  EXPECT_EQ(readers, 2);  // Conv and ConvTranspose read the same widened kernel
   const onnx::TensorProto* stored = find(g, g.node(0).input(0));
-  const onnx::TensorProto* scales = find(g, g.node(0).input(1));
+  const onnx::TensorProto* scales = find(g, g.node(1).input(1));
   ASSERT_TRUE(stored && scales);
   EXPECT_EQ(stored->data_type(), onnx::TensorProto::INT8);
-  ASSERT_EQ(find(g, "conv.bias") != nullptr, true);
+  EXPECT_EQ(std::vector<std::int64_t>(scales->dims().begin(), scales->dims().end()), (std::vector<std::int64_t>{4, 1, 1, 1}));
+  ASSERT_TRUE(find(g, "conv.bias") != nullptr);
   EXPECT_EQ(find(g, "conv.bias")->data_type(), onnx::TensorProto::FLOAT);
-  // What DequantizeLinear yields is round_trip(): the weights weights.pt holds.
+  // What Cast and Mul yield is round_trip(): the weights weights.pt holds.
   const std::vector<float> expect = round_trip(kernel(), 4, Quantize::kInt8);
   const auto* q8 = reinterpret_cast<const std::int8_t*>(stored->raw_data().data());
   const auto* s = reinterpret_cast<const float*>(scales->raw_data().data());
