@@ -41,6 +41,15 @@ void add_training_options(CLI::App* cmd, train::TrainSettings& s) {
       ->capture_default_str();
   cmd->add_option("--mix-prob", s.mix_prob, "share of training batches --mixup/--cutmix mix (validation is never mixed)")
       ->capture_default_str();
+  cmd->add_option("--teacher", s.teacher,
+                  "knowledge distillation: a run folder, model folder or soft-voting ensemble folder whose softened "
+                  "predictions on each training batch the network also learns (same classes; the teacher's input may "
+                  "differ from the student's in size and normalisation only)");
+  cmd->add_option("--distill-temperature", s.distill_temperature, "with --teacher: T, both sides' logits divided by T")
+      ->capture_default_str();
+  cmd->add_option("--distill-weight", s.distill_weight,
+                  "with --teacher: the teacher's share of the loss, (1 - A) * label loss + A * T^2 * KL(teacher || student)")
+      ->capture_default_str();
   cmd->add_flag("--class-weights", s.class_weights, "balanced class weights n / (k * n_c) in the loss");
   cmd->add_flag("--weighted-sampler", s.weighted_sampler, "draw classes equally often each epoch");
   cmd->add_option("--monitor", s.monitor, "val_loss | val_accuracy | val_auc | val_f1 (early stopping, best checkpoint)")

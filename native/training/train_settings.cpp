@@ -14,7 +14,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainSettings, data, out, spec, 
     color, aspect, augment, stain_norm, stain_method, drop_noisy, epochs, batch_size, optimizer, lr, weight_decay,
     momentum, schedule, warmup_epochs, class_weights, weighted_sampler, monitor, patience, val_fraction,
     test_fraction, folds, fold, target_sensitivity, ema, tta, positive_class, seed, threads, workers, device,
-    init_from, cache_gb, classes, base_model, fixed_threshold, label_smoothing, mixup, cutmix, mix_prob)
+    init_from, cache_gb, classes, base_model, fixed_threshold, label_smoothing, mixup, cutmix, mix_prob,
+    teacher, distill_temperature, distill_weight)
 
 json settings_to_json(const TrainSettings& s) { return json(s); }
 
@@ -37,6 +38,8 @@ const std::vector<SettingRange>& setting_ranges() {
       {"--mixup", 0, 10, false, false, [](const TrainSettings& s) { return s.mixup; }},
       {"--cutmix", 0, 10, false, false, [](const TrainSettings& s) { return s.cutmix; }},
       {"--mix-prob", 0, 1, false, false, [](const TrainSettings& s) { return s.mix_prob; }},
+      {"--distill-temperature", 0, 100, true, false, [](const TrainSettings& s) { return s.distill_temperature; }},
+      {"--distill-weight", 0, 1, false, false, [](const TrainSettings& s) { return s.distill_weight; }},
       {"--patience", 0, 100000, false, false, [](const TrainSettings& s) { return double(s.patience); }},
       {"--val-fraction", 0, 1, true, true, [](const TrainSettings& s) { return s.val_fraction; }},
       {"--test-fraction", 0, 1, false, true, [](const TrainSettings& s) { return s.test_fraction; }},

@@ -26,6 +26,7 @@
 
 #include "augment.h"
 #include "batch_mixing.h"
+#include "distillation.h"
 #include "train_config.h"
 #include "cellcam/model_spec.h"
 #include "checkpoint.h"
@@ -196,6 +197,7 @@ struct Run {
   bool per_epoch_plateau = false;
   std::optional<ReduceOnPlateau> plateau;
   std::optional<WeightAverage> average;
+  std::optional<Teacher> teacher;  // --teacher
   torch::Tensor class_weight;  // (classes)
   bool binary = true;
   LoaderOptions loader_options;
@@ -484,6 +486,23 @@ Result<bool> broadcast_weights(Run& run, const char* what) {
 }
 
 // The network (seeded; --init-from), its optimizer and the learning-rate schedule.
+// --teacher: loaded by every rank (before the student is built, so the student's initial weights do not
+// depend on whether there is a teacher).
+Result<bool> set_up_teacher(Run& run) {
+  const TrainSettings& s = run.s;
+  Result<bool> opened = true;
+  if (!s.teacher.empty()) {
+    Result<Teacher> t = Teacher::open(s.teacher, run.spec.preprocess, run.spec.classes, run.device);
+    if (t) run.teacher = t.take();
+    else opened = t.error();
+  }
+  opened = run.group->agree(opened, "--teacher");
+  if (opened && run.teacher)
+    log_line("distilling from %s: loss = %.2g * label loss + %.2g * T^2 * KL, T = %g", run.teacher->describe().c_str(),
+             1.0 - s.distill_weight, s.distill_weight, s.distill_temperature);
+  return opened;
+}
+
 Result<bool> set_up_model(Run& run) {
   const TrainSettings& s = run.s;
   torch::manual_seed(s.seed);
@@ -618,6 +637,7 @@ Result<bool> set_up(Run& run) {
              g.world(), g.backend().c_str(), s.batch_size, s.batch_size * g.world());
   done = set_up_stores(run);
   done = g.agree(done, "decoding the images");
+  if (done) done = set_up_teacher(run);
   if (done) done = set_up_model(run);
   if (done) done = set_up_state(run);
   return done;
@@ -678,9 +698,19 @@ Result<bool> train_pass(Run& run, int epoch, EpochRow& row) {
     }
     torch::Tensor w = mixed_sample_weights(run.class_weight, y, plan);  // (N)
     const bool soft = plan.mode != MixPlan::Mode::kNone || s.label_smoothing > 0.0;
-    const torch::Tensor losses =
+    torch::Tensor losses =
         soft ? soft_target_losses(logits, soft_targets(y, plan, classes, run.binary, s.label_smoothing), run.binary)
              : sample_losses(logits, y, run.binary);  // (N)
+    if (run.teacher) {  // on the same (augmented, mixed) images the student sees
+      torch::Tensor p;  // (N,K)
+      try {
+        p = run.teacher->probabilities(x, s.distill_temperature);
+      } catch (const std::exception& e) {
+        return make_error(ErrorCode::kInvalidArgument, native::first_line(e.what()));
+      }
+      losses = losses * (1.0 - s.distill_weight) +
+               distillation_losses(logits, p, s.distill_temperature, run.binary) * s.distill_weight;
+    }
     const long drop = noisy_drop_count(s, epoch, b->size);
     if (drop > 0) w = w.index_fill(0, std::get<1>(losses.detach().topk(drop)), 0.0);  // the batch's largest losses
     torch::Tensor data_loss = (losses * w).sum() / w.sum();

@@ -49,6 +49,9 @@ struct TrainSettings {
   double mixup = 0.0;               // mixup's Beta(alpha, alpha); 0: off
   double cutmix = 0.0;              // cutmix's Beta(alpha, alpha); 0: off (both on: one or the other per batch)
   double mix_prob = 1.0;            // share of training batches that mixup/cutmix mix
+  std::string teacher;              // --teacher: run, model or soft-voting ensemble folder to distil from (distillation.h)
+  double distill_temperature = 2.0; // T: teacher and student probabilities softened as softmax(z / T)
+  double distill_weight = 0.5;      // a: loss = (1 - a) * hard loss + a * T^2 * KL(teacher || student)
   bool class_weights = false;       // balanced weights n / (k * n_c) in the loss
   bool weighted_sampler = false;    // draw each epoch with probability proportional to 1 / n_c
   std::string monitor = "val_loss"; // val_loss | val_accuracy | val_auc | val_f1
