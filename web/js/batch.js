@@ -40,6 +40,7 @@ export async function runQueue() {
   announceBatch(`Classifying ${queued} image${queued === 1 ? '' : 's'}.`);
   updateProgress();
   const inflight = new Set();
+  let sent = 0;  // images handed to the inference worker in this run
   const ahead = [];  // [{ row, decoding: Promise }] handed to the decode worker, in order
   let batch = null;  // the batch's model and tile settings, read once (their controls are locked until it ends)
   // Rows to the decode worker, in one message. The shared size limit (limits.h) is checked there, before
@@ -65,10 +66,13 @@ export async function runQueue() {
     // Files added while the last images are still in the model join this batch (same settings).
     while (state.queue.length > 0 && !state.stopRequested) {
       while ((state.queue.length > 0 || ahead.length > 0) && !state.stopRequested) {
-        // Topped up to DECODE_AHEAD when half of it is left, the new files in one message.
+        // Topped up to DECODE_AHEAD when half of it is left, the new files in one message; at the start the
+        // first file goes alone, so that its decoding starts at once (posting a File costs the page an IPC).
         if (ahead.length <= DECODE_AHEAD / 2 && state.queue.length > 0) {
-          const rows = state.queue.splice(0, DECODE_AHEAD - ahead.length);
-          startDecodes(rows).forEach((decoding, i) => ahead.push({ row: rows[i], decoding }));
+          for (const count of ahead.length === 0 ? [1, DECODE_AHEAD - 1] : [DECODE_AHEAD - ahead.length]) {
+            const rows = state.queue.splice(0, count);
+            startDecodes(rows).forEach((decoding, i) => ahead.push({ row: rows[i], decoding }));
+          }
         }
         const { row, decoding } = ahead.shift();
         const decoded = await decoding;
@@ -97,8 +101,9 @@ export async function runQueue() {
         // worker's settings never change (a change starts a new worker, which the locks prevent mid-batch).
         Object.assign(row.settings, { tta: info.tta, backendLabel: info.label });
         setMeta(row, 'classifying…');
-        // With how many images still follow in this run: the worker waits for them to fill its batches.
-        const job = classifyInEngine(row, decoded, state.queue.length + ahead.length).then((result) => {
+        // With how many images still follow in this run: the worker waits for them to fill its batches
+        // (but not for the first image of the run: its result comes at once).
+        const job = classifyInEngine(row, decoded, state.queue.length + ahead.length, sent++ === 0).then((result) => {
           inflight.delete(job);
           onClassified(row, result);
         });

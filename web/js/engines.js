@@ -204,8 +204,8 @@ function onWebgpuFailed(generation, m) {
 }
 
 // more: how many images of this run the page will send after this one (the worker waits for them a little
-// to run fuller batches; 0: none, run what it has).
-export function classifyInEngine(row, decoded, more = 0) {
+// to run fuller batches; 0: none, run what it has); first: the run's first image (no waiting for it).
+export function classifyInEngine(row, decoded, more = 0, first = false) {
   return new Promise((resolve) => {
     engine.pending.set(row.id, (result) => {
       // The backend that answered: after a fallback to WASM not the one the row was sent to.
@@ -218,7 +218,7 @@ export function classifyInEngine(row, decoded, more = 0) {
     // The view's pixels stay here: the worker needs only its size (to draw the heatmap at it).
     row.view = decoded.thumbnail;
     const view = { width: decoded.thumbnail.width, height: decoded.thumbnail.height };
-    const msg = { type: 'classify', id: row.id, tensor: decoded.tensor, view, source: decoded.source, heat: { ...state.heat }, more };
+    const msg = { type: 'classify', id: row.id, tensor: decoded.tensor, view, source: decoded.source, heat: { ...state.heat }, more, first };
     const transfer = [decoded.tensor.buffer];
     if (decoded.views) {
       msg.views = decoded.views;  // made by the decode worker (test-time augmentation)

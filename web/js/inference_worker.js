@@ -26,6 +26,7 @@
 //   { type: 'classify', id, tensor: Float32Array (C,H,W), tiles?: {items, tensor (T,C,H,W), ...},
 //     view: {width, height} (the size the page shows it at), source: {width, height},
 //     more: how many images of the page's run come after this one (decoding or queued; 0: the last for now),
+//     first: the first image of the page's run (a run with it does not wait for a fuller batch),
 //     views?: Float32Array (V,C,H,W), the image's TTA views made by the decode worker (Model.makeInput) }
 //   { type: 'render', reqId, cam: Float32Array (h,w), camWidth, camHeight, stitched, view: {width, height}, scale, probability }
 //   { type: 'drain' }   the page replaced this worker: answer 'drained' (it holds nothing by then)
@@ -45,8 +46,9 @@ import { sha256Hex } from './sha256.js';
 const ORT_DIR = new URL('../vendor/ort/', import.meta.url).href;
 const BUNDLES = { wasm: 'ort.wasm.min.mjs', webgpu: 'ort.webgpu.min.mjs' };
 // Batch fill: when fewer images than a batch wait and the page says more are coming, a run waits up to
-// FILL_MS for them (each ORT run has a fixed cost, and a run of 1-2 images pays it for each). The first
-// run after the worker was idle for IDLE_MS does not wait: the first result of a drop comes at once.
+// FILL_MS for them (each ORT run has a fixed cost, and a run of 1-2 images pays it for each). A run with
+// the first image of the page's run, or after the worker was idle for IDLE_MS, does not wait: the first
+// result of a drop comes at once.
 const FILL_MS = 60;
 const IDLE_MS = 500;
 
@@ -242,7 +244,7 @@ function runnable() {
 // Waits (bounded) for a fuller batch: while fewer than batchSize images wait, the page says more are
 // coming and the worker was busy a moment ago (the first run of a drop goes at once).
 async function fillBatch() {
-  if (fillMs <= 0 || pending[0].tiles || performance.now() - lastRunEnd > IDLE_MS) return;
+  if (fillMs <= 0 || pending[0].tiles || performance.now() - lastRunEnd > IDLE_MS || pending.some((m) => m.first)) return;
   const t0 = performance.now();
   const deadline = t0 + fillMs;
   let waited = false;
