@@ -66,10 +66,11 @@ export async function runQueue() {
     // Files added while the last images are still in the model join this batch (same settings).
     while (state.queue.length > 0 && !state.stopRequested) {
       while ((state.queue.length > 0 || ahead.length > 0) && !state.stopRequested) {
-        // Topped up to DECODE_AHEAD when half of it is left, the new files in one message; at the start the
-        // first file goes alone, so that its decoding starts at once (posting a File costs the page an IPC).
+        // Topped up to DECODE_AHEAD when half of it is left, the new files in one message. At the start the
+        // first file goes alone and three more after it, the rest once the first is back: posting a File costs
+        // the page an IPC, and the first image's answer should not wait for the page to post sixteen.
         if (ahead.length <= DECODE_AHEAD / 2 && state.queue.length > 0) {
-          for (const count of ahead.length === 0 ? [1, DECODE_AHEAD - 1] : [DECODE_AHEAD - ahead.length]) {
+          for (const count of ahead.length === 0 ? [1, 3] : [DECODE_AHEAD - ahead.length]) {
             const rows = state.queue.splice(0, count);
             startDecodes(rows).forEach((decoding, i) => ahead.push({ row: rows[i], decoding }));
           }
