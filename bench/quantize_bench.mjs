@@ -12,8 +12,9 @@
 // Tensors: the first N test images of --split (at most all of them), else the first N images of the
 // model's dataset under ../shared/data (tests/data, repeated, when absent), preprocessed by the page's own
 // wasm pipeline (tests/node/site.mjs), batches of 1 and 32. Each timing is the mean ms per image over all N
-// images after one warm-up run, the median of --rounds (5) rounds that take the variants in turn; sessions
-// at graphOptimizationLevel 'all' (what the page asks for). The browser part serves build/web (make site) and hands each model to ORT Web
+// images after one warm-up run, the median (ms) and the fastest (msMin) of --rounds (5) rounds that take
+// the variants in turn; sessions at graphOptimizationLevel 'all' (what the page asks for). The browser
+// part serves build/web (make site) and hands each model to ORT Web
 // as bytes, so nothing is copied into the site. Output diffs are against the --model graph: probs max abs
 // diff and decisions changed (model.json's threshold, or the top class); the map of each image's predicted
 // class normalised to [0,1] (the page's relative scale): max abs diff and the lowest Pearson correlation;
@@ -106,7 +107,8 @@ async function nodeTimes(files, threads) {
   for (let r = 0; r < ROUNDS; r++)
     for (const b of BATCHES)
       for (let i = 0; i < files.length; i++) rounds[i][b].push(await timeRuns(sessions[i], ort.Tensor, b));
-  return files.map((_, i) => ({ createMs: createMs[i], ms: Object.fromEntries(BATCHES.map((b) => [b, median(rounds[i][b])])) }));
+  return files.map((_, i) => ({ createMs: createMs[i], ms: Object.fromEntries(BATCHES.map((b) => [b, median(rounds[i][b])])),
+    msMin: Object.fromEntries(BATCHES.map((b) => [b, Math.min(...rounds[i][b])])) }));
 }
 
 async function outputs(file) {
@@ -214,7 +216,8 @@ async function browserTimes(models) {
         count: N, nt: threads, batches: BATCHES, shape: [C, H, W], rounds: ROUNDS });
       if (!out.isolated && threads > 1) console.error('quantize_bench: the page is not cross-origin isolated: ORT Web runs 1 thread');
       models.forEach(([name], i) => {
-        results[`${name}/${threads}`] = { createMs: out.createMs[i], ms: Object.fromEntries(BATCHES.map((b) => [b, median(out.times[i][b])])) };
+        results[`${name}/${threads}`] = { createMs: out.createMs[i], ms: Object.fromEntries(BATCHES.map((b) => [b, median(out.times[i][b])])),
+          msMin: Object.fromEntries(BATCHES.map((b) => [b, Math.min(...out.times[i][b])])) };
       });
       await context.close();
     }

@@ -102,7 +102,7 @@ Result<json> quantize_and_measure(train::LoadedRun& r, Quantize mode, const Quan
                 {"weights_pt", "weights.pt holds the rounded weights: cellcam eval, predict and gradcam compute what model.onnx computes"}};
   if (r.exported && where.data.empty()) {
     round_network_weights(r.net, mode);
-    block["note"] = "accuracy change not measured: an exported model folder keeps no split (give --eval-data and --eval-split)";
+    block["note"] = "Accuracy change not measured: an exported model folder keeps no split (give --eval-data and --eval-split)";
     return block;
   }
   if (r.exported && where.split.empty())
@@ -153,11 +153,21 @@ std::string points(const json& before, const json& after) {
 
 }  // namespace
 
+// The Grad-CAM parity bounds for quantised graphs (tests/node/quantize.test.mjs asserts them).
+static const char* cam_bounds(const std::string& mode) {
+  return mode == "fp16" ? "probabilities within 1e-2; the predicted class's map, normalised to [0,1], within 0.075 "
+                          "(correlation >= 0.998), every map on the absolute scale within 0.05"
+                        : "probabilities within 0.1; the predicted class's map, normalised to [0,1], within 0.15 "
+                          "(correlation >= 0.99), every map on the absolute scale within 0.1";
+}
+
 std::string quantization_card(const json& block) {
   std::ostringstream md;
   md << "\n## Quantisation (" << block.value("mode", std::string("?")) << ")\n\n" << block.value("scheme", std::string()) << ". ";
   md << "`model.onnx` is " << block.value("onnx_bytes", 0LL) << " bytes (the float32 graph: " << block.value("onnx_bytes_float32", 0LL)
-     << " bytes; " << block.value("tensors", 0) << " tensors stored smaller). " << block.value("weights_pt", std::string()) << ".\n";
+     << " bytes; " << block.value("tensors", 0) << " tensors stored smaller). " << block.value("weights_pt", std::string()) << ".\n"
+     << "\nAgainst the float32 graph, Grad-CAM and HiResCAM stay within the bounds `tests/node/quantize.test.mjs` holds "
+     << "quantised graphs to: " << cam_bounds(block.value("mode", std::string())) << ".\n";
   const json& parts = block.value("parts", json::array());
   if (parts.empty()) {
     md << "\n" << block.value("note", std::string()) << ".\n";
