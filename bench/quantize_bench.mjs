@@ -68,6 +68,7 @@ function images() {
   return found;
 }
 const { loadSite } = await import(pathToFileURL(join(root, 'tests', 'node', 'site.mjs')).href);
+const { normalise, pearson } = await import(pathToFileURL(join(root, 'tests', 'node', 'cam_compare.mjs')).href);
 const { cellcam, UTIF, pipeline } = await loadSite();
 const specText = JSON.stringify({ preprocess: modelJson.preprocess });
 const tensors = [];
@@ -117,19 +118,6 @@ async function outputs(file) {
 }
 
 // ---------------------------------------------------------------- output diffs
-function normalise(map) {
-  let min = Infinity, max = -Infinity;
-  for (const v of map) { min = Math.min(min, v); }
-  const out = map.map((v) => v - min);
-  for (const v of out) max = Math.max(max, v);
-  return out.map((v) => v / (max + 1e-7));
-}
-function pearson(a, b) {
-  const n = a.length, ma = a.reduce((s, v) => s + v, 0) / n, mb = b.reduce((s, v) => s + v, 0) / n;
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < n; i++) { ab += (a[i] - ma) * (b[i] - mb); aa += (a[i] - ma) ** 2; bb += (b[i] - mb) ** 2; }
-  return aa === 0 || bb === 0 ? (aa === bb ? 1 : 0) : ab / Math.sqrt(aa * bb);
-}
 // Each image's map of the class the float32 graph predicts (`classes[n]`), normalised as the page's relative
 // scale draws it: the largest max abs diff and the lowest correlation.
 function mapDiff(got, want, dims, classes) {

@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 
 import { root } from './site.mjs';
+import { normalise } from './cam_compare.mjs';
 
 const goldenDir = process.env.CELLCAM_GOLDEN_DIR ?? join(root, 'build', 'golden');
 const PROBS_BOUND = 1e-5;
@@ -28,16 +29,6 @@ export function readNpy(path) {
   const payload = bytes.subarray(10 + headerLen);
   const data = new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength));
   return { shape, data };
-}
-
-// grad-cam's scale_cam_image: m - min, then / (max + 1e-7); shared/cam.cpp does the same.
-function normalise(map) {
-  let min = Infinity;
-  for (const v of map) min = Math.min(min, v);
-  const shifted = map.map((v) => v - min);
-  let max = 0;
-  for (const v of shifted) max = Math.max(max, v);
-  return shifted.map((v) => v / (max + 1e-7));
 }
 
 function maxDiff(a, b) {

@@ -29,6 +29,7 @@ import { after, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 
 import { cliPath, dataDir, loadSite, root } from './site.mjs';
+import { normalise, pearson } from './cam_compare.mjs';
 
 export const BOUNDS = {
   fp16: { probs: 1e-2, camMax: 0.075, camCorr: 0.998, absMax: 0.05 },
@@ -64,21 +65,6 @@ function inputs(model, spec) {
 async function run(dir, input) {
   const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), { graphOptimizationLevel: 'all' });
   return session.run({ input });
-}
-
-function normalise(map) {
-  let min = Infinity, max = 0;
-  for (const v of map) min = Math.min(min, v);
-  const out = map.map((v) => v - min);
-  for (const v of out) max = Math.max(max, v);
-  return out.map((v) => v / (max + 1e-7));
-}
-
-function pearson(a, b) {
-  const n = a.length, ma = a.reduce((s, v) => s + v, 0) / n, mb = b.reduce((s, v) => s + v, 0) / n;
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < n; i++) { ab += (a[i] - ma) * (b[i] - mb); aa += (a[i] - ma) ** 2; bb += (b[i] - mb) ** 2; }
-  return aa === 0 && bb === 0 ? 1 : ab / Math.sqrt(aa * bb);
 }
 
 // The worst map of a (N,C,h,w) output, for each image's predicted class (`classes[n]`) on the page's
