@@ -2,7 +2,7 @@
 #include "distillation.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <stdexcept>
 
 #include "cellcam/ensemble.h"
 #include "predictions.h"
@@ -108,23 +108,26 @@ Result<Teacher> Teacher::open(const std::string& path, const PreprocessSpec& stu
 
 torch::Tensor Teacher::probabilities(const torch::Tensor& x, double temperature) const {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> member_probs;  // M x (N,K), the teacher's class order, on the CPU
+  std::vector<torch::Tensor> member_probs;  // M x (N,K), the teacher's class order
   for (const LoadedRun& m : members_) {
     native::Network net = m.net;  // a shared handle: forward() is not const
     const torch::Tensor z = net->forward(to_teacher_input(x, student_, m.spec.preprocess));  // (N,outputs)
-    member_probs.push_back(train::probabilities(z, m.spec.head == HeadKind::kBinary, m.temperature).to(torch::kCPU).contiguous());
+    member_probs.push_back(train::probabilities(z, m.spec.head == HeadKind::kBinary, m.temperature));
   }
   torch::Tensor p = member_probs[0];  // (N,K)
-  if (ensemble_) {
+  if (ensemble_) {  // the shared combination works on host floats
     std::vector<const float*> pointers;
-    for (const torch::Tensor& m : member_probs) pointers.push_back(m.data_ptr<float>());
+    for (torch::Tensor& m : member_probs) {
+      m = m.to(torch::kCPU).contiguous();
+      pointers.push_back(m.data_ptr<float>());
+    }
     const int n = static_cast<int>(p.size(0)), k = static_cast<int>(p.size(1));
     Result<std::vector<float>> combined = combine_members(pointers, n, k, ensemble_->head, ensemble_->ensemble);
     if (!combined) throw std::runtime_error("--teacher: " + combined.error().message);  // shapes checked at open
-    p = torch::tensor(combined.value()).view({n, k});
+    p = torch::tensor(combined.value()).view({n, k}).to(x.device());
   }
   if (temperature != 1.0) p = torch::softmax(p.clamp_min(1e-12).log() / temperature, 1);
-  return p.index_select(1, torch::tensor(to_student_, torch::kLong)).to(x.device());
+  return p.index_select(1, torch::tensor(to_student_, torch::kLong).to(p.device()));
 }
 
 torch::Tensor distillation_losses(const torch::Tensor& student_logits, const torch::Tensor& teacher_probabilities,
